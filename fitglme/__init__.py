@@ -1,0 +1,33 @@
+"""fitglme: MATLAB's ``fitglme`` and ``GeneralizedLinearMixedModel`` in Python.
+
+Same models, same numbers, same printed display as MATLAB; data in and out are pandas/numpy,
+and row positions and group numbers are 0-based (see docs/migration.md).
+"""
+from __future__ import annotations
+
+from importlib import resources
+
+import pandas as pd
+
+from .api import fitglme
+from .errors import FitglmeError, FitglmeWarning
+from .model import GeneralizedLinearMixedModel
+
+__version__ = "0.1.0"
+
+
+def load_example() -> pd.DataFrame:
+    """The bundled mfr-shaped example table (20 factories x 5 batches).
+
+    It mirrors the structure of MATLAB's ``mfr`` example (simulated; MathWorks' own mfr.mat is
+    not redistributable, so the numbers differ from MATLAB's documentation page).
+    ``factory`` and ``supplier`` are categorical (supplier levels A, B, C).
+    """
+    with resources.files("fitglme").joinpath("data/mfr_sim.csv").open("r") as fh:
+        df = pd.read_csv(fh, dtype={"factory": str, "supplier": str})
+    df["factory"] = pd.Categorical(df["factory"], categories=sorted(df["factory"].unique()))
+    df["supplier"] = pd.Categorical(df["supplier"], categories=["A", "B", "C"])
+    return df
+
+
+__all__ = ["fitglme", "GeneralizedLinearMixedModel", "FitglmeError", "FitglmeWarning", "load_example"]

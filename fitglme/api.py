@@ -1,0 +1,251 @@
+"""``fitglme``: MATLAB's entry point, a thin layer over the Pythonic internals.
+
+Flow: validate the table and options -> parse the formula -> build the design (X and the
+random-effect blocks) -> distribution and link -> covariance patterns -> engine -> model.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .covariance import CovariancePattern, make_pattern
+from .design import build_design
+from .design.variables import as_table
+from .engine.blocks import ReLayout
+from .engine.fit import FitSettings, fit_laplace, fit_pl
+from .engine.pirls import GLMResponse
+from .errors import FitglmeError
+from .family import make_distribution, make_link
+from .formula import parse_formula
+from .options import as_bool, as_positive_float, as_positive_int, as_vector, is_string, match_string, parse_name_value
+
+FIT_METHODS = ("MPL", "REMPL", "Laplace", "ApproximateLaplace")
+CODINGS = ("reference", "effects", "full")
+
+#: Every name-value option of MATLAB's fitglme (SPEC §1.2).
+OPTION_NAMES = (
+    "BinomialSize", "CheckHessian", "CovarianceMethod", "CovariancePattern", "DispersionFlag",
+    "Distribution", "DummyVarCoding", "EBMethod", "EBOptions", "Exclude", "FitMethod",
+    "InitPLIterations", "Link", "MuStart", "Offset", "Optimizer", "OptimizerOptions",
+    "PLIterations", "PLTolerance", "StartMethod", "UseSequentialFitting", "Verbose", "Weights",
+)
+
+
+@dataclass
+class FitRequest:
+    """Validated inputs of one fit (kept by the model so that ``refit`` can reuse them)."""
+
+    table: pd.DataFrame
+    formula_text: str
+    options: dict[str, Any]
+
+
+def _vector_option(value: Any, name: str, tbl: pd.DataFrame, N: int, **checks) -> np.ndarray:
+    """A per-row vector given as a vector, a scalar, or (Python convenience) a column name."""
+    if is_string(value):
+        if value not in tbl.columns:
+            raise FitglmeError(
+                f"{name}: {value!r} is not a variable of the table; give a vector of length {N} "
+                f"or the name of one of the table's variables ({', '.join(map(str, tbl.columns))}).",
+                f"fitglme:Bad{name}",
+            )
+        col = tbl[value]
+        if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+            raise FitglmeError(
+                f"{name}: table variable {value!r} must be numeric; it has dtype {col.dtype}.",
+                f"fitglme:Bad{name}",
+            )
+        value = col.to_numpy(dtype=float, na_value=np.nan)
+    return as_vector(value, name, N, allow_scalar=True, identifier=f"fitglme:Bad{name}", **checks)
+
+
+def fitglme(tbl: Any, formula: str, *args: Any, **kwargs: Any):
+    """Fit a generalized linear mixed-effects model (MATLAB's ``fitglme``).
+
+    Parameters
+    ----------
+    tbl : pandas.DataFrame or dict of equal-length columns
+        The data (MATLAB's table). Never modified.
+    formula : str
+        Wilkinson formula, e.g. ``'defects ~ 1 + newprocess + (1|factory)'``.
+    *args
+        MATLAB name-value pairs, positionally: ``'Distribution', 'Poisson', 'Link', 'log'``.
+    **kwargs
+        The same options as keywords (``Distribution='Poisson'``). Names are case-insensitive and
+        unambiguous prefixes are accepted, as in MATLAB.
+
+    Returns
+    -------
+    GeneralizedLinearMixedModel
+
+    Notes
+    -----
+    Options: Distribution ('Normal', 'Binomial', 'Poisson', 'Gamma', 'InverseGaussian'), Link,
+    FitMethod ('MPL' default, 'REMPL', 'Laplace', 'ApproximateLaplace'), DummyVarCoding,
+    BinomialSize, Weights, Offset (vectors or, as a Python convenience, column names),
+    Exclude (boolean mask or **0-based** row positions), DispersionFlag, CovariancePattern
+    (one value, or one per random term), PLIterations, PLTolerance, InitPLIterations, MuStart,
+    Verbose.
+
+    Examples
+    --------
+    >>> from fitglme import fitglme, load_example
+    >>> mfr = load_example()
+    >>> glme = fitglme(mfr, 'defects ~ 1 + newprocess + time_dev + temp_dev + supplier + (1|factory)',
+    ...                'Distribution', 'Poisson', 'Link', 'log', 'FitMethod', 'Laplace')
+    >>> glme.NumObservations
+    100
+    """
+    from .model import GeneralizedLinearMixedModel
+
+    table = as_table(tbl)
+    if not is_string(formula):
+        raise FitglmeError(
+            f"formula must be a string such as 'y ~ x + (1|g)'; got {type(formula).__name__} {formula!r:.60}.",
+            "fitglme:BadFormula",
+        )
+    opts = parse_name_value(args, kwargs, OPTION_NAMES, "fitglme")
+    return GeneralizedLinearMixedModel._from_fit(FitRequest(table, str(formula), opts))
+
+
+def run_fit(req: FitRequest, response_override: np.ndarray | None = None):
+    """Validate options, build the design and run the engine; returns (design, pieces...)."""
+    table, opts = req.table, req.options
+    N = len(table)
+    parsed = parse_formula(req.formula_text, [str(c) for c in table.columns])
+    if not parsed.random:
+        raise FitglmeError(
+            f"formula {req.formula_text!r} has no random-effects term; a generalized linear mixed "
+            "model needs at least one term such as (1|g).",
+            "fitglme:NoRandomEffects",
+        )
+    dist = make_distribution(opts.get("Distribution", "Normal"))
+    method = match_string(opts.get("FitMethod", "MPL"), FIT_METHODS, "FitMethod", identifier="fitglme:BadFitMethod")
+    link = make_link(opts.get("Link"), dist.name, fit_method=method)
+    coding = match_string(opts.get("DummyVarCoding", "reference"), CODINGS, "DummyVarCoding",
+                          identifier="fitglme:BadDummyVarCoding")
+    weights = _vector_option(opts.get("Weights", 1.0), "Weights", table, N, nonnegative=True)
+    offset = _vector_option(opts.get("Offset", 0.0), "Offset", table, N)
+    if "BinomialSize" in opts and dist.name != "Binomial":
+        raise FitglmeError(
+            f"BinomialSize applies only to the Binomial distribution; Distribution is {dist.name!r}.",
+            "fitglme:BadBinomialSize",
+        )
+    size = (
+        _vector_option(opts.get("BinomialSize", 1.0), "BinomialSize", table, N, positive=True, integer=True)
+        if dist.name == "Binomial" else None
+    )
+    dflag = as_bool(opts.get("DispersionFlag", False), "DispersionFlag")
+    settings = FitSettings(
+        method=method,
+        dispersion_flag=dflag,
+        pl_iterations=as_positive_int(opts.get("PLIterations", 100), "PLIterations"),
+        pl_tolerance=as_positive_float(opts.get("PLTolerance", 1e-8), "PLTolerance"),
+        init_pl_iterations=as_positive_int(opts.get("InitPLIterations", 10), "InitPLIterations"),
+        verbose=_verbose(opts.get("Verbose", 0)),
+    )
+    _reject_unsupported(opts)
+
+    design = build_design(table, parsed, coding, opts.get("Exclude"))
+    rows = design.rows
+    n, p = design.X.shape
+    y = design.y if response_override is None else np.asarray(response_override, float)
+    w, off = weights[rows], offset[rows]
+    sz = None if size is None else size[rows]
+    dist.validate_response(y, w, sz)
+    if n < p:
+        raise FitglmeError(
+            f"There are {n} observations but {p} fixed-effects coefficients; the model needs at "
+            "least as many observations as coefficients.",
+            "fitglme:TooFewObservations",
+        )
+    _check_rank(design)
+    if "MuStart" in opts:
+        settings.mu_start = dist.validate_mustart(opts["MuStart"], N)[rows]
+    patterns = _patterns(opts.get("CovariancePattern"), design, parsed)
+    blocks = design.re_blocks
+    layout = ReLayout([b.index for b in blocks], [b.nlevels for b in blocks], [b.q for b in blocks])
+    resp = GLMResponse(dist, link, y, w, sz, off)
+    Zs = [b.Z for b in blocks]
+    fitter = fit_pl if method in ("MPL", "REMPL") else fit_laplace
+    result = fitter(resp, design.X, layout, Zs, patterns, settings)
+    return dict(
+        parsed=parsed, design=design, dist=dist, link=link, method=method, coding=coding,
+        weights=weights, offset=offset, size=size, dispersion_flag=dflag, settings=settings,
+        patterns=patterns, layout=layout, resp=resp, result=result,
+    )
+
+
+def _verbose(v: Any) -> int:
+    if isinstance(v, (bool, np.bool_)) or v in (0, 1, 2):
+        return int(v)
+    raise FitglmeError(f"Verbose must be 0, 1 or 2; got {v!r}.", "fitglme:BadVerbose")
+
+
+_DEFAULTS_ONLY = {
+    "CovarianceMethod": ("conditional",),
+    "StartMethod": ("default",),
+    "Optimizer": ("quasinewton",),
+    "EBMethod": ("default",),
+}
+
+
+def _reject_unsupported(opts: dict[str, Any]) -> None:
+    """Options whose non-default values are not implemented yet give a clear error."""
+    for name, allowed in _DEFAULTS_ONLY.items():
+        if name in opts:
+            v = opts[name]
+            if not (is_string(v) and str(v).lower() in allowed):
+                raise FitglmeError(
+                    f"{name} = {v!r} is not supported by this version of fitglme; supported: "
+                    f"{', '.join(repr(a) for a in allowed)}.",
+                    "fitglme:NotSupported",
+                )
+    for name in ("CheckHessian", "UseSequentialFitting"):
+        if name in opts:
+            as_bool(opts[name], name)
+
+
+def _patterns(spec: Any, design, parsed) -> list[CovariancePattern]:
+    blocks = design.re_blocks
+    R = len(blocks)
+    labels = [f"({' + '.join(t.label() for t in rt.terms)} | {rt.group_name})" for rt in parsed.random]
+    if spec is None:
+        specs = ["FullCholesky"] * R
+    elif is_string(spec) or (isinstance(spec, np.ndarray) and spec.ndim == 2 and R == 1):
+        specs = [spec] * R
+    elif isinstance(spec, (list, tuple)) or (isinstance(spec, np.ndarray) and spec.dtype == object):
+        specs = list(spec)
+        if len(specs) != R:
+            raise FitglmeError(
+                f"CovariancePattern: give one pattern per random-effects term; the formula has {R} "
+                f"term(s) but {len(specs)} pattern(s) were given.",
+                "fitglme:BadCovariancePattern",
+            )
+    else:
+        specs = [spec] * R
+    return [make_pattern(s, b.q, lab) for s, b, lab in zip(specs, blocks, labels)]
+
+
+def _check_rank(design) -> None:
+    """A rank-deficient fixed-effects design is an error naming the aliased columns."""
+    X = design.X
+    if X.shape[1] == 0:
+        return
+    scale = np.sqrt((X**2).sum(0))
+    scale[scale == 0] = 1.0
+    Q, R = np.linalg.qr(X / scale)
+    d = np.abs(np.diag(R))
+    tol = max(X.shape) * np.finfo(float).eps * (d.max() if d.size else 1.0) * 10
+    bad = np.flatnonzero(d <= tol)
+    if bad.size:
+        names = [design.coef_names[i] for i in bad]
+        raise FitglmeError(
+            "The fixed-effects design matrix is rank deficient: the column(s) "
+            f"{', '.join(repr(nm) for nm in names)} are linear combinations of earlier columns. "
+            "Remove the aliased terms from the formula (or check for constant or duplicated predictors).",
+            "fitglme:RankDeficient",
+        )

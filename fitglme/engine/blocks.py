@@ -1,0 +1,276 @@
+"""The one linear-algebra kernel: the penalised normal equations of a mixed model.
+
+For diagonal weights W, relative covariance factor Lambda and design matrices X, Z the
+engine repeatedly solves systems with
+
+    A = [ Lambda'Z'WZ Lambda + I    Lambda'Z'WX ]
+        [ X'WZ Lambda               X'WX        ]
+
+and needs log det of the random-effects block and of the Schur complement R_X'R_X.
+
+Z is never formed densely.  Each random term k is stored as the level index of every row
+and a small n-by-q_k matrix of covariates; ``Zt_k = Z_k L_k`` (n-by-q_k) carries the relative
+factor.  The term with the most levels is put first: its block of A is block diagonal with
+q_1-by-q_1 blocks, accumulated with one sparse pass over the rows and factored all at once
+(batched Cholesky).  The other terms ("rest", Q2 columns in all) and X join a dense Schur
+complement of size Q2 + p.  The symbolic structure is built once (:class:`ReLayout`); each
+evaluation only updates numbers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+
+class ReLayout:
+    """Index bookkeeping of the random-effects design, built once per model.
+
+    Parameters
+    ----------
+    indices : list of int arrays (n,)
+        Level index (0-based) of each row, one array per random term (formula order).
+    nlevels : list of int
+        Number of levels of each term.
+    qs : list of int
+        Number of covariate columns of each term.
+
+    Notes
+    -----
+    The public order of the random-effects vector u (and of MATLAB's B) is term by term in
+    formula order, level by level within a term, column by column within a level.
+    """
+
+    def __init__(self, indices: list[np.ndarray], nlevels: list[int], qs: list[int]) -> None:
+        self.n = int(len(indices[0])) if indices else 0
+        self.indices = [np.asarray(ix, dtype=np.int64) for ix in indices]
+        self.nlevels = [int(m) for m in nlevels]
+        self.qs = [int(q) for q in qs]
+        self.nterms = len(self.indices)
+        self.sizes = [m * q for m, q in zip(self.nlevels, self.qs)]
+        self.offsets = np.concatenate([[0], np.cumsum(self.sizes)]).astype(np.int64)
+        self.Q = int(self.offsets[-1])
+        if self.nterms == 0:
+            self.first = -1
+            self.rest: list[int] = []
+            return
+        # The term with the most random-effect columns goes first (block diagonal).
+        self.first = int(np.argmax(self.sizes))
+        self.rest = [k for k in range(self.nterms) if k != self.first]
+        self.q1 = self.qs[self.first]
+        self.m1 = self.nlevels[self.first]
+        n = self.n
+        # Sparse Z_1 (n x m1*q1) structure: row i has q1 entries at idx*q1 + a.
+        ix1 = self.indices[self.first]
+        self._z1_indices = (ix1[:, None] * self.q1 + np.arange(self.q1)[None, :]).ravel()
+        self._z1_indptr = np.arange(0, n * self.q1 + 1, self.q1, dtype=np.int64)
+        # Sparse Z_rest (n x Q2): row i has sum_k q_k entries, terms in `rest` order.
+        self.rest_offsets = [0]
+        cols = []
+        for k in self.rest:
+            off = self.rest_offsets[-1]
+            cols.append(off + self.indices[k][:, None] * self.qs[k] + np.arange(self.qs[k])[None, :])
+            self.rest_offsets.append(off + self.sizes[k])
+        self.Q2 = int(self.rest_offsets[-1])
+        self.qr = sum(self.qs[k] for k in self.rest)
+        if self.rest:
+            self._zr_indices = np.concatenate(cols, axis=1).ravel()
+            self._zr_indptr = np.arange(0, n * self.qr + 1, self.qr, dtype=np.int64)
+        # Indicator of first-term levels (m1 x n) for per-level sums.
+        self.G1 = sp.csr_matrix(
+            (np.ones(n), ix1, np.arange(n + 1)), shape=(n, self.m1)
+        ).T.tocsr()
+
+    # -- conversions between the public u vector and per-term arrays -------------------
+    def split(self, u: np.ndarray) -> list[np.ndarray]:
+        """Public u vector -> list of (m_k, q_k) arrays."""
+        return [
+            u[self.offsets[k] : self.offsets[k + 1]].reshape(self.nlevels[k], self.qs[k])
+            for k in range(self.nterms)
+        ]
+
+    def z_times(self, zts: list[np.ndarray], u: np.ndarray) -> np.ndarray:
+        """Z Lambda u, for Zt_k = Z_k L_k."""
+        out = np.zeros(self.n)
+        for k, uk in enumerate(self.split(u)):
+            out += np.einsum("ij,ij->i", zts[k], uk[self.indices[k]])
+        return out
+
+    def zt_times(self, zts: list[np.ndarray], v: np.ndarray) -> np.ndarray:
+        """Lambda' Z' v as a public u vector."""
+        out = np.empty(self.Q)
+        for k in range(self.nterms):
+            m, q = self.nlevels[k], self.qs[k]
+            acc = np.zeros((m, q))
+            for a in range(q):
+                acc[:, a] = np.bincount(self.indices[k], weights=zts[k][:, a] * v, minlength=m)
+            out[self.offsets[k] : self.offsets[k + 1]] = acc.ravel()
+        return out
+
+    def _to_internal(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        f = self.first
+        u1 = u[self.offsets[f] : self.offsets[f + 1]]
+        ur = (
+            np.concatenate([u[self.offsets[k] : self.offsets[k + 1]] for k in self.rest])
+            if self.rest
+            else np.empty(0)
+        )
+        return u1, ur
+
+    def _to_public(self, u1: np.ndarray, ur: np.ndarray) -> np.ndarray:
+        out = np.empty(self.Q)
+        f = self.first
+        out[self.offsets[f] : self.offsets[f + 1]] = u1
+        for j, k in enumerate(self.rest):
+            out[self.offsets[k] : self.offsets[k + 1]] = ur[self.rest_offsets[j] : self.rest_offsets[j + 1]]
+        return out
+
+
+@dataclass
+class BlockFactor:
+    """Cholesky factorisation of A in block form (see module docstring)."""
+
+    layout: ReLayout
+    L1: np.ndarray  # (m1, q1, q1) lower Cholesky factors of the first-term diagonal blocks
+    L1inv: np.ndarray  # their inverses
+    C: np.ndarray  # (m1*q1, Q2 + p) = L1^{-1} [A12 A13]
+    L2: np.ndarray  # (Q2 + p, Q2 + p) lower Cholesky factor of the Schur complement
+    p: int
+
+    @property
+    def logdet_re(self) -> float:
+        """log det(Lambda'Z'WZ Lambda + I)."""
+        d1 = np.einsum("kii->ki", self.L1)
+        Q2 = self.layout.Q2
+        return 2.0 * (np.log(d1).sum() + np.log(np.diag(self.L2)[:Q2]).sum())
+
+    @property
+    def logdet_x(self) -> float:
+        """log det(R_X'R_X), the Schur complement of the fixed effects."""
+        Q2 = self.layout.Q2
+        return 2.0 * np.log(np.diag(self.L2)[Q2:]).sum()
+
+    def solve(self, r_u: np.ndarray, r_beta: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Solve A [u; beta] = [r_u; r_beta] (u in public order)."""
+        lay = self.layout
+        m1, q1 = lay.m1, lay.q1
+        r1, rr = lay._to_internal(r_u)
+        r2 = np.concatenate([rr, r_beta]) if self.p else rr
+        y1 = np.einsum("kab,kb->ka", self.L1inv, r1.reshape(m1, q1)).ravel()
+        t = r2 - self.C.T @ y1
+        y2 = _tri_solve(self.L2, t, lower=True)
+        x2 = _tri_solve(self.L2.T, y2, lower=False)
+        s = (y1 - self.C @ x2).reshape(m1, q1)
+        x1 = np.einsum("kba,kb->ka", self.L1inv, s).ravel()
+        Q2 = lay.Q2
+        return lay._to_public(x1, x2[:Q2]), x2[Q2:]
+
+    def inverse_diag_blocks(self) -> list[np.ndarray]:
+        """Diagonal blocks (per term and level, q_k x q_k) of the u-part of A^{-1}.
+
+        Uses the partitioned inverse: with A = L L', (A^{-1})_{11} = L1^{-T}(I + C S^{-1} C')L1^{-1}.
+        """
+        lay = self.layout
+        m1, q1 = lay.m1, lay.q1
+        n2 = self.L2.shape[0]
+        # W = L2^{-1} C' L1^{-1}-part: columns of C per level.
+        Linv2 = _tri_solve(self.L2, np.eye(n2), lower=True)  # L2^{-1}
+        G = self.C @ Linv2.T  # (m1*q1, n2): C L2^{-T}
+        Gk = G.reshape(m1, q1, n2)
+        inner = np.eye(q1)[None] + np.einsum("kai,kbi->kab", Gk, Gk)
+        blocks1 = np.einsum("kca,kcd,kdb->kab", self.L1inv, inner, self.L1inv)
+        # Rest terms: (A^{-1})_{22} = (S^{-1})_{Q2 block}
+        Sinv = Linv2.T @ Linv2
+        out: list[np.ndarray] = [None] * lay.nterms  # type: ignore[list-item]
+        out[lay.first] = blocks1
+        for j, k in enumerate(lay.rest):
+            o = lay.rest_offsets[j]
+            m, q = lay.nlevels[k], lay.qs[k]
+            sub = Sinv[o : o + m * q, o : o + m * q]
+            idx = np.arange(m)[:, None] * q + np.arange(q)[None, :]
+            out[k] = sub[idx[:, :, None], idx[:, None, :]]
+        return out
+
+    def beta_covariance(self) -> np.ndarray:
+        """(R_X'R_X)^{-1}: the beta block of A^{-1}."""
+        Q2 = self.layout.Q2
+        Lx = self.L2[Q2:, Q2:]
+        Li = _tri_solve(Lx, np.eye(self.p), lower=True)
+        return Li.T @ Li
+
+
+def _tri_solve(L: np.ndarray, b: np.ndarray, lower: bool) -> np.ndarray:
+    from scipy.linalg import solve_triangular
+
+    if L.shape[0] == 0:
+        return b.copy()
+    return solve_triangular(L, b, lower=lower, check_finite=False)
+
+
+class NotPositiveDefinite(Exception):
+    """The penalised system is not positive definite (e.g. negative observed weights)."""
+
+
+def factorize(layout: ReLayout, zts: list[np.ndarray], w: np.ndarray, X: np.ndarray | None) -> BlockFactor:
+    """Factor A for relative factors ``zts`` (Zt_k = Z_k L_k), weights ``w`` and X.
+
+    Parameters
+    ----------
+    layout : ReLayout
+    zts : list of (n, q_k) arrays
+    w : (n,) weights
+    X : (n, p) array or None (no fixed-effects block)
+
+    Raises
+    ------
+    NotPositiveDefinite
+        When a block is not positive definite.
+    """
+    lay = layout
+    n = lay.n
+    m1, q1 = lay.m1, lay.q1
+    p = 0 if X is None else X.shape[1]
+    zt1 = zts[lay.first]
+    # A11: per-level q1 x q1 blocks, + I.
+    if q1 == 1:
+        a11 = lay.G1 @ (w * zt1[:, 0] ** 2) + 1.0
+        if not np.all(a11 > 0):
+            raise NotPositiveDefinite
+        l1 = np.sqrt(a11)
+        L1 = l1.reshape(m1, 1, 1)
+        L1inv = (1.0 / l1).reshape(m1, 1, 1)
+    else:
+        prod = (w[:, None, None] * zt1[:, :, None] * zt1[:, None, :]).reshape(n, q1 * q1)
+        A11 = (lay.G1 @ prod).reshape(m1, q1, q1) + np.eye(q1)[None]
+        try:
+            L1 = np.linalg.cholesky(A11)
+        except np.linalg.LinAlgError as exc:
+            raise NotPositiveDefinite from exc
+        L1inv = np.linalg.inv(L1)
+    # Cross blocks and the Schur complement.
+    Q2 = lay.Q2
+    n2 = Q2 + p
+    B = np.zeros((m1 * q1, n2))
+    S = np.zeros((n2, n2))
+    z1 = sp.csr_matrix((zt1.ravel(), lay._z1_indices, lay._z1_indptr), shape=(n, m1 * q1))
+    if Q2:
+        zr_data = np.concatenate([zts[k] for k in lay.rest], axis=1).ravel()
+        zr = sp.csr_matrix((zr_data, lay._zr_indices, lay._zr_indptr), shape=(n, Q2))
+        zr_w = sp.csr_matrix((zr_data * np.repeat(w, lay.qr), lay._zr_indices, lay._zr_indptr), shape=(n, Q2))
+        S[:Q2, :Q2] = (zr.T @ zr_w).toarray() + np.eye(Q2)
+        B[:, :Q2] = (z1.T @ zr_w).toarray()
+        if p:
+            S[:Q2, Q2:] = zr_w.T @ X
+            S[Q2:, :Q2] = S[:Q2, Q2:].T
+    if p:
+        wX = w[:, None] * X
+        B[:, Q2:] = z1.T @ wX
+        S[Q2:, Q2:] = X.T @ wX
+    C = np.einsum("kab,kbj->kaj", L1inv, B.reshape(m1, q1, n2)).reshape(m1 * q1, n2)
+    S -= C.T @ C
+    try:
+        L2 = np.linalg.cholesky(S) if n2 else np.zeros((0, 0))
+    except np.linalg.LinAlgError as exc:
+        raise NotPositiveDefinite from exc
+    return BlockFactor(lay, L1, L1inv, C, L2, p)

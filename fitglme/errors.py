@@ -1,0 +1,47 @@
+"""The one exception family of fitglme.
+
+Every wrong input raises :class:`FitglmeError` (a ``ValueError``) whose message names the
+argument, the bad value and what is allowed, and whose ``identifier`` attribute carries a
+MATLAB-style message identifier such as ``'fitglme:BadDistribution'``.
+"""
+from __future__ import annotations
+
+import warnings
+
+
+class FitglmeError(ValueError):
+    """A bad input to fitglme or to a model method.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong: the argument, the bad value, and what is allowed.
+    identifier : str
+        MATLAB-style identifier, e.g. ``'fitglme:BadDistribution'``.
+
+    Examples
+    --------
+    >>> err = FitglmeError("Distribution must be one of ...", "fitglme:BadDistribution")
+    >>> err.identifier
+    'fitglme:BadDistribution'
+    """
+
+    def __init__(self, message: str, identifier: str = "fitglme:BadInput") -> None:
+        super().__init__(message)
+        self.identifier = identifier
+
+
+class FitglmeWarning(UserWarning):
+    """Numerical trouble that does not stop the fit (non-convergence, boundary, ...).
+
+    ``identifier`` carries the MATLAB warning identifier where MATLAB has one.
+    """
+
+    def __init__(self, message: str, identifier: str = "fitglme:Warning") -> None:
+        super().__init__(message)
+        self.identifier = identifier
+
+
+def warn(message: str, identifier: str = "fitglme:Warning", stacklevel: int = 3) -> None:
+    """Issue a :class:`FitglmeWarning` with a MATLAB-style identifier."""
+    warnings.warn(FitglmeWarning(message, identifier), stacklevel=stacklevel)
