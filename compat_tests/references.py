@@ -1,0 +1,128 @@
+"""Load the stored lme4 / MATLAB references and fit the same models with fitglme.
+
+Used by the compat tests and by ``python -m compat_tests.references`` (prints the measured
+worst differences per case, the figures quoted in the issue notes).
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fitglme import fitglme
+
+ROOT = Path(__file__).resolve().parent.parent / "reference_outputs"
+LME4 = ROOT / "lme4"
+MATLAB = ROOT / "matlab"
+
+LME4_CASES = sorted(p.stem for p in LME4.glob("*.json"))
+
+
+def load_case(case: str) -> tuple[dict, pd.DataFrame]:
+    """The JSON of an lme4 reference case and its data (categoricals with the listed levels)."""
+    ref = json.loads((LME4 / f"{case}.json").read_text())
+    levels = ref["categorical_levels"]
+    df = pd.read_csv(LME4 / ref["data_file"], dtype={c: str for c in levels})
+    for col, lev in levels.items():
+        df[col] = pd.Categorical(df[col], categories=lev)
+    return ref, df
+
+
+def case_options(ref: dict) -> dict:
+    """The MATLAB name-value options of a case (column names for vectors)."""
+    o = dict(ref["matlab"]["options"])
+    out = {
+        "Distribution": o["Distribution"],
+        "Link": o["Link"],
+        "FitMethod": o["FitMethod"],
+        "DummyVarCoding": o.get("DummyVarCoding", "reference"),
+    }
+    for k in ("BinomialSize", "Weights", "Offset"):
+        if o.get(k):
+            out[k] = o[k]
+    if o.get("DispersionFlag"):
+        out["DispersionFlag"] = True
+    return out
+
+
+@lru_cache(maxsize=None)
+def fit_case(case: str):
+    ref, df = load_case(case)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        glme = fitglme(df, ref["matlab"]["formula"], **case_options(ref))
+    return glme, ref
+
+
+@dataclass
+class Diffs:
+    loglik: float  # ours - reference (positive: we found a higher likelihood)
+    beta_rel: float  # max |diff| / |ref|
+    beta_scaled: float  # max |diff| / max(|ref|, SE)
+    se_rel: float
+    cov_rel: float  # max relative difference of std / corr parameters
+    dispersion_rel: float
+    names_match: bool
+
+
+def _rel(a, b):
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    return float(np.max(np.abs(a - b) / np.abs(b))) if a.size else 0.0
+
+
+def compare(glme, ref: dict) -> Diffs:
+    r = ref["results"]
+    names = r["coefficients"]["Name"]
+    coef = glme.Coefficients.set_index("Name")
+    names_match = sorted(names) == sorted(coef.index)
+    est = coef.loc[names, "Estimate"].to_numpy()
+    se = coef.loc[names, "SE"].to_numpy()
+    rest = np.array(r["coefficients"]["Estimate"])
+    rse = np.array(r["coefficients"]["SE"])
+    ours_cov = []
+    ref_cov = []
+    rows = glme._covariance_rows()
+    for (g, m, n1, n2, t, e, _), rc in zip(rows, r["CovarianceParameters"][:-1]):
+        assert rc["Group"] == g and rc["NumLevels"] == m
+        ours_cov.extend(e)
+        ref_cov.extend(rc["Estimate"])
+    return Diffs(
+        loglik=glme.LogLikelihood - r["LogLikelihood"],
+        beta_rel=_rel(est, rest),
+        beta_scaled=float(np.max(np.abs(est - rest) / np.maximum(np.abs(rest), rse))),
+        se_rel=_rel(se, rse),
+        cov_rel=_rel(ours_cov, ref_cov),
+        dispersion_rel=_rel([glme.Dispersion], [r["Dispersion"]]),
+        names_match=names_match,
+    )
+
+
+def load_matlab_fixtures() -> tuple[dict, pd.DataFrame]:
+    fx = json.loads((MATLAB / "fixtures_r2026a.json").read_text())
+    df = pd.read_csv(MATLAB / fx["data_file"])
+    return fx, df
+
+
+def main() -> None:  # pragma: no cover - reporting helper
+    print(f"{'case':45s} {'dLogLik':>10s} {'beta rel':>9s} {'beta/SE':>9s} {'SE rel':>9s} {'cov rel':>9s} {'disp rel':>9s}")
+    for case in LME4_CASES:
+        glme, ref = fit_case(case)
+        d = compare(glme, ref)
+        print(f"{case:45s} {d.loglik:10.2e} {d.beta_rel:9.2e} {d.beta_scaled:9.2e} {d.se_rel:9.2e} {d.cov_rel:9.2e} {d.dispersion_rel:9.2e}")
+    fx, df = load_matlab_fixtures()
+    for f in fx["fits"]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            g = fitglme(df, f"{f['response']} ~ xL + (1 | g)", Distribution=f["Distribution"], FitMethod=f["FitMethod"])
+        c = g.Coefficients
+        print(f"MATLAB {f['response']} {f['FitMethod']:20s} dLL {g.LogLikelihood - f['LogLikelihood']:10.2e} "
+              f"dbeta {np.max(np.abs(c['Estimate'] - f['Estimate'])):9.2e} dSE {np.max(np.abs(c['SE'] - f['SE'])):9.2e}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
