@@ -30,4 +30,10 @@ def load_example() -> pd.DataFrame:
     return df
 
 
-__all__ = ["fitglme", "GeneralizedLinearMixedModel", "FitglmeError", "FitglmeWarning", "load_example"]
+from .methods import public_functions as _public_functions
+
+# Every model method is also a free function: fixedEffects(glme) == glme.fixedEffects().
+globals().update(_public_functions())
+
+__all__ = ["fitglme", "GeneralizedLinearMixedModel", "FitglmeError", "FitglmeWarning", "load_example",
+           *_public_functions()]

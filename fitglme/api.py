@@ -15,7 +15,8 @@ from .covariance import CovariancePattern, make_pattern
 from .design import build_design
 from .design.variables import as_table
 from .engine.blocks import ReLayout
-from .engine.fit import FitSettings, fit_laplace, fit_pl
+from .engine.fit import FitSettings, fit_pl
+from .engine.laplace import fit_laplace
 from .engine.pirls import GLMResponse
 from .errors import FitglmeError
 from .family import make_distribution, make_link

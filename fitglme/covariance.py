@@ -96,6 +96,11 @@ class CovariancePattern:
                 hi[1] = 1.0 - 1e-8
         return lo, hi
 
+    def diagonal_mask(self) -> np.ndarray:
+        """Which parameters are bounded below by 0 (the diagonal of L, scale parameters)."""
+        lo, _ = self.bounds()
+        return lo == 0.0
+
     def start(self, scale: float = 1.0) -> np.ndarray:
         """Default start: Psi = scale^2 I."""
         return self.theta_from_cov(np.eye(self.q) * scale**2)
@@ -125,6 +130,22 @@ class CovariancePattern:
                 R = (1.0 - rho) * np.eye(q) + rho * np.ones((q, q))
                 L = s * _psd_sqrt(R)
         return L
+
+    def factor_derivatives(self, theta: np.ndarray) -> list[np.ndarray]:
+        """dL/dtheta_j for every parameter (exact for the patterns linear in theta)."""
+        theta = np.asarray(theta, float)
+        out = []
+        linear = self.name != "CompSymm"
+        for j in range(len(theta)):
+            e = np.zeros_like(theta)
+            if linear:
+                e[j] = 1.0
+                out.append(self.factor(e) - self.factor(np.zeros_like(theta)))
+            else:
+                h = 1e-7 * max(1.0, abs(theta[j]))
+                e[j] = h
+                out.append((self.factor(theta + e) - self.factor(theta - e)) / (2 * h))
+        return out
 
     def theta_from_cov(self, psi: np.ndarray) -> np.ndarray:
         """Parameters whose covariance is closest to ``psi`` within the pattern."""

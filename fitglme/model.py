@@ -309,3 +309,12 @@ class GeneralizedLinearMixedModel:
 
     def __repr__(self) -> str:
         return self._render()
+
+
+def _attach_methods() -> None:
+    from .methods import attach
+
+    attach(GeneralizedLinearMixedModel)
+
+
+_attach_methods()

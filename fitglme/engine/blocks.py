@@ -82,6 +82,29 @@ class ReLayout:
             (np.ones(n), ix1, np.arange(n + 1)), shape=(n, self.m1)
         ).T.tocsr()
 
+    # -- sparse row matrices with the fixed structure -------------------------------------
+    def z1_matrix(self, x1: np.ndarray) -> sp.csr_matrix:
+        """The first term's rows as a sparse n x (m1 q1) matrix (values x1, shape (n, q1))."""
+        return sp.csr_matrix((np.ascontiguousarray(x1).ravel(), self._z1_indices, self._z1_indptr),
+                             shape=(self.n, self.m1 * self.q1))
+
+    def zr_matrix(self, parts: list[np.ndarray | None], w: np.ndarray | None = None) -> sp.csr_matrix:
+        """The other terms' rows as a sparse n x Q2 matrix (None parts are zero), rows scaled by w."""
+        data = np.concatenate(
+            [parts[k] if parts[k] is not None else np.zeros((self.n, self.qs[k])) for k in self.rest], axis=1
+        )
+        if w is not None:
+            data = data * w[:, None]
+        return sp.csr_matrix((data.ravel(), self._zr_indices, self._zr_indptr), shape=(self.n, self.Q2))
+
+    def level_sums(self, w: np.ndarray, x1: np.ndarray, y1: np.ndarray) -> np.ndarray:
+        """sum over the rows of each first-term level of w x_a y_b: (m1, q1, q1)."""
+        q1 = self.q1
+        if q1 == 1:
+            return (self.G1 @ (w * x1[:, 0] * y1[:, 0])).reshape(self.m1, 1, 1)
+        prod = (w[:, None, None] * x1[:, :, None] * y1[:, None, :]).reshape(self.n, q1 * q1)
+        return (self.G1 @ prod).reshape(self.m1, q1, q1)
+
     # -- conversions between the public u vector and per-term arrays -------------------
     def split(self, u: np.ndarray) -> list[np.ndarray]:
         """Public u vector -> list of (m_k, q_k) arrays."""
@@ -192,6 +215,109 @@ class BlockFactor:
             out[k] = sub[idx[:, :, None], idx[:, None, :]]
         return out
 
+    # -- row-wise quadratic forms with H^{-1} (H = the random-effects block of A) ----------
+    def _re_inverse_blocks(self):
+        """Dense blocks of H^{-1}, cached: per-level (H^{-1})_11, (H^{-1})_12 and (H^{-1})_22.
+
+        H^{-1} = blockdiag(A11^{-1}, 0) + Psi'Psi with Psi = [G', -L2^{-1}], G = L1^{-T} C L2^{-T}.
+        Cost O(m1 q1 Q2^2) with BLAS; afterwards every row form needs O(q^2) gathers.
+        """
+        if getattr(self, "_re_cache", None) is None:
+            lay = self.layout
+            m1, q1, Q2 = lay.m1, lay.q1, lay.Q2
+            B1 = np.einsum("kca,kcb->kab", self.L1inv, self.L1inv)  # A11^{-1} per level
+            if Q2:
+                L2r = self.L2[:Q2, :Q2]
+                Linv2 = _tri_solve(L2r, np.eye(Q2), lower=True)
+                T = (self.C[:, :Q2] @ Linv2.T).reshape(m1, q1, Q2)
+                G = np.einsum("kca,kcj->kaj", self.L1inv, T)  # (m1, q1, Q2)
+                H11 = B1 + np.einsum("kaj,kbj->kab", G, G)
+                H12 = -(G.reshape(m1 * q1, Q2) @ Linv2).reshape(m1, q1, Q2)
+                H22 = Linv2.T @ Linv2
+            else:
+                H11, H12, H22 = B1, np.zeros((m1, q1, 0)), np.zeros((0, 0))
+            self._re_cache = (H11, H12, H22)
+        return self._re_cache
+
+    def row_forms(self, xs: list[np.ndarray | None], ys: list[np.ndarray | None]) -> np.ndarray:
+        """x_i' H^{-1} y_i for every row i (H the random-effects block of A).
+
+        ``xs``/``ys``: per term, the (n, q_k) values of the row vector at the row's level
+        (e.g. Zt_k for the rows of Z Lambda); None means zero.
+        """
+        lay = self.layout
+        H11, H12, H22 = self._re_inverse_blocks()
+        f = lay.first
+        l1 = lay.indices[f]
+        out = np.zeros(lay.n)
+        x1, y1 = xs[f], ys[f]
+        if x1 is not None and y1 is not None:
+            out += np.einsum("ia,iab,ib->i", x1, H11[l1], y1)
+        cols = {}
+        for j, k in enumerate(lay.rest):
+            q = lay.qs[k]
+            cols[k] = lay.rest_offsets[j] + lay.indices[k][:, None] * q + np.arange(q)[None, :]
+        for k in lay.rest:
+            ck = cols[k]
+            for c in range(lay.qs[k]):
+                for a in range(lay.q1):
+                    if x1 is not None and ys[k] is not None:
+                        out += x1[:, a] * H12[l1, a, ck[:, c]] * ys[k][:, c]
+                    if y1 is not None and xs[k] is not None:
+                        out += y1[:, a] * H12[l1, a, ck[:, c]] * xs[k][:, c]
+        for k in lay.rest:
+            if xs[k] is None:
+                continue
+            for k2 in lay.rest:
+                if ys[k2] is None:
+                    continue
+                for c in range(lay.qs[k]):
+                    for c2 in range(lay.qs[k2]):
+                        out += xs[k][:, c] * H22[cols[k][:, c], cols[k2][:, c2]] * ys[k2][:, c2]
+        return out
+
+    def weighted_trace(self, w: np.ndarray, xs: list[np.ndarray | None], ys: list[np.ndarray | None]) -> float:
+        """sum_i w_i x_i' H^{-1} y_i = tr(H^{-1} Y'WX), accumulated per level (no per-row gathers)."""
+        lay = self.layout
+        H11, H12, H22 = self._re_inverse_blocks()
+        f = lay.first
+        total = 0.0
+        if xs[f] is not None and ys[f] is not None:
+            total += float(np.einsum("kab,kab->", H11, lay.level_sums(w, ys[f], xs[f])))
+        if lay.Q2:
+            H12f = H12.reshape(lay.m1 * lay.q1, lay.Q2)
+            if xs[f] is not None and any(ys[k] is not None for k in lay.rest):
+                total += float(np.einsum("ij,ij->", H12f, (lay.z1_matrix(xs[f]).T @ lay.zr_matrix(ys, w)).toarray()))
+            if ys[f] is not None and any(xs[k] is not None for k in lay.rest):
+                total += float(np.einsum("ij,ij->", H12f, (lay.z1_matrix(ys[f]).T @ lay.zr_matrix(xs, w)).toarray()))
+            if any(xs[k] is not None for k in lay.rest) and any(ys[k] is not None for k in lay.rest):
+                K22 = (lay.zr_matrix(xs).T @ lay.zr_matrix(ys, w)).toarray()
+                total += float(np.einsum("ij,ij->", H22, K22))
+        return total
+
+    def re_solve(self, r_u: np.ndarray) -> np.ndarray:
+        """Solve H u = r_u with H the random-effects block only (ignores the X block)."""
+        lay = self.layout
+        m1, q1, Q2 = lay.m1, lay.q1, lay.Q2
+        r1, rr = lay._to_internal(r_u)
+        y1 = np.einsum("kab,kb->ka", self.L1inv, r1.reshape(m1, q1)).ravel()
+        if Q2:
+            L2r = self.L2[:Q2, :Q2]
+            C1 = self.C[:, :Q2]
+            y2 = _tri_solve(L2r, rr - C1.T @ y1, lower=True)
+            x2 = _tri_solve(L2r.T, y2, lower=False)
+            s = (y1 - C1 @ x2).reshape(m1, q1)
+        else:
+            x2 = np.zeros(0)
+            s = y1.reshape(m1, q1)
+        x1 = np.einsum("kba,kb->ka", self.L1inv, s).ravel()
+        return lay._to_public(x1, x2)
+
+    def re_trace_inverse(self) -> float:
+        """tr(H^{-1}) for the random-effects block H."""
+        H11, _, H22 = self._re_inverse_blocks()
+        return float(np.einsum("kaa->", H11) + np.trace(H22))
+
     def beta_covariance(self) -> np.ndarray:
         """(R_X'R_X)^{-1}: the beta block of A^{-1}."""
         Q2 = self.layout.Q2
@@ -233,16 +359,13 @@ def factorize(layout: ReLayout, zts: list[np.ndarray], w: np.ndarray, X: np.ndar
     p = 0 if X is None else X.shape[1]
     zt1 = zts[lay.first]
     # A11: per-level q1 x q1 blocks, + I.
+    A11 = lay.level_sums(w, zt1, zt1) + np.eye(q1)[None]
     if q1 == 1:
-        a11 = lay.G1 @ (w * zt1[:, 0] ** 2) + 1.0
-        if not np.all(a11 > 0):
+        if not np.all(A11 > 0):
             raise NotPositiveDefinite
-        l1 = np.sqrt(a11)
-        L1 = l1.reshape(m1, 1, 1)
-        L1inv = (1.0 / l1).reshape(m1, 1, 1)
+        L1 = np.sqrt(A11)
+        L1inv = 1.0 / L1
     else:
-        prod = (w[:, None, None] * zt1[:, :, None] * zt1[:, None, :]).reshape(n, q1 * q1)
-        A11 = (lay.G1 @ prod).reshape(m1, q1, q1) + np.eye(q1)[None]
         try:
             L1 = np.linalg.cholesky(A11)
         except np.linalg.LinAlgError as exc:
@@ -253,11 +376,10 @@ def factorize(layout: ReLayout, zts: list[np.ndarray], w: np.ndarray, X: np.ndar
     n2 = Q2 + p
     B = np.zeros((m1 * q1, n2))
     S = np.zeros((n2, n2))
-    z1 = sp.csr_matrix((zt1.ravel(), lay._z1_indices, lay._z1_indptr), shape=(n, m1 * q1))
+    z1 = lay.z1_matrix(zt1)
     if Q2:
-        zr_data = np.concatenate([zts[k] for k in lay.rest], axis=1).ravel()
-        zr = sp.csr_matrix((zr_data, lay._zr_indices, lay._zr_indptr), shape=(n, Q2))
-        zr_w = sp.csr_matrix((zr_data * np.repeat(w, lay.qr), lay._zr_indices, lay._zr_indptr), shape=(n, Q2))
+        zr = lay.zr_matrix(zts)
+        zr_w = lay.zr_matrix(zts, w)
         S[:Q2, :Q2] = (zr.T @ zr_w).toarray() + np.eye(Q2)
         B[:, :Q2] = (z1.T @ zr_w).toarray()
         if p:

@@ -58,6 +58,24 @@ class ThetaMap:
             p.factor(theta[self.offsets[k] : self.offsets[k + 1]]) for k, p in enumerate(self.patterns)
         ]
 
+    def scale_mask(self) -> np.ndarray:
+        """Parameters bounded below by 0 (scale parameters)."""
+        if not self.patterns:
+            return np.zeros(0, bool)
+        return np.concatenate([p.diagonal_mask() for p in self.patterns])
+
+    def away_from_boundary(self, theta: np.ndarray, value: float) -> np.ndarray:
+        """A start with every scale parameter at 0 moved to ``value``.
+
+        A diagonal element of L at exactly 0 is a stationary point of every objective (they
+        depend on L L'), so an optimiser started there never leaves it; boundary optima are
+        still reached from the moved start.
+        """
+        theta = np.array(theta, float)
+        mask = np.concatenate([p.diagonal_mask() for p in self.patterns]) if self.patterns else np.zeros(0, bool)
+        theta[mask & (theta <= 0.0)] = value
+        return theta
+
     def start(self, scales: list[float] | None = None) -> np.ndarray:
         scales = scales or [1.0] * len(self.patterns)
         return np.concatenate([p.start(s) for p, s in zip(self.patterns, scales)])
@@ -133,9 +151,59 @@ class LMEProblem:
         except (NotPositiveDefinite, FloatingPointError):
             return np.inf
 
-    def fit(self, theta0: np.ndarray, verbose: int = 0, max_iter: int = 500) -> tuple[LMEState, bool]:
-        """Minimise the objective over theta from ``theta0``; returns the state and a flag."""
+    def objective_and_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """The objective and its exact gradient in theta.
+
+        With M = Z Lambda, H = M'WM + I, rho = W (z - X beta - M u), c_ij = m_i'H^{-1} dm_ij:
+        d r^2 = -2 rho'(dM_j u); d log det H = 2 sum_i w_i c_ij; for REML, with
+        P = H^{-1} M'WX, Y = X - M P and S = R_X'R_X: d log det S = -2 tr(S^{-1} Y'W dM_j P).
+        """
+        try:
+            st = self.solve(theta)
+        except (NotPositiveDefinite, FloatingPointError):
+            return np.inf, np.full(len(theta), np.nan)
+        lay, X, w = self.layout, self.X, self.w
+        fac = st.factor
+        zts = [Zk @ Lk for Zk, Lk in zip(self.Zs, st.Ls)]
+        eta = X @ st.beta + lay.z_times(zts, st.u)
+        rho = w * (self.z - eta)
+        n, p = self.n, self.p
+        nd = n - p if self.reml else n
+        scale = nd / st.r2 if self.sigma2_fixed is None else 1.0 / self.sigma2_fixed
+        u_parts = lay.split(st.u)
+        if self.reml:
+            P = np.column_stack([fac.re_solve(lay.zt_times(zts, w * X[:, c])) for c in range(p)]) if p else np.zeros((lay.Q, 0))
+            Y = X - np.column_stack([lay.z_times(zts, P[:, c]) for c in range(p)]) if p else X
+            Sinv = fac.beta_covariance()
+            WYS = (w[:, None] * Y) @ Sinv
+            P_parts = [lay.split(P[:, c]) for c in range(p)]
+        g = np.zeros(len(theta))
+        j = 0
+        for k, (pat, Zk) in enumerate(zip(self.thetas.patterns, self.Zs)):
+            tk = theta[self.thetas.offsets[k] : self.thetas.offsets[k + 1]]
+            ix = lay.indices[k]
+            for dL in pat.factor_derivatives(tk):
+                dzt = Zk @ dL
+                dMu = np.einsum("ij,ij->i", dzt, u_parts[k][ix])
+                parts = [None] * lay.nterms
+                parts[k] = dzt
+                gj = -2.0 * scale * (rho @ dMu) + 2.0 * fac.weighted_trace(w, zts, parts)
+                if self.reml and p:
+                    dMP = np.column_stack([np.einsum("ij,ij->i", dzt, P_parts[cc][k][ix]) for cc in range(p)])
+                    gj -= 2.0 * np.einsum("ij,ij->", WYS, dMP)
+                g[j] = gj
+                j += 1
+        return st.objective, g
+
+    def fit(self, theta0: np.ndarray, verbose: int = 0, max_iter: int = 500, polish: bool = True) -> tuple[LMEState, bool]:
+        """Minimise the objective over theta from ``theta0``; returns the state and a flag.
+
+        ``polish=False`` skips the final Newton polish (enough for intermediate PL iterations).
+        """
+        theta0 = self.thetas.away_from_boundary(theta0, 0.5)
         res = minimize_bounded(
-            self.objective, theta0, self.thetas.lower, self.thetas.upper, max_iter=max_iter, verbose=verbose
+            self.objective, theta0, self.thetas.lower, self.thetas.upper, max_iter=max_iter,
+            verbose=verbose, polish=polish, fg=self.objective_and_grad, loose=not polish,
+            scale_params=self.thetas.scale_mask(),
         )
         return self.solve(res.x), res.converged

@@ -97,8 +97,20 @@ def minimize_bounded(
     polish: bool = True,
     max_polish: int = 20,
     verbose: int = 0,
+    fg: Callable[[np.ndarray], tuple[float, np.ndarray]] | None = None,
+    loose: bool = False,
+    scale_params: np.ndarray | None = None,
 ) -> OptimResult:
-    """Minimise ``f`` on a box; see module docstring."""
+    """Minimise ``f`` on a box; see module docstring.
+
+    ``fg`` (optional) returns the value and the exact gradient; the finite differences are then
+    used only for the Hessian of the final Newton polish (differences of exact gradients).
+
+    ``scale_params`` marks the parameters bounded below by 0 whose objective depends on their
+    square (the diagonal of a covariance factor): at 0 the gradient vanishes whether or not 0
+    is a minimum, so when the optimiser stops there the interior is probed and, if it is
+    better, the optimisation restarts from there.
+    """
     fc = _Counted(f)
     lo = np.asarray(lower, float)
     hi = np.asarray(upper, float)
@@ -107,33 +119,66 @@ def minimize_bounded(
         v = fc(x0)
         return OptimResult(x0, v, True, fc.n, "no parameters", np.zeros(0))
 
-    def fg(x):
-        v = fc(x)
-        return v, fd_gradient(fc, x, lo, hi, f0=v)
+    if fg is None:
+        def fgrad(x):
+            v = fc(x)
+            return v, fd_gradient(fc, x, lo, hi, f0=v)
 
-    res = minimize(
-        fg,
-        x0,
-        jac=True,
-        method="L-BFGS-B",
-        bounds=list(zip(lo, hi)),
-        options={"maxiter": max_iter, "ftol": 1e-15, "gtol": 1e-10, "maxls": 40},
-    )
-    x = np.asarray(res.x, float)
-    fx = fc(x)
-    if fc.best_x is not None and fc.best_f < fx:
-        x, fx = fc.best_x.copy(), fc.best_f
+        grad_of = None
+    else:
+        def fgrad(x):
+            fc.n += 1
+            v, g = fg(x)
+            if not np.isfinite(v):
+                return np.inf, np.zeros_like(x)
+            if v < fc.best_f:
+                fc.best_f, fc.best_x = v, x.copy()
+            return v, g
+
+        def grad_of(x):
+            return fgrad(x)[1]
+
+    opts = {"maxiter": max_iter, "ftol": 1e-9 if loose else 1e-13, "gtol": 1e-5 if loose else 1e-12,
+            "maxls": 40}
+    start = x0
+    for _attempt in range(4):
+        res = minimize(fgrad, start, jac=True, method="L-BFGS-B", bounds=list(zip(lo, hi)), options=opts)
+        x = np.asarray(res.x, float)
+        fx = float(res.fun) if np.isfinite(res.fun) else fc(x)
+        if fc.best_x is not None and fc.best_f < fx:
+            x, fx = fc.best_x.copy(), fc.best_f
+        start = _probe_interior(fc, x, fx, lo, hi, scale_params)
+        if start is None:
+            break
     converged = bool(res.success) or "ABNORMAL" in str(res.message)
     if polish:
-        x, fx, ok = _newton_polish(fc, x, fx, lo, hi, max_polish, gtol)
+        x, fx, ok = _newton_polish(fc, x, fx, lo, hi, max_polish, gtol, grad_of)
         converged = converged or ok
-    g = fd_gradient(fc, x, lo, hi, f0=fx)
+    g = fd_gradient(fc, x, lo, hi, f0=fx) if grad_of is None else grad_of(x)
     free = _free_mask(x, g, lo, hi)
     scale = max(1.0, abs(fx))
-    converged = bool(np.all(np.abs(g[free]) <= 1e-4 * scale))
+    if not polish:
+        converged = bool(np.all(np.abs(g[free]) <= 1e-4 * scale))
     if verbose >= 2:
         print(f"    optimizer: f = {fx:.10g}, |grad| = {np.max(np.abs(g[free]), initial=0):.3g}, evals = {fc.n}")
     return OptimResult(x, fx, converged, fc.n, str(res.message), g)
+
+
+def _probe_interior(f, x, fx, lo, hi, scale_params):
+    """A better interior start for scale parameters stuck at 0, or None."""
+    if scale_params is None:
+        return None
+    stuck = np.flatnonzero(np.asarray(scale_params) & (x <= lo + 1e-12) & (lo == 0.0))
+    best, best_f = None, fx - 1e-10 * max(1.0, abs(fx))
+    for i in stuck:
+        ref = max(np.max(np.abs(x[np.asarray(scale_params)])), 1.0)
+        for t in (0.01, 0.05, 0.2, 0.5):
+            xn = x.copy()
+            xn[i] = min(t * ref, hi[i])
+            fn = f(xn)
+            if fn < best_f:
+                best, best_f = xn, fn
+    return best
 
 
 def _free_mask(x, g, lo, hi, tol=1e-12):
@@ -142,16 +187,46 @@ def _free_mask(x, g, lo, hi, tol=1e-12):
     return ~(at_lo | at_hi)
 
 
-def _newton_polish(f, x, fx, lo, hi, max_iter, gtol):
+def _hessian_from_gradient(grad, x, idx, lo, hi):
+    """Symmetric Hessian (free coordinates idx) from central differences of an exact gradient."""
+    k = len(idx)
+    H = np.zeros((k, k))
+    h = _step(x[idx], 1e-5)
+    for a, i in enumerate(idx):
+        e = np.zeros_like(x)
+        hi_ok = x[i] + h[a] <= hi[i]
+        lo_ok = x[i] - h[a] >= lo[i]
+        if hi_ok and lo_ok:
+            e[i] = h[a]
+            H[:, a] = (grad(x + e)[idx] - grad(x - e)[idx]) / (2 * h[a])
+        elif hi_ok:
+            e[i] = h[a]
+            H[:, a] = (grad(x + e)[idx] - grad(x)[idx]) / h[a]
+        else:
+            e[i] = h[a]
+            H[:, a] = (grad(x)[idx] - grad(x - e)[idx]) / h[a]
+    return 0.5 * (H + H.T)
+
+
+def _newton_polish(f, x, fx, lo, hi, max_iter, gtol, grad=None):
+    """Newton steps on the free coordinates until the Newton decrement g'H^{-1}g is at noise level.
+
+    The decrement is the predicted objective decrease: scale-invariant in the parameters and
+    robust to the rounding noise of the objective, unlike a bare gradient tolerance.
+    """
     ok = False
+    # With exact gradients the Newton decrement is reliable far below the objective's rounding
+    # level (~1e-13 |f|): steps are accepted within that noise and the polish stops when the
+    # predicted decrease is 1e-16 |f|.  With finite-difference gradients only f can be trusted.
+    noise = (1e-16 if grad is not None else 1e-13) * max(1.0, abs(fx))
+    allowance = (1e-12 if grad is not None else 0.0) * max(1.0, abs(fx))
     for _ in range(max_iter):
-        g = fd_gradient(f, x, lo, hi, f0=fx)
+        g = fd_gradient(f, x, lo, hi, f0=fx) if grad is None else grad(x)
         free = _free_mask(x, g, lo, hi)
-        gmax = np.max(np.abs(g[free]), initial=0.0)
-        if gmax <= gtol * max(1.0, abs(fx)):
+        idx = np.flatnonzero(free)
+        if idx.size == 0:
             ok = True
             break
-        idx = np.flatnonzero(free)
         xs = x.copy()
 
         def fsub(z):
@@ -159,24 +234,28 @@ def _newton_polish(f, x, fx, lo, hi, max_iter, gtol):
             xx[idx] = z
             return f(xx)
 
-        H = fd_hessian(fsub, x[idx], f0=fx)
+        H = fd_hessian(fsub, x[idx], f0=fx) if grad is None else _hessian_from_gradient(grad, x, idx, lo, hi)
         try:
             w, V = np.linalg.eigh(H)
-            w = np.maximum(w, 1e-8 * max(1.0, np.max(np.abs(w))))
-            step = -(V @ ((V.T @ g[idx]) / w))
         except np.linalg.LinAlgError:
             break
-        improved = False
+        w = np.maximum(w, 1e-10 * max(1.0, np.max(np.abs(w))))
+        step = -(V @ ((V.T @ g[idx]) / w))
+        decrement = float(-g[idx] @ step)
+        if decrement <= noise:
+            ok = True
+            break
         t = 1.0
-        for _ in range(30):
+        improved = False
+        for _ in range(8):
             xn = x.copy()
             xn[idx] = np.clip(x[idx] + t * step, lo[idx], hi[idx])
             fn = f(xn)
-            if fn <= fx:
-                improved = fn < fx or np.allclose(xn, x)
-                x, fx = xn, fn
+            if fn < fx + allowance:
+                x, fx, improved = xn, min(fn, fx), True
                 break
             t *= 0.5
         if not improved:
+            ok = decrement <= 1e4 * noise
             break
     return x, fx, ok
