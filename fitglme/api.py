@@ -123,7 +123,8 @@ def run_fit(req: FitRequest, response_override: np.ndarray | None = None):
             "model needs at least one term such as (1|g).",
             "fitglme:NoRandomEffects",
         )
-    dist = make_distribution(opts.get("Distribution", "Normal"))
+    # MATLAB's conditional log-likelihood with prior weights (e.g. Poisson: log f(w y; w mu)).
+    dist = make_distribution(opts.get("Distribution", "Normal"), weight_convention="matlab")
     method = match_string(opts.get("FitMethod", "MPL"), FIT_METHODS, "FitMethod", identifier="fitglme:BadFitMethod")
     link = make_link(opts.get("Link"), dist.name, fit_method=method)
     coding = match_string(opts.get("DummyVarCoding", "reference"), CODINGS, "DummyVarCoding",
@@ -215,7 +216,8 @@ def _patterns(spec: Any, design, parsed) -> list[CovariancePattern]:
     R = len(blocks)
     labels = [f"({' + '.join(t.label() for t in rt.terms)} | {rt.group_name})" for rt in parsed.random]
     if spec is None:
-        specs = ["FullCholesky"] * R
+        # MATLAB's default: FullCholesky, or Isotropic for a term with a single random effect.
+        specs = ["Isotropic" if b.q == 1 else "FullCholesky" for b in blocks]
     elif is_string(spec) or (isinstance(spec, np.ndarray) and spec.ndim == 2 and R == 1):
         specs = [spec] * R
     elif isinstance(spec, (list, tuple)) or (isinstance(spec, np.ndarray) and spec.dtype == object):

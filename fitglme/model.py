@@ -136,12 +136,9 @@ class GeneralizedLinearMixedModel:
 
     @property
     def _num_parameters(self) -> int:
-        """Parameter count of AIC/BIC (docs/choices.md): MPL/REMPL count the pseudo-data LME's
-        residual variance as MATLAB does (a binomial MPL fit with 3 + 3 parameters reports DF 7)."""
-        k = self.NumCoefficients + self._result.n_cov_params
-        if self._method in ("MPL", "REMPL"):
-            return k + 1
-        return k + (1 if self.DispersionEstimated else 0)
+        """Parameter count of AIC/BIC and compare's DF: fixed effects + covariance parameters, plus
+        the dispersion when it is estimated (MATLAB's rule for every FitMethod; docs/choices.md)."""
+        return self.NumCoefficients + self.NumCovarianceParameters
 
     @cached_property
     def _coef_stats(self):
