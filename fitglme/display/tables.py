@@ -62,7 +62,7 @@ class MatlabDataset(pd.DataFrame):
             values = self[name].tolist()
             if name in self.text_columns:
                 kind = "text"
-            elif self[name].dtype == object:
+            elif not pd.api.types.is_numeric_dtype(self[name]) or pd.api.types.is_bool_dtype(self[name]):
                 kind = "plain"
             else:
                 kind = "number"

@@ -1,0 +1,250 @@
+"""End-to-end tests of fitglme: calling conventions, options, bookkeeping and invariants."""
+from __future__ import annotations
+
+import copy
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fitglme import FitglmeError, FitglmeWarning, GeneralizedLinearMixedModel, fitglme, load_example
+
+F = "defects ~ 1 + newprocess + time_dev + temp_dev + supplier + (1|factory)"
+
+
+@pytest.fixture(scope="module")
+def mfr():
+    return load_example()
+
+
+@pytest.fixture(scope="module")
+def base(mfr):
+    return fitglme(mfr, F, "Distribution", "Poisson", "FitMethod", "Laplace")
+
+
+def small_binomial(seed=3, n_groups=12, per=8):
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(n_groups), per)
+    x = rng.normal(size=g.size)
+    eta = -0.3 + 0.8 * x + rng.normal(scale=0.7, size=n_groups)[g]
+    size = rng.integers(1, 6, g.size)
+    k = rng.binomial(size, 1 / (1 + np.exp(-eta)))
+    return pd.DataFrame({"y": k / size, "x": x, "g": [f"G{i:02d}" for i in g], "n": size})
+
+
+def test_positional_keyword_prefix_and_case_give_the_same_model(mfr, base):
+    a = fitglme(mfr, F, "distribution", "poisson", "fitmethod", "laplace")
+    b = fitglme(mfr, F, Distribution="Poisson", FitMethod="Laplace")
+    c = fitglme(mfr, F, "Dist", "Pois", FitMeth="Lap")
+    for m in (a, b, c):
+        np.testing.assert_array_equal(m.Coefficients["Estimate"], base.Coefficients["Estimate"])
+        assert m.LogLikelihood == base.LogLikelihood
+
+
+def test_dict_table_and_caller_data_unchanged(mfr):
+    original = copy.deepcopy(mfr)
+    d = {c: mfr[c].to_numpy() for c in mfr.columns}
+    d_copy = copy.deepcopy(d)
+    w = np.tile([1.0, 2.0], len(mfr) // 2)  # Poisson weights must be positive integers (MATLAB)
+    w_copy = w.copy()
+    m = fitglme(d, F, Distribution="Poisson", Weights=w, Exclude=[0, 5])
+    pd.testing.assert_frame_equal(mfr, original)
+    for k in d:
+        np.testing.assert_array_equal(d[k], d_copy[k])
+    np.testing.assert_array_equal(w, w_copy)
+    assert m.NumObservations == len(mfr) - 2
+
+
+def test_exclude_and_missing_recorded_in_observation_info(mfr):
+    df = mfr.copy()
+    df.loc[3, "time_dev"] = np.nan
+    df["supplier"] = df["supplier"].astype(object)
+    df.loc[7, "supplier"] = None
+    mask = np.zeros(len(df), bool)
+    mask[[10, 11]] = True
+    m = fitglme(df, F, Distribution="Poisson", Exclude=mask)
+    info = m.ObservationInfo
+    assert list(info.columns) == ["Weights", "Excluded", "Missing", "Subset", "BinomSize"]
+    assert info["Missing"].sum() == 2 and info["Missing"].iloc[3] and info["Missing"].iloc[7]
+    assert info["Excluded"].sum() == 2 and info["Excluded"].iloc[10]
+    assert info["Subset"].sum() == m.NumObservations == len(df) - 4
+    assert m.DFE == m.NumObservations - m.NumCoefficients
+    # 0-based positions select the same rows as the mask
+    m2 = fitglme(df, F, Distribution="Poisson", Exclude=[10, 11])
+    np.testing.assert_allclose(m2.Coefficients["Estimate"], m.Coefficients["Estimate"], rtol=1e-10)
+
+
+def test_weights_offset_and_size_as_column_names():
+    df = small_binomial()
+    df["off"] = 0.1
+    a = fitglme(df, "y ~ x + (1|g)", Distribution="Binomial", BinomialSize="n", Offset="off")
+    b = fitglme(df, "y ~ x + (1|g)", Distribution="Binomial", BinomialSize=df["n"].to_numpy(),
+                Offset=np.full(len(df), 0.1))
+    np.testing.assert_array_equal(a.Coefficients["Estimate"], b.Coefficients["Estimate"])
+    c = fitglme(df, "y ~ x + (1|g)", Distribution="Binomial", BinomialSize="n")
+    # an offset of 0.1 on every row moves the intercept by -0.1 (same fit otherwise)
+    assert a.Coefficients["Estimate"][0] == pytest.approx(c.Coefficients["Estimate"][0] - 0.1, abs=1e-6)
+    assert a.ObservationInfo["BinomSize"].tolist() == df["n"].tolist()
+
+
+@pytest.mark.parametrize("pattern,nparams", [("FullCholesky", 3), ("Full", 3), ("Diagonal", 2),
+                                              ("Isotropic", 1), ("CompSymm", 2)])
+def test_covariance_patterns(pattern, nparams):
+    df = small_binomial(seed=5, n_groups=20, per=10)
+    m = fitglme(df, "y ~ x + (x|g)", Distribution="Binomial", BinomialSize="n", FitMethod="Laplace",
+                CovariancePattern=pattern)
+    psi = m._result.psi[0]
+    assert m._result.n_cov_params == nparams
+    assert np.all(np.linalg.eigvalsh(psi) >= -1e-12)
+    if pattern == "Diagonal":
+        assert psi[0, 1] == 0
+    if pattern == "Isotropic":
+        assert psi[0, 0] == pytest.approx(psi[1, 1]) and psi[0, 1] == 0
+    if pattern == "CompSymm":
+        assert psi[0, 0] == pytest.approx(psi[1, 1])
+
+
+def test_logical_pattern_equals_diagonal():
+    df = small_binomial(seed=5, n_groups=20, per=10)
+    a = fitglme(df, "y ~ x + (x|g)", Distribution="Binomial", BinomialSize="n", CovariancePattern=np.eye(2, dtype=bool))
+    b = fitglme(df, "y ~ x + (x|g)", Distribution="Binomial", BinomialSize="n", CovariancePattern="Diagonal")
+    np.testing.assert_allclose(a._result.psi[0], b._result.psi[0], rtol=1e-6, atol=1e-10)
+
+
+def test_full_patterns_equal_and_two_uncorrelated_terms_equal_diagonal():
+    df = small_binomial(seed=7, n_groups=20, per=10)
+    a = fitglme(df, "y ~ x + (1|g) + (x-1|g)", Distribution="Binomial", BinomialSize="n", FitMethod="Laplace")
+    b = fitglme(df, "y ~ x + (x|g)", Distribution="Binomial", BinomialSize="n", FitMethod="Laplace",
+                CovariancePattern="Diagonal")
+    assert a.LogLikelihood == pytest.approx(b.LogLikelihood, abs=1e-6)
+    np.testing.assert_allclose(a.Coefficients["Estimate"], b.Coefficients["Estimate"], atol=1e-5)
+
+
+def test_custom_link_equals_builtin():
+    df = small_binomial()
+    logit = {
+        "Link": lambda mu: np.log(mu / (1 - mu)),
+        "Derivative": lambda mu: 1 / (mu * (1 - mu)),
+        "SecondDerivative": lambda mu: (2 * mu - 1) / (mu * (1 - mu)) ** 2,
+        "Inverse": lambda eta: 1 / (1 + np.exp(-eta)),
+    }
+    a = fitglme(df, "y ~ x + (1|g)", Distribution="Binomial", BinomialSize="n", Link=logit, FitMethod="Laplace")
+    b = fitglme(df, "y ~ x + (1|g)", Distribution="Binomial", BinomialSize="n", FitMethod="Laplace")
+    np.testing.assert_allclose(a.Coefficients["Estimate"], b.Coefficients["Estimate"], rtol=1e-6)
+    assert a.LogLikelihood == pytest.approx(b.LogLikelihood, abs=1e-7)
+
+
+def test_power_link_zero_is_log(mfr):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = fitglme(mfr, F, Distribution="Poisson", Link=0, FitMethod="Laplace")
+    b = fitglme(mfr, F, Distribution="Poisson", Link="log", FitMethod="Laplace")
+    np.testing.assert_allclose(a.Coefficients["Estimate"], b.Coefficients["Estimate"], rtol=1e-8)
+
+
+def test_dispersion_flag_changes_only_mpl(mfr):
+    a = fitglme(mfr, F, Distribution="Poisson")
+    b = fitglme(mfr, F, Distribution="Poisson", DispersionFlag=True)
+    assert a.Dispersion == 1 and not a.DispersionEstimated
+    assert b.DispersionEstimated and b.Dispersion != 1
+    c = fitglme(mfr, F, Distribution="Poisson", FitMethod="Laplace", DispersionFlag=True)
+    assert c.Dispersion == 1 and not c.DispersionEstimated
+
+
+def test_pl_nonconvergence_warns_and_returns_model(mfr):
+    with pytest.warns(FitglmeWarning) as rec:
+        m = fitglme(mfr, F, Distribution="Poisson", PLIterations=1)
+    assert isinstance(m, GeneralizedLinearMixedModel)
+    assert any("PLUnableToConverge" in w.message.identifier for w in rec)
+
+
+def test_boundary_fit_reaches_zero_variance():
+    rng = np.random.default_rng(11)
+    df = pd.DataFrame({"x": rng.normal(size=60), "g": np.repeat(list("abcdef"), 10)})
+    df["y"] = rng.poisson(np.exp(0.2 + 0.3 * df["x"]))
+    for method in ("MPL", "Laplace"):
+        m = fitglme(df, "y ~ x + (1|g)", Distribution="Poisson", FitMethod=method)
+        assert np.all(np.isfinite(m.Coefficients["SE"]))
+        assert m._result.psi[0][0, 0] < 1e-6
+
+
+@pytest.mark.parametrize("method", ["MPL", "REMPL", "Laplace", "ApproximateLaplace"])
+@pytest.mark.parametrize("dist,link", [("Gamma", "log"), ("InverseGaussian", "log"), ("Normal", "identity"),
+                                       ("Gamma", None)])
+def test_continuous_distributions_fit(dist, link, method):
+    rng = np.random.default_rng(2)
+    g = np.repeat(np.arange(15), 8)
+    x = rng.normal(size=g.size)
+    mu = np.exp(0.5 + 0.3 * x + rng.normal(scale=0.3, size=15)[g])
+    y = rng.gamma(shape=4, scale=mu / 4) if dist != "Normal" else mu + rng.normal(scale=0.2, size=g.size)
+    df = pd.DataFrame({"y": y, "x": x, "g": g})
+    kw = {} if link is None else {"Link": link}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = fitglme(df, "y ~ x + (1|g)", Distribution=dist, FitMethod=method, **kw)
+    assert m.DispersionEstimated and m.Dispersion > 0
+    assert np.all(np.isfinite(m.Coefficients["SE"])) and np.isfinite(m.LogLikelihood)
+    if link == "log":
+        assert m.Coefficients["Estimate"][1] == pytest.approx(0.3, abs=0.15)
+
+
+def test_property_values(base):
+    assert base.Distribution == "Poisson" and base.FitMethod == "Laplace"
+    assert base.Link.Name == "Log"
+    assert base.ResponseName == "defects"
+    assert base.NumCoefficients == base.NumEstimatedCoefficients == 6
+    assert str(base.Formula) == "defects ~ 1 + newprocess + time_dev + temp_dev + supplier + (1 | factory)"
+    crit = base.ModelCriterion
+    assert crit["Deviance"].iloc[0] == pytest.approx(-2 * base.LogLikelihood)
+    assert crit["AIC"].iloc[0] == pytest.approx(-2 * base.LogLikelihood + 2 * 7)
+    assert crit["BIC"].iloc[0] == pytest.approx(-2 * base.LogLikelihood + 7 * np.log(100))
+    c = base.Coefficients
+    np.testing.assert_allclose(c["tStat"], c["Estimate"] / c["SE"])
+    assert base.SST == pytest.approx(base.SSE + base.SSR)
+    assert 0 < base.Rsquared.Ordinary < 1
+    np.testing.assert_allclose(np.sqrt(np.diag(base.CoefficientCovariance)), c["SE"])
+
+
+def test_rempl_bic_uses_n_minus_p(mfr):
+    m = fitglme(mfr, F, Distribution="Poisson", FitMethod="REMPL")
+    k = m.NumCoefficients + m.NumCovarianceParameters
+    assert m.ModelCriterion["BIC"].iloc[0] == pytest.approx(-2 * m.LogLikelihood + k * np.log(100 - 6))
+
+
+@pytest.mark.parametrize(
+    "args,kwargs,ident",
+    [
+        (("Distribution", "Poison"), {}, "fitglme:BadDistribution"),
+        (("FitMethod", "REML"), {}, "fitglme:BadFitMethod"),
+        (("Distribution",), {}, "fitglme:BadNameValue"),
+        ((), {"Foo": 1}, "fitglme:UnknownOption"),
+        ((), {"Weights": np.ones(3)}, "fitglme:BadWeights"),
+        ((), {"CovariancePattern": "Banded"}, "fitglme:BadCovariancePattern"),
+        ((), {"Exclude": [1000]}, "fitglme:BadExclude"),
+    ],
+)
+def test_bad_inputs_raise_clear_errors(mfr, args, kwargs, ident):
+    with pytest.raises(FitglmeError) as exc:
+        fitglme(mfr, F, *args, **kwargs)
+    assert exc.value.identifier == ident
+
+
+def test_formula_errors(mfr):
+    with pytest.raises(FitglmeError) as exc:
+        fitglme(mfr, "defects ~ newprocess + (1|factory", Distribution="Poisson")
+    assert exc.value.identifier == "fitglme:BadFormula"
+    with pytest.raises(FitglmeError) as exc:
+        fitglme(mfr, "defects ~ newprocess", Distribution="Poisson")
+    assert exc.value.identifier == "fitglme:NoRandomEffects"
+    with pytest.raises(FitglmeError) as exc:
+        fitglme(mfr, "defects ~ nosuch + (1|factory)", Distribution="Poisson")
+    assert exc.value.identifier == "fitglme:UnknownVariable"
+
+
+def test_rank_deficient_design_names_the_column(mfr):
+    df = mfr.copy()
+    df["twice"] = 2 * df["time_dev"]
+    with pytest.raises(FitglmeError) as exc:
+        fitglme(df, "defects ~ time_dev + twice + (1|factory)", Distribution="Poisson")
+    assert exc.value.identifier == "fitglme:RankDeficient" and "twice" in str(exc.value)
