@@ -213,22 +213,21 @@ class GeneralizedLinearMixedModel:
     # ------------------------------------------------------------------ goodness of fit
     @cached_property
     def _ss(self):
-        y = self._resp.y
-        w = self._resp.w
-        mu = self._result.mu
-        ybar = np.average(y, weights=w) if w.sum() > 0 else y.mean()
-        sse = float(w @ (y - mu) ** 2)
-        ssr = float(w @ (mu - ybar) ** 2)
-        return sse, ssr
+        """MATLAB's sums of squares: weights w_eff / V(mu) at the conditional fitted values mu,
+        SSR about the weighted mean of mu, SST = SSE + SSR (docs/matlab_source_notes.md item 10)."""
+        y, mu = self._resp.y, self._result.mu
+        weff = self._resp.pw / self._dist.variance(mu)
+        fbar = float(weff @ mu / weff.sum())
+        return float(weff @ (y - mu) ** 2), float(weff @ (mu - fbar) ** 2)
 
     @property
     def SSE(self) -> float:
-        """Weighted sum of squared conditional raw residuals."""
+        """sum w_eff (y - mu)^2 / V(mu): weighted squared conditional residuals."""
         return self._ss[0]
 
     @property
     def SSR(self) -> float:
-        """Weighted sum of squares of the conditional fitted values about the mean response."""
+        """sum w_eff (mu - mean_w(mu))^2 / V(mu): spread of the conditional fitted values."""
         return self._ss[1]
 
     @property
@@ -238,7 +237,7 @@ class GeneralizedLinearMixedModel:
 
     @property
     def Rsquared(self) -> SimpleNamespace:
-        """Ordinary = 1 - SSE/SST; Adjusted = 1 - (SSE/DFE) / (SST/(n - 1))."""
+        """Ordinary = 1 - SSE/SST; Adjusted = 1 - (SSE/SST) (n - 1)/DFE."""
         sse, sst = self.SSE, self.SST
         n = self.NumObservations
         ordinary = 1 - sse / sst if sst > 0 else np.nan
