@@ -20,6 +20,8 @@ from .engine.laplace import fit_laplace
 from .engine.pirls import GLMResponse
 from .errors import FitglmeError
 from .family import make_distribution, make_link
+from .diagnostics import check_fit
+from .fit_options import engine_options
 from .formula import parse_formula
 from .options import as_bool, as_positive_float, as_positive_int, as_vector, is_string, match_string, parse_name_value
 
@@ -147,9 +149,8 @@ def run_fit(req: FitRequest, response_override: np.ndarray | None = None):
         pl_iterations=as_positive_int(opts.get("PLIterations", 100), "PLIterations"),
         pl_tolerance=as_positive_float(opts.get("PLTolerance", 1e-8), "PLTolerance"),
         init_pl_iterations=as_positive_int(opts.get("InitPLIterations", 10), "InitPLIterations"),
-        verbose=_verbose(opts.get("Verbose", 0)),
+        **engine_options(opts),
     )
-    _reject_unsupported(opts)
 
     design = build_design(table, parsed, coding, opts.get("Exclude"))
     rows = design.rows
@@ -174,41 +175,12 @@ def run_fit(req: FitRequest, response_override: np.ndarray | None = None):
     Zs = [b.Z for b in blocks]
     fitter = fit_pl if method in ("MPL", "REMPL") else fit_laplace
     result = fitter(resp, design.X, layout, Zs, patterns, settings)
+    check_fit(result, blocks, dist, y)
     return dict(
         parsed=parsed, design=design, dist=dist, link=link, method=method, coding=coding,
         weights=weights, offset=offset, size=size, dispersion_flag=dflag, settings=settings,
         patterns=patterns, layout=layout, resp=resp, result=result,
     )
-
-
-def _verbose(v: Any) -> int:
-    if isinstance(v, (bool, np.bool_)) or v in (0, 1, 2):
-        return int(v)
-    raise FitglmeError(f"Verbose must be 0, 1 or 2; got {v!r}.", "fitglme:BadVerbose")
-
-
-_DEFAULTS_ONLY = {
-    "CovarianceMethod": ("conditional",),
-    "StartMethod": ("default",),
-    "Optimizer": ("quasinewton",),
-    "EBMethod": ("default",),
-}
-
-
-def _reject_unsupported(opts: dict[str, Any]) -> None:
-    """Options whose non-default values are not implemented yet give a clear error."""
-    for name, allowed in _DEFAULTS_ONLY.items():
-        if name in opts:
-            v = opts[name]
-            if not (is_string(v) and str(v).lower() in allowed):
-                raise FitglmeError(
-                    f"{name} = {v!r} is not supported by this version of fitglme; supported: "
-                    f"{', '.join(repr(a) for a in allowed)}.",
-                    "fitglme:NotSupported",
-                )
-    for name in ("CheckHessian", "UseSequentialFitting"):
-        if name in opts:
-            as_bool(opts[name], name)
 
 
 def _patterns(spec: Any, design, parsed) -> list[CovariancePattern]:

@@ -164,7 +164,9 @@ def test_boundary_fit_reaches_zero_variance():
     df = pd.DataFrame({"x": rng.normal(size=60), "g": np.repeat(list("abcdef"), 10)})
     df["y"] = rng.poisson(np.exp(0.2 + 0.3 * df["x"]))
     for method in ("MPL", "Laplace"):
-        m = fitglme(df, "y ~ x + (1|g)", Distribution="Poisson", FitMethod=method)
+        with pytest.warns(FitglmeWarning) as rec:
+            m = fitglme(df, "y ~ x + (1|g)", Distribution="Poisson", FitMethod=method)
+        assert any(w.message.identifier == "fitglme:BoundaryFit" for w in rec)
         assert np.all(np.isfinite(m.Coefficients["SE"]))
         assert m._result.psi[0][0, 0] < 1e-6
 
@@ -248,3 +250,13 @@ def test_rank_deficient_design_names_the_column(mfr):
     with pytest.raises(FitglmeError) as exc:
         fitglme(df, "defects ~ time_dev + twice + (1|factory)", Distribution="Poisson")
     assert exc.value.identifier == "fitglme:RankDeficient" and "twice" in str(exc.value)
+
+
+def test_quasi_separation_warns_and_returns_model():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=80)
+    df = pd.DataFrame({"x": x, "y": (x > 0).astype(float), "g": np.repeat(list("abcdefgh"), 10)})
+    with pytest.warns(FitglmeWarning) as rec:
+        m = fitglme(df, "y ~ x + (1|g)", Distribution="Binomial", FitMethod="Laplace")
+    assert any(w.message.identifier == "fitglme:QuasiSeparation" for w in rec)
+    assert isinstance(m, GeneralizedLinearMixedModel)

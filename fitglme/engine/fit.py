@@ -36,6 +36,40 @@ class FitSettings:
     mu_start: np.ndarray | None = None
     verbose: int = 0
     max_iter: int = 10000
+    optimizer: str = "quasinewton"  # 'quasinewton' (L-BFGS-B), 'fminsearch' (Nelder-Mead), 'fminunc' (TNC)
+    optimizer_options: dict = field(default_factory=dict)  # TolFun, TolX, MaxIter, MaxFunEvals, Display
+    eb_method: str = "Default"
+    eb_options: dict = field(default_factory=dict)  # TolFun, TolX, MaxIter, Display
+    start_method: str = "default"
+    covariance_method: str = "conditional"
+    check_hessian: bool = False
+    sequential: bool = False
+
+    def optimizer_kwargs(self) -> dict:
+        """Keyword arguments of minimize_bounded from Optimizer / OptimizerOptions / Verbose."""
+        o = self.optimizer_options
+        return {
+            "method": self.optimizer,
+            "max_iter": int(o.get("MaxIter", 10000)),
+            "max_fun": int(o.get("MaxFunEvals", 10000)),
+            "verbose": max(self.verbose, 2 if o.get("Display") == "iter" else 0),
+        }
+
+    def pirls_kwargs(self) -> dict:
+        """Keyword arguments of pirls from EBOptions (MaxIter; TolFun when given; Display)."""
+        o = self.eb_options
+        kw = {"max_iter": int(o.get("MaxIter", 100)), "display": o.get("Display") == "iter"}
+        if "TolFun" in o:
+            kw["tol"] = float(o["TolFun"]) ** 2  # our test is on the squared Newton decrement
+        return kw
+
+    def random_start(self, thetas) -> np.ndarray:
+        """StartMethod 'random': scale parameters exp(N(0, 1)), others N(0, 0.1^2), drawn from
+        numpy's global generator (np.random.seed makes it reproducible, like MATLAB's rng)."""
+        x = thetas.start()
+        mask = thetas.scale_mask()
+        draw = np.random.standard_normal(len(x))
+        return np.where(mask, np.exp(draw), 0.1 * draw)
 
 
 @dataclass
@@ -79,13 +113,14 @@ def pseudo_likelihood(
     verbose: int = 0,
     warn_unconverged: bool = True,
     precise: bool = True,
+    settings: FitSettings | None = None,
 ) -> tuple[LMEState, np.ndarray, int, bool]:
     """Pseudo-likelihood iterations; returns the final LME state, eta, iterations, converged."""
     link, dist = resp.link, resp.dist
     mu = dist.clip_mu(np.asarray(mu_start, float))
     eta = link.link(mu)
     lme = LMEProblem(layout, Zs, X, thetas, reml, None if dispersion_free else 1.0)
-    theta = thetas.start()
+    theta = thetas.start() if settings is None or settings.start_method != "random" else settings.random_start(thetas)
     state = None
     converged = False
     it = 0
@@ -98,7 +133,8 @@ def pseudo_likelihood(
         w = resp.pw * h * h / V
         lme.set_data(z, w)
         # Intermediate iterations need no polished inner fit; near the fixed point they do.
-        state, _ = lme.fit(theta, polish=precise and change_prev < 1e-3)
+        opt = settings.optimizer_kwargs() if settings is not None else {}
+        state, _ = lme.fit(theta, polish=precise and change_prev < 1e-3, **opt)
         theta = state.theta
         eta_new = X @ state.beta + layout.z_times([Zk @ Lk for Zk, Lk in zip(Zs, state.Ls)], state.u) + resp.offset
         # MATLAB's test: max|delta eta| <= max(PLTolerance * max|eta|, PLTolerance).
@@ -130,6 +166,7 @@ def fit_pl(resp, X, layout, Zs, patterns, settings: FitSettings) -> EngineResult
         resp, X, layout, Zs, thetas,
         reml=settings.method == "REMPL", dispersion_free=dfree, mu_start=mu0,
         max_iter=settings.pl_iterations, tol=settings.pl_tolerance, verbose=settings.verbose,
+        settings=settings,
     )
     s2 = state.sigma2
     Ls_abs = [np.sqrt(s2) * L for L in state.Ls]

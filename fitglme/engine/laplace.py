@@ -33,7 +33,8 @@ class LaplaceObjective:
     """f(x) and its gradient for x = [theta, (beta), (log phi)]."""
 
     def __init__(self, resp, X, layout, Zs, thetas: ThetaMap, *, approximate: bool, dispersion_free: bool,
-                 beta0: np.ndarray, u0: np.ndarray) -> None:
+                 beta0: np.ndarray, u0: np.ndarray, pirls_kwargs: dict | None = None) -> None:
+        self.pirls_kwargs = pirls_kwargs or {}
         self.resp, self.X, self.layout, self.Zs, self.thetas = resp, X, layout, Zs, thetas
         self.approximate = approximate
         self.dfree = dispersion_free
@@ -55,7 +56,7 @@ class LaplaceObjective:
         theta, beta, phi = self.unpack(x)
         zts = [Zk @ Lk for Zk, Lk in zip(self.Zs, self.thetas.factors(theta))]
         st = pirls(self.layout, zts, self.X, self.resp, self.beta if self.approximate else beta,
-                   self.u, phi, profile_beta=self.approximate, observed=True)
+                   self.u, phi, profile_beta=self.approximate, observed=True, **self.pirls_kwargs)
         return st, zts, theta, phi
 
     def value(self, x) -> float:
@@ -118,6 +119,26 @@ class LaplaceObjective:
         return g
 
 
+def joint_hessian(obj: "LaplaceObjective", x: np.ndarray) -> np.ndarray:
+    """Hessian of f = -2 log L in x = [theta, beta, (log phi)] from differences of the exact gradient.
+
+    ``obj`` must be a Laplace (not approximate) objective.  Central differences of an exact gradient
+    are far better conditioned than second differences of f (MATLAB's getHessian); scale parameters
+    at their bound 0 are differenced one-sidedly.
+    """
+    from .optimize import _hessian_from_gradient
+
+    lo = np.full(len(x), -np.inf)
+    lo[: obj.k] = obj.thetas.lower
+    hi = np.full(len(x), np.inf)
+    hi[: obj.k] = obj.thetas.upper
+    return _hessian_from_gradient(lambda z: obj.value_and_grad(z)[1], x, np.arange(len(x)), lo, hi)
+
+
+def _joint_start(obj_like, theta, beta, phi, dfree):
+    return np.concatenate([theta, beta, [np.log(phi)] if dfree else []])
+
+
 def fit_laplace(resp, X, layout, Zs, patterns, settings):
     """Laplace / ApproximateLaplace, started from InitPLIterations pseudo-likelihood iterations."""
     from .fit import EngineResult, _b_from_u, pseudo_likelihood
@@ -130,28 +151,44 @@ def fit_laplace(resp, X, layout, Zs, patterns, settings):
     state, _, _, _ = pseudo_likelihood(
         resp, X, layout, Zs, thetas, reml=False, dispersion_free=dfree, mu_start=mu0,
         max_iter=settings.init_pl_iterations, tol=settings.pl_tolerance, verbose=settings.verbose,
-        warn_unconverged=False, precise=False,
+        warn_unconverged=False, precise=False, settings=settings,
     )
     s2 = state.sigma2 if dfree else 1.0
     theta0 = np.concatenate([p.theta_from_cov(s2 * L @ L.T) for p, L in zip(patterns, state.Ls)])
     theta0 = thetas.away_from_boundary(theta0, 0.5 * np.sqrt(s2))
-    obj = LaplaceObjective(resp, X, layout, Zs, thetas, approximate=approximate, dispersion_free=dfree,
-                           beta0=state.beta, u0=state.u / np.sqrt(s2))
+    beta0, u0 = state.beta, state.u / np.sqrt(s2)
+    pk = settings.pirls_kwargs()
+    okw = settings.optimizer_kwargs()
     p = X.shape[1]
-    x0, lo, hi = [theta0], [thetas.lower], [thetas.upper]
-    if not approximate:
-        x0.append(state.beta)
-        lo.append(np.full(p, -np.inf))
-        hi.append(np.full(p, np.inf))
-    if dfree:
-        x0.append([np.log(max(s2, 1e-300))])
-        lo.append([-np.inf])
-        hi.append([np.inf])
-    x0, lo, hi = np.concatenate(x0), np.concatenate(lo), np.concatenate(hi)
-    scale = np.zeros(len(x0), bool)
-    scale[: thetas.size] = thetas.scale_mask()
-    res = minimize_bounded(obj.value, x0, lo, hi, fg=obj.value_and_grad, verbose=settings.verbose,
-                           scale_params=scale)
+
+    def run(approx, theta_start, beta_start, u_start, phi_start):
+        obj = LaplaceObjective(resp, X, layout, Zs, thetas, approximate=approx, dispersion_free=dfree,
+                               beta0=beta_start, u0=u_start, pirls_kwargs=pk)
+        x0, lo, hi = [theta_start], [thetas.lower], [thetas.upper]
+        if not approx:
+            x0.append(beta_start)
+            lo.append(np.full(p, -np.inf))
+            hi.append(np.full(p, np.inf))
+        if dfree:
+            x0.append([np.log(max(phi_start, 1e-300))])
+            lo.append([-np.inf])
+            hi.append([np.inf])
+        x0, lo, hi = np.concatenate(x0), np.concatenate(lo), np.concatenate(hi)
+        scale = np.zeros(len(x0), bool)
+        scale[: thetas.size] = thetas.scale_mask()
+        label = "ApproximateLaplace" if approx else "Laplace"
+        res = minimize_bounded(obj.value, x0, lo, hi, fg=obj.value_and_grad, scale_params=scale,
+                               label=label, **okw)
+        return obj, res
+
+    if settings.sequential and not approximate:
+        # UseSequentialFitting: refine the PL start with ApproximateLaplace, then Laplace.
+        obj_a, res_a = run(True, theta0, beta0, u0, s2)
+        st_a = obj_a.mode(res_a.x)[0]
+        theta0 = res_a.x[: thetas.size]
+        beta0, u0 = st_a.beta, st_a.u
+        s2 = float(np.exp(res_a.x[-1])) if dfree else 1.0
+    obj, res = run(approximate, theta0, beta0, u0, s2)
     if not res.converged:
         warn(
             f"{settings.method} optimisation did not meet its convergence criterion "
@@ -162,6 +199,41 @@ def fit_laplace(resp, X, layout, Zs, patterns, settings):
     beta = st.beta if approximate else obj.unpack(res.x)[1]
     Ls = thetas.factors(theta)
     full = factorize(layout, zts, st.W, X)
+    info = {"n_evals": obj.n_evals}
+    cov_beta = full.beta_covariance()
+    if settings.check_hessian or settings.covariance_method == "JointHessian":
+        jobj = LaplaceObjective(resp, X, layout, Zs, thetas, approximate=False, dispersion_free=dfree,
+                                beta0=beta, u0=st.u, pirls_kwargs=pk)
+        xj = _joint_start(jobj, theta, beta, phi, dfree)
+        H = joint_hessian(jobj, xj)
+        at_bound = np.zeros(len(xj), bool)
+        at_bound[: thetas.size] = thetas.scale_mask() & (theta <= 0)
+        free = ~at_bound
+        Hf = H[np.ix_(free, free)]
+        info["joint_hessian"] = H
+        if settings.check_hessian:
+            ev = np.linalg.eigvalsh(0.5 * (Hf + Hf.T))
+            if at_bound.any():
+                warn(
+                    "The Hessian with respect to the unconstrained covariance parameters (log standard "
+                    "deviations) is singular: a random-effect variance is on the boundary (0).",
+                    "stats:classreg:regr:lmeutils:StandardLinearLikeMixedModel:Message_NotSPDHessian",
+                )
+            elif ev.min() <= 1e-10 * max(1.0, abs(ev).max()):
+                warn(
+                    "The Hessian of the objective at the solution is not positive definite "
+                    f"(smallest eigenvalue {ev.min():.3g}); the solution may not be a local optimum.",
+                    "stats:classreg:regr:lmeutils:StandardLinearLikeMixedModel:Message_NotSPDHessian",
+                )
+        if settings.covariance_method == "JointHessian":
+            C = np.full(H.shape, np.nan)
+            try:
+                C[np.ix_(free, free)] = 2.0 * np.linalg.inv(Hf)  # f = -2 log L
+            except np.linalg.LinAlgError:
+                pass
+            info["joint_covariance"] = C
+            k = thetas.size
+            cov_beta = C[k : k + p, k : k + p]
     return EngineResult(
         method=settings.method,
         beta=np.array(beta, float),
@@ -170,12 +242,12 @@ def fit_laplace(resp, X, layout, Zs, patterns, settings):
         dispersion=phi,
         dispersion_estimated=dfree,
         loglik=-0.5 * laplace_deviance(st),
-        cov_beta=full.beta_covariance(),
+        cov_beta=cov_beta,
         eta=st.eta,
         mu=st.mu,
         W=st.W,
         Ls=Ls,
         converged=bool(res.converged),
         n_cov_params=thetas.size,
-        info={"n_evals": obj.n_evals},
+        info=info,
     )

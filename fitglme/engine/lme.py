@@ -195,7 +195,8 @@ class LMEProblem:
                 j += 1
         return st.objective, g
 
-    def fit(self, theta0: np.ndarray, verbose: int = 0, max_iter: int = 500, polish: bool = True) -> tuple[LMEState, bool]:
+    def fit(self, theta0: np.ndarray, verbose: int = 0, max_iter: int = 500, polish: bool = True,
+            method: str = "quasinewton", max_fun: int = 10000) -> tuple[LMEState, bool]:
         """Minimise the objective over theta from ``theta0``; returns the state and a flag.
 
         ``polish=False`` skips the final Newton polish (enough for intermediate PL iterations).
@@ -203,7 +204,8 @@ class LMEProblem:
         theta0 = self.thetas.away_from_boundary(theta0, 0.5)
         res = minimize_bounded(
             self.objective, theta0, self.thetas.lower, self.thetas.upper, max_iter=max_iter,
-            verbose=verbose, polish=polish, fg=self.objective_and_grad, loose=not polish,
+            verbose=max(verbose - 1, 0), polish=polish, fg=self.objective_and_grad, loose=not polish,
+            method=method, max_fun=max_fun,
             scale_params=self.thetas.scale_mask(),
         )
         return self.solve(res.x), res.converged

@@ -100,6 +100,9 @@ def minimize_bounded(
     fg: Callable[[np.ndarray], tuple[float, np.ndarray]] | None = None,
     loose: bool = False,
     scale_params: np.ndarray | None = None,
+    method: str = "quasinewton",
+    max_fun: int = 10000,
+    label: str = "optimizer",
 ) -> OptimResult:
     """Minimise ``f`` on a box; see module docstring.
 
@@ -138,11 +141,27 @@ def minimize_bounded(
         def grad_of(x):
             return fgrad(x)[1]
 
-    opts = {"maxiter": max_iter, "ftol": 1e-9 if loose else 1e-13, "gtol": 1e-5 if loose else 1e-12,
-            "maxls": 40}
+    it = [0]
+
+    def show(xk, *args):
+        it[0] += 1
+        if verbose >= 1:
+            print(f"  {label} iteration {it[0]:4d}: objective = {fc.best_f:.10g}, evaluations = {fc.n}")
+
+    bounds = list(zip(lo, hi))
     start = x0
     for _attempt in range(4):
-        res = minimize(fgrad, start, jac=True, method="L-BFGS-B", bounds=list(zip(lo, hi)), options=opts)
+        if method == "fminsearch":
+            res = minimize(fc, start, method="Nelder-Mead", bounds=bounds, callback=show,
+                           options={"maxiter": max_iter, "maxfev": max_fun, "xatol": 1e-10, "fatol": 1e-12,
+                                    "adaptive": len(start) > 3})
+        elif method == "fminunc":
+            res = minimize(fgrad, start, jac=True, method="TNC", bounds=bounds, callback=show,
+                           options={"maxfun": max_fun, "ftol": 1e-13, "gtol": 1e-10})
+        else:
+            opts = {"maxiter": max_iter, "maxfun": max_fun, "ftol": 1e-9 if loose else 1e-13,
+                    "gtol": 1e-5 if loose else 1e-12, "maxls": 40}
+            res = minimize(fgrad, start, jac=True, method="L-BFGS-B", bounds=bounds, options=opts, callback=show)
         x = np.asarray(res.x, float)
         fx = float(res.fun) if np.isfinite(res.fun) else fc(x)
         if fc.best_x is not None and fc.best_f < fx:
@@ -159,8 +178,9 @@ def minimize_bounded(
     scale = max(1.0, abs(fx))
     if not polish:
         converged = bool(np.all(np.abs(g[free]) <= 1e-4 * scale))
-    if verbose >= 2:
-        print(f"    optimizer: f = {fx:.10g}, |grad| = {np.max(np.abs(g[free]), initial=0):.3g}, evals = {fc.n}")
+    if verbose >= 1:
+        print(f"  {label}: final objective = {fx:.10g}, max |gradient| = {np.max(np.abs(g[free]), initial=0):.3g}, "
+              f"evaluations = {fc.n}, converged = {converged}")
     return OptimResult(x, fx, converged, fc.n, str(res.message), g)
 
 

@@ -116,6 +116,7 @@ def pirls(
     observed: bool = True,
     max_iter: int = 100,
     tol: float = 1e-20,
+    display: bool = False,
 ) -> PirlsState:
     """Conditional mode of u (and beta when ``profile_beta``) for fixed Lambda.
 
@@ -164,6 +165,8 @@ def pirls(
             converged = decrement < 1e-8 * max(1.0, abs(pdev))
             break
         u, beta, eta, mu, ll, pdev = un, bn, etan, mun, lln, pdevn
+        if display:
+            print(f"    PIRLS iteration {it:3d}: penalised deviance = {pdev:.12g}, Newton decrement = {decrement:.3g}")
         # Newton converges quadratically: stop only when the decrement is at rounding level,
         # so that the gradient formulas (which assume the exact mode) are exact too.
         if decrement < tol * max(1.0, abs(pdev)):

@@ -1,0 +1,56 @@
+"""Warnings about numerical trouble in a finished fit (the model is returned regardless).
+
+* a random-effect variance on the boundary (0) or a correlation at +-1 (``fitglme:BoundaryFit``);
+* quasi-separation in binomial fits: fitted probabilities within 1e-10 of 0 or 1
+  (``fitglme:QuasiSeparation``);
+* huge counts or means where double precision loses integer resolution (``fitglme:HugeValues``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import warn
+
+
+def check_fit(result, blocks, dist, y) -> None:
+    """Warn about boundary estimates, separation and precision problems of a fit."""
+    for psi, blk in zip(result.psi, blocks):
+        sd = np.sqrt(np.clip(np.diag(psi), 0.0, None))
+        zero = [blk.names[i] for i in np.flatnonzero(sd <= 1e-8 * max(1.0, np.sqrt(result.dispersion)))]
+        if zero:
+            warn(
+                f"Random effects of group {blk.group_name!r}: the standard deviation of "
+                f"{', '.join(repr(z) for z in zero)} is estimated at 0 (a boundary solution); its "
+                "confidence limits are not meaningful.",
+                "fitglme:BoundaryFit",
+            )
+        q = len(sd)
+        if q > 1:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                R = psi / np.outer(sd, sd)
+            bad = [(blk.names[i], blk.names[j]) for i in range(q) for j in range(i)
+                   if sd[i] > 0 and sd[j] > 0 and abs(R[i, j]) > 1 - 1e-6]
+            if bad:
+                warn(
+                    f"Random effects of group {blk.group_name!r}: the correlation of "
+                    f"{', '.join(f'{a!r} and {b!r}' for a, b in bad)} is estimated at +-1 (a boundary "
+                    "solution); consider CovariancePattern 'Diagonal' or fewer random effects.",
+                    "fitglme:BoundaryFit",
+                )
+    mu = np.asarray(result.mu)
+    if dist.name == "Binomial":
+        extreme = np.mean((mu < 1e-10) | (mu > 1 - 1e-10))
+        if extreme > 0:
+            warn(
+                f"{100 * extreme:.3g}% of the fitted probabilities are within 1e-10 of 0 or 1: the data "
+                "may be (quasi-)separated, and the estimates and standard errors of the affected "
+                "coefficients are unreliable.",
+                "fitglme:QuasiSeparation",
+            )
+    big = max(np.max(np.abs(y), initial=0.0), np.max(np.abs(mu), initial=0.0))
+    if big > 2.0**52:
+        warn(
+            f"Responses or fitted means as large as {big:.3g} exceed the integer precision of doubles "
+            "(2^52); log-likelihood constants and residuals lose accuracy. Consider rescaling.",
+            "fitglme:HugeValues",
+        )
