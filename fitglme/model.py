@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from functools import cached_property
 from types import SimpleNamespace
-from typing import Any
 
 import numpy as np
 import pandas as pd

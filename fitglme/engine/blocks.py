@@ -354,7 +354,6 @@ def factorize(layout: ReLayout, zts: list[np.ndarray], w: np.ndarray, X: np.ndar
         When a block is not positive definite.
     """
     lay = layout
-    n = lay.n
     m1, q1 = lay.m1, lay.q1
     p = 0 if X is None else X.shape[1]
     zt1 = zts[lay.first]

@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import warn
-from .blocks import NotPositiveDefinite, ReLayout, factorize
+from .blocks import ReLayout
 from .lme import LMEProblem, LMEState, ThetaMap
-from .optimize import minimize_bounded
-from .pirls import GLMResponse, laplace_deviance, pirls
+from .pirls import GLMResponse
 
 PL_WARN = "stats:classreg:regr:lmeutils:StandardGeneralizedLinearMixedModel:Message_PLUnableToConverge"
 
@@ -195,8 +194,3 @@ def fit_pl(resp, X, layout, Zs, patterns, settings: FitSettings) -> EngineResult
 def _b_from_u(layout: ReLayout, Ls: list[np.ndarray], u: np.ndarray) -> np.ndarray:
     parts = [(uk @ L.T).ravel() for uk, L in zip(layout.split(u), Ls)]
     return np.concatenate(parts) if parts else np.zeros(0)
-
-
-def _u_abs_start(layout: ReLayout, state: LMEState, s2: float) -> np.ndarray:
-    """Spherical u for the absolute factors: b = sqrt(s2) L u_abs = L u_rel -> u_abs = u_rel/sqrt(s2)."""
-    return state.u / np.sqrt(s2)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import xlog1py, xlogy
 
-from .blocks import BlockFactor, NotPositiveDefinite, ReLayout, factorize
+from .blocks import BlockFactor, ReLayout, factorize
 
 
 class GLMResponse:
@@ -70,13 +70,11 @@ class GLMResponse:
         score = base * r * h / V
         W = base * h * h / V
         if observed and not _is_canonical(dist, link):
-            g1 = link.deriv(mu)
             g2 = link.deriv2(mu)
             dh = -g2 * h**3  # d h / d eta
             dV = dist.variance_deriv(mu)
             d_hv = (dh * V - h * dV * h) / V**2  # d (h / V) / d eta
             W = W - base * r * d_hv
-            del g1
         return mu, score, W
 
 
