@@ -92,7 +92,7 @@ def compare(glme, ref: dict) -> Diffs:
         ours_cov.extend(e)
         ref_cov.extend(rc["Estimate"])
     return Diffs(
-        loglik=glme.LogLikelihood - r["LogLikelihood"],
+        loglik=glme.LogLikelihood - r["LogLikelihood"] - poisson_weight_constant_shift(glme, ref),
         beta_rel=_rel(est, rest),
         beta_scaled=float(np.max(np.abs(est - rest) / np.maximum(np.abs(rest), rse))),
         se_rel=_rel(se, rse),
@@ -100,6 +100,25 @@ def compare(glme, ref: dict) -> Diffs:
         dispersion_rel=_rel([glme.Dispersion], [r["Dispersion"]]),
         names_match=names_match,
     )
+
+
+def poisson_weight_constant_shift(glme, ref) -> float:
+    """MATLAB's minus lme4's parameter-free constant of the weighted Poisson log-likelihood.
+
+    lme4 uses sum w log f(y; mu); MATLAB (conditionalLogLikelihood, see docs/matlab_source_notes.md
+    item 5) uses sum log f(w y; w mu). The kernels w (y log mu - mu) are identical, so the two
+    log-likelihoods differ by exactly sum (w y log w - log Gamma(w y + 1)) + sum w log Gamma(y + 1),
+    which does not depend on any parameter. Zero for unit weights and other distributions.
+    """
+    if glme.Distribution != "Poisson" or glme.FitMethod in ("MPL", "REMPL"):
+        return 0.0  # the pseudo-likelihood of PL fits has no Poisson constant
+    from scipy.special import gammaln, xlogy
+
+    y, w = glme._resp.y, glme._resp.w
+    matlab_const = float(np.sum(xlogy(w * y, w) - gammaln(w * y + 1)))
+    lme4_const = ref["results"]["LogLikelihood_constant"]
+    assert abs(lme4_const + np.sum(w * gammaln(y + 1))) < 1e-8 * abs(lme4_const)
+    return matlab_const - lme4_const
 
 
 def load_matlab_fixtures() -> tuple[dict, pd.DataFrame]:

@@ -117,7 +117,10 @@ class ReLayout:
         """Z Lambda u, for Zt_k = Z_k L_k."""
         out = np.zeros(self.n)
         for k, uk in enumerate(self.split(u)):
-            out += np.einsum("ij,ij->i", zts[k], uk[self.indices[k]])
+            if self.qs[k] == 1:
+                out += zts[k][:, 0] * uk[self.indices[k], 0]
+            else:
+                out += np.einsum("ij,ij->i", zts[k], uk[self.indices[k]])
         return out
 
     def zt_times(self, zts: list[np.ndarray], v: np.ndarray) -> np.ndarray:
@@ -375,8 +378,8 @@ def factorize(layout: ReLayout, zts: list[np.ndarray], w: np.ndarray, X: np.ndar
     n2 = Q2 + p
     B = np.zeros((m1 * q1, n2))
     S = np.zeros((n2, n2))
-    z1 = lay.z1_matrix(zt1)
     if Q2:
+        z1 = lay.z1_matrix(zt1)
         zr = lay.zr_matrix(zts)
         zr_w = lay.zr_matrix(zts, w)
         S[:Q2, :Q2] = (zr.T @ zr_w).toarray() + np.eye(Q2)
@@ -386,7 +389,11 @@ def factorize(layout: ReLayout, zts: list[np.ndarray], w: np.ndarray, X: np.ndar
             S[Q2:, :Q2] = S[:Q2, Q2:].T
     if p:
         wX = w[:, None] * X
-        B[:, Q2:] = z1.T @ wX
+        # Per-level sums of zt1[:, a] * w * X through the precomputed level indicator G1.
+        if q1 == 1:
+            B[:, Q2:] = lay.G1 @ (zt1[:, :1] * wX)
+        else:
+            B[:, Q2:] = (lay.G1 @ (zt1[:, :, None] * wX[:, None, :]).reshape(lay.n, q1 * p)).reshape(m1 * q1, p)
         S[Q2:, Q2:] = X.T @ wX
     C = np.einsum("kab,kbj->kaj", L1inv, B.reshape(m1, q1, n2)).reshape(m1 * q1, n2)
     S -= C.T @ C

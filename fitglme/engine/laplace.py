@@ -83,8 +83,7 @@ class LaplaceObjective:
         fac = st.factor
         eta, u = st.eta, st.u
         _, s, W = resp.working(eta, phi, observed=True)
-        eps = 1e-6 * (1.0 + np.abs(eta))
-        Wp = (resp.working(eta + eps, phi, True)[2] - resp.working(eta - eps, phi, True)[2]) / (2 * eps)
+        Wp = resp.weight_derivative(eta, phi)
         d = fac.row_forms(zts, zts)
         v = d * Wp
         Mtv = lay.zt_times(zts, v)

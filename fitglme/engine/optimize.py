@@ -207,15 +207,29 @@ def _free_mask(x, g, lo, hi, tol=1e-12):
     return ~(at_lo | at_hi)
 
 
-def _hessian_from_gradient(grad, x, idx, lo, hi):
-    """Symmetric Hessian (free coordinates idx) from central differences of an exact gradient."""
+def _hessian_from_gradient(grad, x, idx, lo, hi, central: bool = True, g0=None):
+    """Symmetric Hessian (free coordinates idx) from differences of an exact gradient.
+
+    ``central=False`` uses forward differences (half the gradient evaluations): enough for Newton
+    steps, whose fixed point does not depend on the Hessian's accuracy.
+    """
     k = len(idx)
     H = np.zeros((k, k))
     h = _step(x[idx], 1e-5)
+    if not central:
+        g0 = grad(x) if g0 is None else g0
     for a, i in enumerate(idx):
         e = np.zeros_like(x)
         hi_ok = x[i] + h[a] <= hi[i]
         lo_ok = x[i] - h[a] >= lo[i]
+        if not central:
+            if hi_ok:
+                e[i] = h[a]
+                H[:, a] = (grad(x + e)[idx] - g0[idx]) / h[a]
+            else:
+                e[i] = h[a]
+                H[:, a] = (g0[idx] - grad(x - e)[idx]) / h[a]
+            continue
         if hi_ok and lo_ok:
             e[i] = h[a]
             H[:, a] = (grad(x + e)[idx] - grad(x - e)[idx]) / (2 * h[a])
@@ -254,7 +268,8 @@ def _newton_polish(f, x, fx, lo, hi, max_iter, gtol, grad=None):
             xx[idx] = z
             return f(xx)
 
-        H = fd_hessian(fsub, x[idx], f0=fx) if grad is None else _hessian_from_gradient(grad, x, idx, lo, hi)
+        H = fd_hessian(fsub, x[idx], f0=fx) if grad is None else _hessian_from_gradient(
+            grad, x, idx, lo, hi, central=False, g0=g)
         try:
             w, V = np.linalg.eigh(H)
         except np.linalg.LinAlgError:

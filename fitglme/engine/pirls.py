@@ -43,15 +43,27 @@ class GLMResponse:
         if name == "Binomial":
             self._my = self.pw * self.y
             self._mny = self.pw * (1.0 - self.y)
-            self._kernel = lambda mu: float(xlogy(self._my, mu).sum() + xlog1py(self._mny, -mu).sum())
+            self._kernel = self._binomial_kernel
         elif name == "Poisson":
             self._wy = self.w * self.y
-            self._kernel = lambda mu: float(xlogy(self._wy, mu).sum() - self.w @ mu)
+            self._kernel = self._poisson_kernel
         else:
             self._kernel = None
         if self._kernel is not None:
             mu0 = np.full_like(self.y, 0.5)
             self._const = float(self.dist.loglik(self.y, mu0, self.w, 1.0, self.size)) - self._kernel(mu0)
+
+    def _binomial_kernel(self, mu: np.ndarray) -> float:
+        # mu is kept inside [eps, 1 - eps] by the link, so plain logs are finite.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if np.all((mu > 0) & (mu < 1)):
+                return float(self._my @ np.log(mu) + self._mny @ np.log1p(-mu))
+        return float(xlogy(self._my, mu).sum() + xlog1py(self._mny, -mu).sum())
+
+    def _poisson_kernel(self, mu: np.ndarray) -> float:
+        if np.all(mu > 0):
+            return float(self._wy @ np.log(mu) - self.w @ mu)
+        return float(xlogy(self._wy, mu).sum() - self.w @ mu)
 
     def loglik(self, mu: np.ndarray, dispersion: float) -> float:
         """sum log p(y | mu) with all normalising constants."""
@@ -62,21 +74,46 @@ class GLMResponse:
     def working(self, eta: np.ndarray, dispersion: float, observed: bool):
         """mu, the score d loglik / d eta and the weights (expected or observed) at eta."""
         link, dist = self.link, self.dist
-        mu = link.inverse(eta)
-        h = link.mu_eta(eta)
-        V = dist.variance(mu)
+        mu, h = link.inverse_and_mu_eta(eta)
         r = self.y - mu
         base = self.pw / dispersion
-        score = base * r * h / V
-        W = base * h * h / V
-        if observed and not _is_canonical(dist, link):
-            g2 = link.deriv2(mu)
-            dh = -g2 * h**3  # d h / d eta
+        if self.unit_canonical:  # h = V(mu) exactly: score = base r, W = base h
+            return mu, base * r, base * h
+        V = dist.variance(mu)
+        hv = h / V
+        score = base * r * hv
+        W = base * h * hv
+        if observed and not self.canonical:
+            dh = -link.deriv2(mu) * h**3  # d h / d eta
             dV = dist.variance_deriv(mu)
             d_hv = (dh * V - h * dV * h) / V**2  # d (h / V) / d eta
             W = W - base * r * d_hv
         return mu, score, W
 
+    def weight_derivative(self, eta: np.ndarray, dispersion: float) -> np.ndarray:
+        """dW/d eta of the observed weights: analytic for canonical links (W = pw V(mu) / phi,
+        dW/deta = pw V'(mu) V(mu) / phi), central differences otherwise."""
+        if self.unit_canonical:
+            mu = self.link.inverse(eta)
+            return (self.pw / dispersion) * self.dist.variance_deriv(mu) * self.dist.variance(mu)
+        eps = 1e-6 * (1.0 + np.abs(eta))
+        return (self.working(eta + eps, dispersion, True)[2] - self.working(eta - eps, dispersion, True)[2]) / (2 * eps)
+
+    @property
+    def unit_canonical(self) -> bool:
+        """dmu/deta = V(mu) exactly (log-Poisson, logit-Binomial, identity-Normal).
+
+        MATLAB's canonical Gamma / InverseGaussian links (powers -1, -2) only have h/V constant
+        (-1, -1/2): the observed weights still equal the expected ones, but not this shortcut."""
+        return (self.dist.name, self.link.kind) in {("Poisson", "log"), ("Binomial", "logit"),
+                                                     ("Normal", "identity")}
+
+    @property
+    def canonical(self) -> bool:
+        c = getattr(self, "_canonical", None)
+        if c is None:
+            c = self._canonical = _is_canonical(self.dist, self.link)
+        return c
 
 def _is_canonical(dist, link) -> bool:
     from ..family import is_canonical
