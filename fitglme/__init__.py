@@ -22,6 +22,14 @@ def load_example() -> pd.DataFrame:
     It mirrors the structure of MATLAB's ``mfr`` example (simulated; MathWorks' own mfr.mat is
     not redistributable, so the numbers differ from MATLAB's documentation page).
     ``factory`` and ``supplier`` are categorical (supplier levels A, B, C).
+
+    Examples
+    --------
+    >>> mfr = load_example()
+    >>> mfr.shape
+    (100, 7)
+    >>> list(mfr["supplier"].cat.categories)
+    ['A', 'B', 'C']
     """
     with resources.files("fitglme").joinpath("data/mfr_sim.csv").open("r") as fh:
         df = pd.read_csv(fh, dtype={"factory": str, "supplier": str})

@@ -35,6 +35,15 @@ class FitglmeWarning(UserWarning):
     """Numerical trouble that does not stop the fit (non-convergence, boundary, ...).
 
     ``identifier`` carries the MATLAB warning identifier where MATLAB has one.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn("PL iterations did not converge", "fitglme:Example")
+    >>> caught[0].message.identifier
+    'fitglme:Example'
     """
 
     def __init__(self, message: str, identifier: str = "fitglme:Warning") -> None:

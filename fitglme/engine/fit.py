@@ -22,6 +22,10 @@ from .blocks import ReLayout
 from .lme import LMEProblem, LMEState, ThetaMap
 from .pirls import GLMResponse
 
+#: relative change of eta at which the initial PL iterations of the Laplace methods stop (they only
+#: provide starting values; the Laplace optimum does not depend on them).
+INIT_PL_STOP = 1e-4
+
 PL_WARN = "stats:classreg:regr:lmeutils:StandardGeneralizedLinearMixedModel:Message_PLUnableToConverge"
 
 
@@ -145,7 +149,7 @@ def pseudo_likelihood(
         if change <= tol:
             converged = True
             break
-        if not precise and change <= 1e-4:
+        if not precise and change <= INIT_PL_STOP:
             break  # starting values for the Laplace methods need no tighter fixed point
     if not converged and warn_unconverged:
         warn(

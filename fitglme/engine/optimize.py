@@ -159,7 +159,7 @@ def minimize_bounded(
             res = minimize(fgrad, start, jac=True, method="TNC", bounds=bounds, callback=show,
                            options={"maxfun": max_fun, "ftol": 1e-13, "gtol": 1e-10})
         else:
-            opts = {"maxiter": max_iter, "maxfun": max_fun, "ftol": 1e-9 if loose else 1e-13,
+            opts = {"maxiter": max_iter, "maxfun": max_fun, "ftol": 1e-9 if loose else 1e-10,
                     "gtol": 1e-5 if loose else 1e-12, "maxls": 40}
             res = minimize(fgrad, start, jac=True, method="L-BFGS-B", bounds=bounds, options=opts, callback=show)
         x = np.asarray(res.x, float)

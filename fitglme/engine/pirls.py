@@ -49,32 +49,49 @@ class GLMResponse:
             self._kernel = self._poisson_kernel
         else:
             self._kernel = None
+        from ..family.links import _LOG_BOUNDS
+
+        self._log_bounds = _LOG_BOUNDS
         if self._kernel is not None:
             mu0 = np.full_like(self.y, 0.5)
             self._const = float(self.dist.loglik(self.y, mu0, self.w, 1.0, self.size)) - self._kernel(mu0)
 
-    def _binomial_kernel(self, mu: np.ndarray) -> float:
+    def _binomial_kernel(self, mu: np.ndarray, eta: np.ndarray | None = None) -> float:
         # mu is kept inside [eps, 1 - eps] by the link, so plain logs are finite.
         with np.errstate(divide="ignore", invalid="ignore"):
             if np.all((mu > 0) & (mu < 1)):
                 return float(self._my @ np.log(mu) + self._mny @ np.log1p(-mu))
         return float(xlogy(self._my, mu).sum() + xlog1py(self._mny, -mu).sum())
 
-    def _poisson_kernel(self, mu: np.ndarray) -> float:
+    def _poisson_kernel(self, mu: np.ndarray, eta: np.ndarray | None = None) -> float:
+        if eta is not None and self.link.kind == "log":
+            # log mu = clip(eta) for the log link: no log pass needed.
+            lo, hi = self._log_bounds
+            if eta.min() >= lo and eta.max() <= hi:
+                return float(self._wy @ eta - self.w @ mu)
         if np.all(mu > 0):
             return float(self._wy @ np.log(mu) - self.w @ mu)
         return float(xlogy(self._wy, mu).sum() - self.w @ mu)
 
-    def loglik(self, mu: np.ndarray, dispersion: float) -> float:
-        """sum log p(y | mu) with all normalising constants."""
+    def loglik(self, mu: np.ndarray, dispersion: float, eta: np.ndarray | None = None) -> float:
+        """sum log p(y | mu) with all normalising constants (``eta``: optional, saves a log pass)."""
         if self._kernel is not None:
-            return self._const + self._kernel(mu)
+            return self._const + self._kernel(mu, eta)
         return float(self.dist.loglik(self.y, mu, self.w, dispersion, self.size))
 
-    def working(self, eta: np.ndarray, dispersion: float, observed: bool):
-        """mu, the score d loglik / d eta and the weights (expected or observed) at eta."""
+    def working(self, eta: np.ndarray, dispersion: float, observed: bool, mu: np.ndarray | None = None):
+        """mu, the score d loglik / d eta and the weights (expected or observed) at eta.
+
+        ``mu`` may be passed when already known (= link.inverse(eta)) to save a pass for the log
+        and logit links, whose dmu/deta follows from mu.
+        """
         link, dist = self.link, self.dist
-        mu, h = link.inverse_and_mu_eta(eta)
+        if mu is not None and link.kind == "log":
+            h = mu
+        elif mu is not None and link.kind == "logit":
+            h = mu * (1.0 - mu)
+        else:
+            mu, h = link.inverse_and_mu_eta(eta)
         r = self.y - mu
         base = self.pw / dispersion
         if self.unit_canonical:  # h = V(mu) exactly: score = base r, W = base h
@@ -170,12 +187,12 @@ def pirls(
 
     eta = eta_of(u, beta)
     mu = resp.link.inverse(eta)
-    ll = resp.loglik(mu, dispersion)
+    ll = resp.loglik(mu, dispersion, eta)
     pdev = -2.0 * ll + u @ u
     converged = False
     it = 0
     for it in range(1, max_iter + 1):
-        mu, score, W = resp.working(eta, dispersion, observed)
+        mu, score, W = resp.working(eta, dispersion, observed, mu)
         Wn = W if np.all(W > 0) else resp.working(eta, dispersion, False)[2]
         fac = factorize(layout, zts, Wn, Xb)
         g_u = layout.zt_times(zts, score) - u
@@ -189,7 +206,7 @@ def pirls(
             bn = beta + t * db if profile_beta else beta
             etan = eta_of(un, bn)
             mun = resp.link.inverse(etan)
-            lln = resp.loglik(mun, dispersion)
+            lln = resp.loglik(mun, dispersion, etan)
             pdevn = -2.0 * lln + un @ un
             if np.isfinite(pdevn) and pdevn <= pdev + 1e-10 * abs(pdev):
                 accepted = True
@@ -208,7 +225,7 @@ def pirls(
             converged = True
             break
     # Factor at the mode with the objective's weights (observed where available).
-    mu, score, W = resp.working(eta, dispersion, observed)
+    mu, score, W = resp.working(eta, dispersion, observed, mu)
     fac = factorize(layout, zts, W, Xb)
     return PirlsState(u, beta, eta, mu, ll, fac, W, converged, it)
 
