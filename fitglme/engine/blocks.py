@@ -360,20 +360,7 @@ def factorize(layout: ReLayout, zts: list[np.ndarray], w: np.ndarray, X: np.ndar
     m1, q1 = lay.m1, lay.q1
     p = 0 if X is None else X.shape[1]
     zt1 = zts[lay.first]
-    # A11: per-level q1 x q1 blocks, + I.
-    A11 = lay.level_sums(w, zt1, zt1) + np.eye(q1)[None]
-    if q1 == 1:
-        if not np.all(A11 > 0):
-            raise NotPositiveDefinite
-        L1 = np.sqrt(A11)
-        L1inv = 1.0 / L1
-    else:
-        try:
-            L1 = np.linalg.cholesky(A11)
-        except np.linalg.LinAlgError as exc:
-            raise NotPositiveDefinite from exc
-        L1inv = np.linalg.inv(L1)
-    # Cross blocks and the Schur complement.
+    A11 = lay.level_sums(w, zt1, zt1)
     Q2 = lay.Q2
     n2 = Q2 + p
     B = np.zeros((m1 * q1, n2))
@@ -382,7 +369,7 @@ def factorize(layout: ReLayout, zts: list[np.ndarray], w: np.ndarray, X: np.ndar
         z1 = lay.z1_matrix(zt1)
         zr = lay.zr_matrix(zts)
         zr_w = lay.zr_matrix(zts, w)
-        S[:Q2, :Q2] = (zr.T @ zr_w).toarray() + np.eye(Q2)
+        S[:Q2, :Q2] = (zr.T @ zr_w).toarray()
         B[:, :Q2] = (z1.T @ zr_w).toarray()
         if p:
             S[:Q2, Q2:] = zr_w.T @ X
@@ -395,6 +382,30 @@ def factorize(layout: ReLayout, zts: list[np.ndarray], w: np.ndarray, X: np.ndar
         else:
             B[:, Q2:] = (lay.G1 @ (zt1[:, :, None] * wX[:, None, :]).reshape(lay.n, q1 * p)).reshape(m1 * q1, p)
         S[Q2:, Q2:] = X.T @ wX
+    return factor_blocks(lay, A11, B, S, p)
+
+
+def factor_blocks(lay: ReLayout, A11: np.ndarray, B: np.ndarray, S: np.ndarray, p: int) -> BlockFactor:
+    """Cholesky of A from its blocks without the identity: A11 = per-level Lambda'Z'WZ Lambda blocks
+    (m1, q1, q1), B = [Lambda_1'Z_1'W Z_2 Lambda_2 | Lambda_1'Z_1'WX] (m1 q1, Q2 + p) and
+    S = [[Lambda_2'Z_2'WZ_2 Lambda_2, Lambda_2'Z_2'WX], [., X'WX]]; the identity of the penalty is
+    added here.  ``A11`` and ``S`` are modified in place."""
+    m1, q1, Q2 = lay.m1, lay.q1, lay.Q2
+    n2 = Q2 + p
+    A11 += np.eye(q1)[None]
+    if q1 == 1:
+        if not np.all(A11 > 0):
+            raise NotPositiveDefinite
+        L1 = np.sqrt(A11)
+        L1inv = 1.0 / L1
+    else:
+        try:
+            L1 = np.linalg.cholesky(A11)
+        except np.linalg.LinAlgError as exc:
+            raise NotPositiveDefinite from exc
+        L1inv = np.linalg.inv(L1)
+    if Q2:
+        S[np.arange(Q2), np.arange(Q2)] += 1.0
     C = np.einsum("kab,kbj->kaj", L1inv, B.reshape(m1, q1, n2)).reshape(m1 * q1, n2)
     S -= C.T @ C
     try:

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..covariance import CovariancePattern
-from .blocks import BlockFactor, NotPositiveDefinite, ReLayout, factorize
+from .blocks import BlockFactor, NotPositiveDefinite, ReLayout
+from .crossprod import assemble, cross_products, k_times, level_pairs, trace_blocks, zwx, zwz_vector
 from .optimize import minimize_bounded
 
 LOG2PI = np.log(2.0 * np.pi)
@@ -36,6 +37,12 @@ class LMEState:
     objective: float  # -2 (restricted) log-likelihood
     factor: BlockFactor
     Ls: list[np.ndarray]
+
+
+def _times_lambda(lay: ReLayout, Ls: list[np.ndarray], v: np.ndarray, transpose: bool = False) -> np.ndarray:
+    """Lambda v (or Lambda' v) for a vector in the public random-effects order."""
+    parts = [(vk @ (L if transpose else L.T)).ravel() for vk, L in zip(lay.split(v), Ls)]
+    return np.concatenate(parts) if parts else np.zeros(0)
 
 
 class ThetaMap:
@@ -118,20 +125,25 @@ class LMEProblem:
         self.w: np.ndarray | None = None
 
     def set_data(self, z: np.ndarray, w: np.ndarray) -> None:
+        """New working response and weights: one pass over the rows for the cross products."""
         self.z = np.asarray(z, float)
         self.w = np.asarray(w, float)
         self._sum_log_w = float(np.log(self.w).sum())
+        self.cp = cross_products(self.layout, self.Zs, self.w, self.X, self.z)
 
     def solve(self, theta: np.ndarray) -> LMEState:
-        """Penalised least squares at ``theta`` and the -2 log-likelihood there."""
-        lay, X, z, w = self.layout, self.X, self.z, self.w
+        """Penalised least squares at ``theta`` and the -2 log-likelihood there (no pass over rows)."""
+        lay = self.layout
         Ls = self.thetas.factors(theta)
-        zts = [Zk @ Lk for Zk, Lk in zip(self.Zs, Ls)]
-        fac = factorize(lay, zts, w, X)
-        wz = w * z
-        u, beta = fac.solve(lay.zt_times(zts, wz), X.T @ wz)
-        resid = z - X @ beta - lay.z_times(zts, u)
-        r2 = float(w @ resid**2 + u @ u)
+        asm = assemble(lay, self.cp, Ls)
+        fac = asm.factor
+        u, beta = fac.solve(asm.r_u, asm.r_b)
+        r2 = self.cp.zWz - float(asm.r_u @ u) - float(asm.r_b @ beta)
+        if not r2 > 1e-8 * self.cp.zWz:
+            # Cancellation in z'Wz - r'A^{-1}r: recompute the residuals directly (one pass).
+            zts = [Zk @ Lk for Zk, Lk in zip(self.Zs, Ls)]
+            resid = self.z - self.X @ beta - lay.z_times(zts, u)
+            r2 = float(self.w @ resid**2 + u @ u)
         n, p = self.n, self.p
         nd = n - p if self.reml else n
         if self.sigma2_fixed is None:
@@ -143,7 +155,9 @@ class LMEProblem:
         obj += fac.logdet_re - self._sum_log_w
         if self.reml:
             obj += fac.logdet_x
-        return LMEState(theta.copy(), beta, u, sigma2, r2, float(obj), fac, Ls)
+        state = LMEState(theta.copy(), beta, u, sigma2, r2, float(obj), fac, Ls)
+        state.assembled = asm
+        return state
 
     def objective(self, theta: np.ndarray) -> float:
         try:
@@ -152,45 +166,42 @@ class LMEProblem:
             return np.inf
 
     def objective_and_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
-        """The objective and its exact gradient in theta.
+        """The objective and its exact gradient in theta, from the cross products alone.
 
-        With M = Z Lambda, H = M'WM + I, rho = W (z - X beta - M u), c_ij = m_i'H^{-1} dm_ij:
-        d r^2 = -2 rho'(dM_j u); d log det H = 2 sum_i w_i c_ij; for REML, with
-        P = H^{-1} M'WX, Y = X - M P and S = R_X'R_X: d log det S = -2 tr(S^{-1} Y'W dM_j P).
+        With b = Lambda u, rho = W (z - X beta - Z b), K = Z'WZ and dLambda_j the derivative of the
+        factors: d r^2 = -2 (Z'rho)'(dLambda_j u); d log det H = 2 tr(H^{-1} Lambda'K dLambda_j);
+        for REML, with P = H^{-1} Lambda'Z'WX, E' = Z'WX - K Lambda P and S = R_X'R_X:
+        d log det S = -2 tr(dLambda_j P S^{-1} E).  Every trace is a sum over the levels of q x q
+        products (fitglme.engine.crossprod).
         """
         try:
             st = self.solve(theta)
         except (NotPositiveDefinite, FloatingPointError):
             return np.inf, np.full(len(theta), np.nan)
-        lay, X, w = self.layout, self.X, self.w
-        fac = st.factor
-        zts = [Zk @ Lk for Zk, Lk in zip(self.Zs, st.Ls)]
-        eta = X @ st.beta + lay.z_times(zts, st.u)
-        rho = w * (self.z - eta)
+        lay, cp = self.layout, self.cp
+        fac, asm, Ls = st.factor, st.assembled, st.Ls
         n, p = self.n, self.p
         nd = n - p if self.reml else n
         scale = nd / st.r2 if self.sigma2_fixed is None else 1.0 / self.sigma2_fixed
-        u_parts = lay.split(st.u)
-        if self.reml:
-            P = np.column_stack([fac.re_solve(lay.zt_times(zts, w * X[:, c])) for c in range(p)]) if p else np.zeros((lay.Q, 0))
-            Y = X - np.column_stack([lay.z_times(zts, P[:, c]) for c in range(p)]) if p else X
-            Sinv = fac.beta_covariance()
-            WYS = (w[:, None] * Y) @ Sinv
-            P_parts = [lay.split(P[:, c]) for c in range(p)]
+        b = _times_lambda(lay, Ls, st.u)
+        ZWX = zwx(lay, cp)
+        z_rho = zwz_vector(lay, cp) - ZWX @ st.beta - k_times(lay, cp, b)
+        rho_u = level_pairs(lay, z_rho, st.u)
+        D = trace_blocks(lay, cp, Ls, asm)
+        if self.reml and p:
+            LtZWX = np.column_stack([_times_lambda(lay, Ls, ZWX[:, c], transpose=True) for c in range(p)])
+            P = np.column_stack([fac.re_solve(LtZWX[:, c]) for c in range(p)])
+            LP = np.column_stack([_times_lambda(lay, Ls, P[:, c]) for c in range(p)])
+            ET = ZWX - np.column_stack([k_times(lay, cp, LP[:, c]) for c in range(p)])
+            F = level_pairs(lay, P @ fac.beta_covariance(), ET)
         g = np.zeros(len(theta))
         j = 0
-        for k, (pat, Zk) in enumerate(zip(self.thetas.patterns, self.Zs)):
+        for k, pat in enumerate(self.thetas.patterns):
             tk = theta[self.thetas.offsets[k] : self.thetas.offsets[k + 1]]
-            ix = lay.indices[k]
             for dL in pat.factor_derivatives(tk):
-                dzt = Zk @ dL
-                dMu = np.einsum("ij,ij->i", dzt, u_parts[k][ix])
-                parts = [None] * lay.nterms
-                parts[k] = dzt
-                gj = -2.0 * scale * (rho @ dMu) + 2.0 * fac.weighted_trace(w, zts, parts)
+                gj = -2.0 * scale * float(np.sum(rho_u[k] * dL)) + 2.0 * float(np.sum(D[k] * dL.T))
                 if self.reml and p:
-                    dMP = np.column_stack([np.einsum("ij,ij->i", dzt, P_parts[cc][k][ix]) for cc in range(p)])
-                    gj -= 2.0 * np.einsum("ij,ij->", WYS, dMP)
+                    gj -= 2.0 * float(np.sum(dL * F[k].T))
                 g[j] = gj
                 j += 1
         return st.objective, g

@@ -1,0 +1,176 @@
+"""Cross products of the linear mixed model that do not depend on the covariance parameters.
+
+For fixed weights W and working response z (one pseudo-likelihood iteration, or a Normal fit)
+every quantity of the LME objective is a function of
+
+    K = Z'WZ, Z'WX, Z'Wz, X'WX, X'Wz, z'Wz
+
+stored per level for the first (block-diagonal) term and densely for the other terms, exactly
+in the layout of :mod:`fitglme.engine.blocks`.  They are accumulated in one pass over the n rows;
+afterwards an evaluation of the objective and of its exact gradient at a new theta costs
+O(m1 q1^2 (Q2 + p) + Q2^3), independent of n (the approach of MixedModels.jl).
+
+Notation: the first term's quantities carry index 1 and are per level ((m1, q1, ...) arrays);
+"rest" quantities (the other terms, Q2 columns in all) are dense; Lambda_2 is the block-diagonal
+expansion of the rest terms' factors.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .blocks import BlockFactor, ReLayout, factor_blocks
+
+
+@dataclass
+class CrossProducts:
+    K11: np.ndarray  # (m1, q1, q1)  per-level Z1'WZ1
+    K1X: np.ndarray  # (m1, q1, p)   per-level Z1'WX
+    K1z: np.ndarray  # (m1, q1)      per-level Z1'Wz
+    K12: np.ndarray  # (m1 q1, Q2)   Z1'WZ2
+    K22: np.ndarray  # (Q2, Q2)      Z2'WZ2
+    K2X: np.ndarray  # (Q2, p)
+    K2z: np.ndarray  # (Q2,)
+    XWX: np.ndarray  # (p, p)
+    XWz: np.ndarray  # (p,)
+    zWz: float
+
+
+def cross_products(lay: ReLayout, Zs: list[np.ndarray], w: np.ndarray, X: np.ndarray, z: np.ndarray) -> CrossProducts:
+    """One pass over the rows: the theta-independent cross products (covariates Zs, not Z Lambda)."""
+    m1, q1, Q2 = lay.m1, lay.q1, lay.Q2
+    n, p = X.shape
+    Z1 = Zs[lay.first]
+    wX = w[:, None] * X
+    wz = w * z
+    K11 = lay.level_sums(w, Z1, Z1)
+    K1X = (lay.G1 @ (Z1[:, :, None] * wX[:, None, :]).reshape(n, q1 * p)).reshape(m1, q1, p)
+    K1z = (lay.G1 @ (Z1 * wz[:, None])).reshape(m1, q1)
+    if Q2:
+        z1 = lay.z1_matrix(Z1)
+        zr = lay.zr_matrix(Zs)
+        zr_w = lay.zr_matrix(Zs, w)
+        K12 = (z1.T @ zr_w).toarray()
+        K22 = (zr.T @ zr_w).toarray()
+        K2X = np.asarray(zr_w.T @ X)
+        K2z = np.asarray(zr_w.T @ z).ravel()
+    else:
+        K12, K22, K2X, K2z = np.zeros((m1 * q1, 0)), np.zeros((0, 0)), np.zeros((0, p)), np.zeros(0)
+    return CrossProducts(K11, K1X, K1z, K12, K22, K2X, K2z, X.T @ wX, X.T @ wz, float(z @ wz))
+
+
+def rest_right(lay: ReLayout, Ls: list[np.ndarray], M: np.ndarray) -> np.ndarray:
+    """M Lambda_2 (M's last axis has length Q2)."""
+    out = np.empty_like(M)
+    for j, k in enumerate(lay.rest):
+        o, e = lay.rest_offsets[j], lay.rest_offsets[j + 1]
+        m, q = lay.nlevels[k], lay.qs[k]
+        blk = M[..., o:e].reshape(M.shape[:-1] + (m, q))
+        out[..., o:e] = (blk @ Ls[k]).reshape(M.shape[:-1] + (m * q,))
+    return out
+
+
+def rest_left(lay: ReLayout, Ls: list[np.ndarray], M: np.ndarray) -> np.ndarray:
+    """Lambda_2' M (M's first axis has length Q2)."""
+    return np.moveaxis(rest_right(lay, Ls, np.moveaxis(M, 0, -1)), -1, 0)
+
+
+@dataclass
+class Assembled:
+    """The blocks of A and the right-hand side at one theta."""
+
+    factor: BlockFactor
+    r_u: np.ndarray  # Lambda'Z'Wz (public order)
+    r_b: np.ndarray  # X'Wz
+    L1: np.ndarray
+    K12L: np.ndarray  # Z1'WZ2 Lambda_2 (m1 q1, Q2)
+
+
+def assemble(lay: ReLayout, cp: CrossProducts, Ls: list[np.ndarray]) -> Assembled:
+    """Factor A(theta) and form its right-hand side from the cross products."""
+    m1, q1, Q2 = lay.m1, lay.q1, lay.Q2
+    p = cp.XWX.shape[0]
+    L1 = Ls[lay.first]
+    A11 = np.einsum("ba,kbc,cd->kad", L1, cp.K11, L1)
+    B = np.empty((m1 * q1, Q2 + p))
+    B1X = np.einsum("ba,kbp->kap", L1, cp.K1X).reshape(m1 * q1, p)
+    S = np.empty((Q2 + p, Q2 + p))
+    K12L = np.zeros((m1 * q1, 0))
+    if Q2:
+        K12L = rest_right(lay, Ls, cp.K12)
+        B[:, :Q2] = np.einsum("ba,kbj->kaj", L1, K12L.reshape(m1, q1, Q2)).reshape(m1 * q1, Q2)
+        S[:Q2, :Q2] = rest_left(lay, Ls, rest_right(lay, Ls, cp.K22))
+        S2X = rest_left(lay, Ls, cp.K2X)
+        S[:Q2, Q2:] = S2X
+        S[Q2:, :Q2] = S2X.T
+    B[:, Q2:] = B1X
+    S[Q2:, Q2:] = cp.XWX
+    fac = factor_blocks(lay, A11, B, S, p)
+    r1 = np.einsum("ba,kb->ka", L1, cp.K1z).ravel()
+    r2 = rest_left(lay, Ls, cp.K2z) if Q2 else np.zeros(0)
+    return Assembled(fac, lay._to_public(r1, r2), cp.XWz.copy(), L1, K12L)
+
+
+def k_times(lay: ReLayout, cp: CrossProducts, v: np.ndarray) -> np.ndarray:
+    """K v = Z'WZ v for v in the public random-effects order (no Lambda)."""
+    m1, q1 = lay.m1, lay.q1
+    v1, v2 = lay._to_internal(v)
+    o1 = np.einsum("kab,kb->ka", cp.K11, v1.reshape(m1, q1)).ravel()
+    if lay.Q2:
+        o1 = o1 + cp.K12 @ v2
+        o2 = cp.K12.T @ v1 + cp.K22 @ v2
+    else:
+        o2 = np.zeros(0)
+    return lay._to_public(o1, o2)
+
+
+def zwx(lay: ReLayout, cp: CrossProducts) -> np.ndarray:
+    """Z'WX (Q, p) in the public order."""
+    p = cp.XWX.shape[0]
+    out = np.empty((lay.Q, p))
+    for c in range(p):
+        out[:, c] = lay._to_public(cp.K1X[:, :, c].ravel(), cp.K2X[:, c] if lay.Q2 else np.zeros(0))
+    return out
+
+
+def zwz_vector(lay: ReLayout, cp: CrossProducts) -> np.ndarray:
+    return lay._to_public(cp.K1z.ravel(), cp.K2z)
+
+
+def trace_blocks(lay: ReLayout, cp: CrossProducts, Ls: list[np.ndarray], asm: Assembled) -> list[np.ndarray]:
+    """Per term k: the sum over its levels of the diagonal level blocks of H^{-1} Lambda'K (q_k, q_k).
+
+    tr(H^{-1} Lambda'Z'WZ dLambda_j) = sum(D_k * dL_j^T) for a parameter of term k.
+    """
+    fac = asm.factor
+    H11, H12, H22 = fac._re_inverse_blocks()
+    m1, q1, Q2 = lay.m1, lay.q1, lay.Q2
+    L1 = asm.L1
+    out: list[np.ndarray] = [None] * lay.nterms  # type: ignore[list-item]
+    D1 = np.einsum("kab,cb,kcd->ad", H11, L1, cp.K11)
+    if Q2:
+        D1 = D1 + np.einsum("kaj,kbj->ab", H12, asm.K12L.reshape(m1, q1, Q2))
+        L1K12 = np.einsum("ba,kbj->kaj", L1, cp.K12.reshape(m1, q1, Q2)).reshape(m1 * q1, Q2)
+        U = H12.reshape(m1 * q1, Q2).T @ L1K12 + H22 @ rest_left(lay, Ls, cp.K22)
+        for j, k in enumerate(lay.rest):
+            o = lay.rest_offsets[j]
+            m, q = lay.nlevels[k], lay.qs[k]
+            blk = U[o : o + m * q, o : o + m * q].reshape(m, q, m, q)
+            out[k] = np.einsum("iaib->ab", blk)
+    out[lay.first] = D1
+    return out
+
+
+def level_pairs(lay: ReLayout, a: np.ndarray, b: np.ndarray, Ls_: list[np.ndarray] | None = None) -> list[np.ndarray]:
+    """Per term k: sum over levels of a_l b_l' (q_k x q_k) for Q-vectors (or (Q, r) matrices)."""
+    out = []
+    for k in range(lay.nterms):
+        m, q = lay.nlevels[k], lay.qs[k]
+        ak = a[lay.offsets[k] : lay.offsets[k + 1]].reshape((m, q) + a.shape[1:])
+        bk = b[lay.offsets[k] : lay.offsets[k + 1]].reshape((m, q) + b.shape[1:])
+        if a.ndim == 1:
+            out.append(np.einsum("la,lb->ab", ak, bk))
+        else:
+            out.append(np.einsum("lar,lbr->ab", ak, bk))
+    return out
