@@ -296,7 +296,19 @@ class Levels:
 
 
 def _labels_of(values: Any) -> list[str]:
-    """Labels for an array of distinct level values (levels, not rows)."""
+    """Labels for an array of distinct level values (levels, not rows).
+
+    Vectorised for the common large cases (integer codes, text); other values go through
+    :func:`format_level` one by one.
+    """
+    arr = values.to_numpy() if hasattr(values, "to_numpy") else np.asarray(values)
+    if arr.dtype.kind in "iu":
+        return arr.astype(str).tolist()
+    if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)) \
+            and np.all(np.abs(arr) < 1e15):
+        return arr.astype(np.int64).astype(str).tolist()
+    if arr.dtype.kind in "UT" or (arr.dtype == object and pd.api.types.infer_dtype(arr, skipna=False) == "string"):
+        return arr.astype(str).tolist()
     vals = values.to_numpy(dtype=object) if hasattr(values, "to_numpy") else np.asarray(values, dtype=object)
     return [format_level(v) for v in vals]
 
