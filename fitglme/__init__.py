@@ -9,6 +9,7 @@ from importlib import resources
 
 import pandas as pd
 
+from . import io  # noqa: F401  (fitglme.io.loadmat / savemat; mat-io is imported only when used)
 from .api import fitglme
 from .errors import FitglmeError, FitglmeWarning
 from .model import GeneralizedLinearMixedModel
