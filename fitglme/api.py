@@ -14,12 +14,12 @@ import pandas as pd
 from .covariance import CovariancePattern, make_pattern
 from .design import build_design
 from .design.variables import as_table
-from .engine.blocks import ReLayout
+from .engine.blocks import NotPositiveDefinite, ReLayout
 from .engine.fit import FitSettings, fit_pl
 from .engine.laplace import fit_laplace
 from .engine.pirls import GLMResponse
-from .errors import FitglmeError
-from .family import make_distribution, make_link
+from .errors import FitglmeError, warn
+from .family import is_canonical, make_distribution, make_link
 from .diagnostics import check_fit
 from .fit_options import engine_options
 from .formula import parse_formula
@@ -105,6 +105,13 @@ def fitglme(tbl: Any, formula: str, *args: Any, **kwargs: Any):
     from .model import GeneralizedLinearMixedModel
 
     table = as_table(tbl)
+    names = [str(c) for c in table.columns]
+    if len(set(names)) != len(names):
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        raise FitglmeError(
+            f"tbl: variable names must be unique; repeated: {', '.join(repr(n) for n in repeated)}.",
+            "fitglme:BadTable",
+        )
     if not is_string(formula):
         raise FitglmeError(
             f"formula must be a string such as 'y ~ x + (1|g)'; got {type(formula).__name__} {formula!r:.60}.",
@@ -159,22 +166,25 @@ def run_fit(req: FitRequest, response_override: np.ndarray | None = None):
     w, off = weights[rows], offset[rows]
     sz = None if size is None else size[rows]
     dist.validate_response(y, w, sz)
-    if n < p:
-        raise FitglmeError(
-            f"There are {n} observations but {p} fixed-effects coefficients; the model needs at "
-            "least as many observations as coefficients.",
-            "fitglme:TooFewObservations",
-        )
+    _check_sizes(design, w, method, dist, dflag)
     _check_rank(design)
+    _warn_single_level(design)
     if "MuStart" in opts:
         settings.mu_start = dist.validate_mustart(opts["MuStart"], N)[rows]
+    _check_start(settings.mu_start, dist, link, y, sz, rows)
     patterns = _patterns(opts.get("CovariancePattern"), design, parsed)
     blocks = design.re_blocks
     layout = ReLayout([b.index for b in blocks], [b.nlevels for b in blocks], [b.q for b in blocks])
     resp = GLMResponse(dist, link, y, w, sz, off)
     Zs = [b.Z for b in blocks]
     fitter = fit_pl if method in ("MPL", "REMPL") else fit_laplace
-    result = fitter(resp, design.X, layout, Zs, patterns, settings)
+    try:
+        result = fitter(resp, design.X, layout, Zs, patterns, settings)
+    except FitglmeError:
+        raise
+    except (NotPositiveDefinite, np.linalg.LinAlgError, ZeroDivisionError, FloatingPointError,
+            OverflowError) as exc:
+        raise _numerical_failure(exc, method, dist, link, y) from exc
     check_fit(result, blocks, dist, y)
     return dict(
         parsed=parsed, design=design, dist=dist, link=link, method=method, coding=coding,
@@ -224,3 +234,104 @@ def _check_rank(design) -> None:
             "Remove the aliased terms from the formula (or check for constant or duplicated predictors).",
             "fitglme:RankDeficient",
         )
+
+
+def _check_sizes(design, w: np.ndarray, method: str, dist, dflag: bool) -> None:
+    """Enough observations for the parameters (observations with weight 0 carry no information)."""
+    n, p = design.X.shape
+    n_pos = int(np.count_nonzero(w > 0))
+    if n_pos == 0:
+        raise FitglmeError(
+            f"Weights: every one of the {n} observations used has weight 0; at least one weight "
+            "must be positive.",
+            "fitglme:BadWeights",
+        )
+    if n_pos < n and method in ("MPL", "REMPL"):
+        i = int(design.rows[np.flatnonzero(w <= 0)[0]])
+        raise FitglmeError(
+            f"Weights: {n - n_pos} observation(s) have weight 0 (e.g. row {i}, 0-based); zero "
+            f"weights are not supported with FitMethod {method!r}. Leave those rows out with "
+            "'Exclude', or use FitMethod 'Laplace' or 'ApproximateLaplace'.",
+            "fitglme:NotSupported",
+        )
+    # REMPL and an estimated dispersion need at least one residual degree of freedom.
+    dispersion_estimated = (not dist.dispersion_fixed) or (dflag and method in ("MPL", "REMPL"))
+    need_more = method == "REMPL" or dispersion_estimated
+    if n_pos < p or (need_more and n_pos <= p):
+        what = "observations" if n_pos == n else "observations with a positive weight"
+        rule = (f"more {what} than coefficients (REMPL, or a dispersion parameter to estimate, "
+                "needs n - p >= 1)") if need_more else f"at least as many {what} as coefficients"
+        raise FitglmeError(
+            f"There are {n_pos} {what} but {p} fixed-effects coefficients "
+            f"({', '.join(design.coef_names[:6])}{', ...' if p > 6 else ''}); the model needs "
+            f"{rule}. Remove terms from the formula or supply more data.",
+            "fitglme:TooFewObservations",
+        )
+
+
+def _warn_single_level(design) -> None:
+    """A grouping variable with one level: legal (MATLAB fits it), but its variance is not
+    identifiable separately from the fixed effects."""
+    for blk in design.re_blocks:
+        if blk.nlevels == 1:
+            warn(
+                f"Grouping variable {blk.group_name!r} has a single level ({blk.level_names[0]!r}) "
+                "among the observations used: its random effects are confounded with the fixed "
+                "effects and their covariance is not identifiable (it is typically estimated at 0).",
+                "fitglme:SingleLevelGroup",
+                stacklevel=6,
+            )
+
+
+def _numerical_failure(exc: Exception, method: str, dist, link, y: np.ndarray) -> FitglmeError:
+    """A clear error for a fit that broke down numerically inside the engine."""
+    if isinstance(exc, (NotPositiveDefinite, np.linalg.LinAlgError)):
+        what = ("the penalised weighted least-squares system is not positive definite (the working "
+                "weights became degenerate)")
+    elif isinstance(exc, ZeroDivisionError):
+        what = "a residual sum of squares or variance is exactly 0"
+    else:
+        what = f"{type(exc).__name__}: {exc}"
+    hints = []
+    ay = np.abs(y)
+    if y.size and np.ptp(y) == 0:
+        hints.append(f"the response is constant ({float(y[0])!r}) among the observations used")
+    big = float(ay.max()) if y.size else 0.0
+    if big > 1e12:
+        hints.append(f"the response reaches {big:.3g}: rescale it (counts this large lose precision)")
+    nz = ay[ay > 0]
+    if nz.size and float(nz.max()) < 1e-100:
+        hints.append(f"the response is tiny (at most {float(nz.max()):.3g}): rescale it")
+    if not is_canonical(link, dist.name) and (
+            link.kind in ("custom", "identity", "reciprocal", "power")
+            or (dist.name == "Binomial" and link.kind == "log")):
+        hints.append(f"the {link.name!r} link can take the {dist.name} mean outside its domain; try "
+                     "the canonical link")
+    hint = ("; ".join(hints) + ". ") if hints else ""
+    return FitglmeError(
+        f"The {method} fit of the {dist.name} model broke down numerically: {what}. "
+        f"{hint[:1].upper() + hint[1:] if hint else ''}Other remedies: simplify the random-effects "
+        "structure, check for (quasi-)separation, or try another FitMethod.",
+        "fitglme:NumericalFailure",
+    )
+
+
+def _check_start(mu_start, dist, link, y, size, rows) -> None:
+    """The starting mean (MuStart, or the distribution's default) must be in the link's domain."""
+    mu0 = dist.clip_mu(dist.initial_mu(y, size) if mu_start is None else mu_start)
+    with np.errstate(all="ignore"):
+        eta0 = link.link(mu0)
+    bad = np.flatnonzero(~np.isfinite(eta0))
+    if not bad.size:
+        return
+    i = int(bad[0])
+    where = f"row {int(rows[i])} (0-based)"
+    if mu_start is not None:
+        msg = (f"MuStart must lie in the domain of the {link.name!r} link; its value "
+               f"{float(mu_start[i])!r} at {where} gives the linear predictor {float(eta0[i])!r}.")
+    else:
+        msg = (f"The default starting mean of the {dist.name} distribution is outside the domain of "
+               f"the {link.name!r} link at {where}: response {float(y[i])!r} gives mu = "
+               f"{float(mu0[i])!r} and the linear predictor {float(eta0[i])!r}. Give 'MuStart' "
+               "with values inside the link's domain, or use another link.")
+    raise FitglmeError(msg, "fitglme:BadMuStart")

@@ -151,7 +151,7 @@ class GeneralizedLinearMixedModel:
         return MatlabDataset(
             {"Name": self.CoefficientNames, "Estimate": s.estimate, "SE": s.se, "tStat": s.tstat,
              "DF": s.df, "pValue": s.pvalue, "Lower": s.lower, "Upper": s.upper},
-            text_columns=("Name",),
+            text_columns=("Name",), style=self.display_style, width=self.display_width,
         )
 
     @property
@@ -160,7 +160,8 @@ class GeneralizedLinearMixedModel:
         ll = self.LogLikelihood
         n_eff = self.NumObservations - (self.NumCoefficients if self._method == "REMPL" else 0)
         aic, bic = information_criteria(ll, self._num_parameters, n_eff)
-        return MatlabDataset({"AIC": [aic], "BIC": [bic], "LogLikelihood": [ll], "Deviance": [-2 * ll]})
+        return MatlabDataset({"AIC": [aic], "BIC": [bic], "LogLikelihood": [ll], "Deviance": [-2 * ll]},
+                             style=self.display_style, width=self.display_width)
 
     # ------------------------------------------------------------------ data bookkeeping
     @property
@@ -295,9 +296,24 @@ class GeneralizedLinearMixedModel:
 
     def _render(self, style=None, width=None, name=None) -> str:
         from .display.model_display import render_model
+        from .errors import FitglmeError
 
+        width = self.display_width if width is None else width
+        if width is not None and (isinstance(width, bool) or not isinstance(width, (int, np.integer))
+                                  or width < 1):
+            raise FitglmeError(
+                f"display width must be a positive integer (characters per line, default 80) or None "
+                f"(never wrap); got "
+                f"{width!r}.",
+                "fitglme:display:BadOption",
+            )
+        if name is not None and not isinstance(name, str):
+            raise FitglmeError(
+                f"display name must be a string (the variable name shown, e.g. 'glme'); got {name!r}.",
+                "fitglme:display:BadOption",
+            )
         return render_model(self._display_data(), style=style or self.display_style,
-                            width=width or self.display_width, name=name)
+                            width=None if width is None else int(width), name=name)
 
     def __str__(self) -> str:
         return self._render()

@@ -265,6 +265,11 @@ def _assemble(terms: Sequence[TermCode], values: Mapping[str, np.ndarray], n: in
 # --------------------------------------------------------------------------------------------
 # Exclude / extra missing
 # --------------------------------------------------------------------------------------------
+def _short(value: Any, limit: int = 60) -> str:
+    text = " ".join(repr(value).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def parse_exclude(exclude: Any, n: int) -> np.ndarray:
     """Exclude as a bool (n,) mask.
 
@@ -284,7 +289,14 @@ def parse_exclude(exclude: Any, n: int) -> np.ndarray:
             )
         arr = exclude.to_numpy(dtype=bool if exclude.dtype == "boolean" else None)
     else:
-        arr = np.asarray(exclude)
+        try:
+            arr = np.asarray(exclude)
+        except (TypeError, ValueError):
+            raise FitglmeError(
+                f"Exclude must be a vector (a logical mask of length {n} or integer row positions "
+                f"in 0..{n - 1}); got {_short(exclude)}.",
+                "fitglme:BadExclude",
+            ) from None
     if arr.ndim == 0:
         if arr.dtype == bool:
             raise FitglmeError(

@@ -349,7 +349,15 @@ class Link:
                 f"{type(exc).__name__}: {exc}",
                 "fitglme:BadLink",
             ) from exc
-        out = np.asarray(out, dtype=float)
+        try:
+            out = np.asarray(out, dtype=float)
+        except (TypeError, ValueError):
+            text = " ".join(repr(out).split())
+            raise FitglmeError(
+                f"The custom Link's '{field}' function must return real numbers; for an input of "
+                f"shape {x.shape} it returned {text if len(text) <= 60 else text[:57] + '...'}.",
+                "fitglme:BadLink",
+            ) from None
         if out.shape != x.shape:
             if out.ndim == 0 or out.size == 1:
                 return np.full(x.shape, float(out.reshape(-1)[0]))
@@ -587,12 +595,26 @@ def _make_custom(spec: Any) -> Link:
     link = Link("custom", functions=fields, matlab_name=str(name) if name is not None else "custom")
     # Probe every callable on a vector inside every standard link's domain.
     probe = np.array([0.2, 0.35, 0.5, 0.65, 0.8])
-    eta = link.link(probe)
-    link.deriv(probe)
+    eta = _finite_on_probe(link.link(probe), "Link", probe)
+    _finite_on_probe(link.deriv(probe), "Derivative", probe)
     if link.has_second_derivative:
-        link.deriv2(probe)
-    link.inverse(eta)
+        _finite_on_probe(link.deriv2(probe), "SecondDerivative", probe)
+    _finite_on_probe(link.inverse(eta), "Inverse", eta)
     return link
+
+
+def _finite_on_probe(values: np.ndarray, field: str, x: np.ndarray) -> np.ndarray:
+    """A custom link function must give finite values inside every standard link's domain."""
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        i = int(bad[0])
+        raise FitglmeError(
+            f"Link: the custom link's '{field}' function returned {float(values[i])!r} for the input "
+            f"{float(x[i])!r}; it must return finite values (checked at mu = 0.2, 0.35, 0.5, "
+            "0.65, 0.8 and at Link(mu) for Inverse).",
+            "fitglme:BadLink",
+        )
+    return values
 
 
 def _dist_name(distribution: str) -> str:

@@ -121,8 +121,25 @@ def joint_factor(glme):
     if "factor" not in cache:
         W, Ls = _weights_and_factors(glme)
         zts = [blk.Z @ L for blk, L in zip(glme._design.re_blocks, Ls)]
-        cache["factor"] = factorize(glme._layout, zts, W, glme._design.X)
+        try:
+            cache["factor"] = factorize(glme._layout, zts, W, glme._design.X)
+        except NotPositiveDefinite:
+            raise degenerate_system_error() from None
     return cache["factor"]
+
+
+def degenerate_system_error() -> "FitglmeError":
+    """The error for a model whose penalised system at the estimates is not positive definite."""
+    from ..errors import FitglmeError
+
+    return FitglmeError(
+        "The penalised system of the model at its estimates is not positive definite (the working "
+        "weights at the fitted means are degenerate), so the joint covariance of the fixed and "
+        "random effects is not available. The fit itself is unreliable: see the warnings it gave "
+        "(e.g. PL iterations that did not converge), and refit with more iterations or another "
+        "link or FitMethod.",
+        "fitglme:NumericalFailure",
+    )
 
 
 def joint_solve(fac, Ru: np.ndarray, Rb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -107,6 +107,13 @@ def _matrix(value: Any, name: str, ncol: int, what: str) -> np.ndarray:
     return arr
 
 
+def _is_empty(value: Any) -> bool:
+    try:
+        return np.size(value) == 0
+    except (TypeError, ValueError):  # ragged nesting: not empty, rejected by _matrix
+        return False
+
+
 def _short(value: Any) -> str:
     text = " ".join(repr(value).split())
     return text if len(text) <= 60 else text[:57] + "..."
@@ -116,7 +123,10 @@ def _test_value(value: Any, m: int) -> np.ndarray:
     what = f"a numeric vector with {m} element(s), one per row of H"
     if is_string(value) or isinstance(value, (dict, set)):
         raise FitglmeError(f"coefTest: C must be {what}; got {value!r}.", "fitglme:BadC")
-    arr = np.asarray(value)
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError):  # ragged nesting
+        raise FitglmeError(f"coefTest: C must be {what}; got {_short(value)}.", "fitglme:BadC") from None
     if arr.dtype.kind not in "biuf" or (arr.ndim == 2 and min(arr.shape) != 1) or arr.ndim > 2:
         raise FitglmeError(f"coefTest: C must be {what}; got {_short(value)}.", "fitglme:BadC")
     arr = np.asarray(arr, dtype=float).reshape(-1)
@@ -230,7 +240,7 @@ def coefTest(glme, H=None, C=None, *args, **kwargs) -> CoefTest:
     C = np.zeros(m) if C is None else _test_value(C, m)
     df2 = dof(glme, dfm)
     K = opts.get("REContrast")
-    if K is None or (np.size(K) == 0 and not is_string(K)):
+    if K is None or (not is_string(K) and _is_empty(K)):
         return _f_test(np.asarray(glme._result.beta, float), glme._result.cov_beta, H, C, df2)
     Q = int(glme._layout.Q)
     K = _matrix(K, "REContrast", Q, f"a numeric {m}-by-{Q} matrix (one row per row of H, one "

@@ -235,7 +235,18 @@ def plotResiduals(glme, plottype="histogram", *args, ax=None, **kw):
     mark = dict(marker="x", linestyle="none", color="C0")
     ref = dict(color="k", linestyle=":", linewidth=1)
     if ptype == "histogram":
-        _, _, bars = ax.hist(r[ok], bins="auto", color="C0", edgecolor="k", linewidth=0.5)
+        try:
+            bins = np.histogram_bin_edges(r[ok], bins="auto")
+        except ValueError:  # a range numpy cannot split into 'auto' bins (tiny or overflowing)
+            try:
+                bins = np.histogram_bin_edges(r[ok], bins=10)
+            except ValueError:
+                raise FitglmeError(
+                    f"plotResiduals: the residuals (from {np.min(r[ok]):.4g} to {np.max(r[ok]):.4g}) "
+                    "cannot be split into histogram bins; the fit is probably degenerate.",
+                    "fitglme:NumericalFailure",
+                ) from None
+        _, _, bars = ax.hist(r[ok], bins=bins, color="C0", edgecolor="k", linewidth=0.5)
         data, refs = list(bars), []
     elif ptype == "caseorder":
         data = ax.plot(np.asarray(glme._design.rows)[ok], r[ok], **mark)

@@ -287,7 +287,7 @@ def residuals(glme, *args: Any, **kwargs: Any) -> np.ndarray:
     return _pad(glme, r)
 
 
-def response(glme) -> Response:
+def response(glme, *args: Any, **kwargs: Any) -> Response:
     """The response used in the fit and, for Binomial, the sizes (MATLAB ``response``).
 
     Returns
@@ -305,6 +305,12 @@ def response(glme) -> Response:
     >>> n is None
     True
     """
+    if args or kwargs:
+        given = [repr(a)[:40] for a in args] + [f"{k}=..." for k in kwargs]
+        raise FitglmeError(
+            f"response takes no arguments other than the model; got {', '.join(given)}.",
+            "fitglme:BadNameValue",
+        )
     y = _pad(glme, glme._resp.y)
     size = None if glme._resp.size is None else _pad(glme, glme._resp.size)
     return Response(y, size)
@@ -414,7 +420,12 @@ def _joint_factor(glme):
         fac = factorize(glme._layout, zts, W, d.X)
     except NotPositiveDefinite:  # observed weights not positive definite: expected weights
         W = glme._resp.working(res.eta, res.dispersion, observed=False)[2]
-        fac = factorize(glme._layout, zts, W, d.X)
+        try:
+            fac = factorize(glme._layout, zts, W, d.X)
+        except NotPositiveDefinite:
+            from .effects import degenerate_system_error
+
+            raise degenerate_system_error() from None
     glme.__dict__["_prediction_factor"] = fac
     return fac
 

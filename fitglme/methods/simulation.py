@@ -217,7 +217,10 @@ def refit(glme, ynew: Any):
         )
     if isinstance(ynew, (pd.Series, pd.DataFrame)):
         ynew = ynew.to_numpy()
-    raw = np.asarray(ynew)
+    try:
+        raw = np.asarray(ynew)
+    except (TypeError, ValueError):  # ragged nesting
+        raw = np.asarray(None)
     if raw.dtype.kind not in "biuf":
         raise FitglmeError(
             f"refit: ynew must be numeric (real numbers); got values of type {raw.dtype}.",
