@@ -246,14 +246,6 @@ def _check_sizes(design, w: np.ndarray, method: str, dist, dflag: bool) -> None:
             "must be positive.",
             "fitglme:BadWeights",
         )
-    if n_pos < n and method in ("MPL", "REMPL"):
-        i = int(design.rows[np.flatnonzero(w <= 0)[0]])
-        raise FitglmeError(
-            f"Weights: {n - n_pos} observation(s) have weight 0 (e.g. row {i}, 0-based); zero "
-            f"weights are not supported with FitMethod {method!r}. Leave those rows out with "
-            "'Exclude', or use FitMethod 'Laplace' or 'ApproximateLaplace'.",
-            "fitglme:NotSupported",
-        )
     # REMPL and an estimated dispersion need at least one residual degree of freedom.
     dispersion_estimated = (not dist.dispersion_fixed) or (dflag and method in ("MPL", "REMPL"))
     need_more = method == "REMPL" or dispersion_estimated

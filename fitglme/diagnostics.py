@@ -3,13 +3,17 @@
 * a random-effect variance on the boundary (0) or a correlation at +-1 (``fitglme:BoundaryFit``);
 * quasi-separation in binomial fits: fitted probabilities within 1e-10 of 0 or 1
   (``fitglme:QuasiSeparation``);
-* huge counts or means where double precision loses integer resolution (``fitglme:HugeValues``).
+* huge counts (above 1e12), where the penalised system loses precision (``fitglme:HugeValues``).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .errors import warn
+
+
+#: counts above which the penalised system loses precision (data terms / penalty ~ 1/eps^(3/4)).
+HUGE = 1e12
 
 
 def check_fit(result, blocks, dist, y) -> None:
@@ -48,9 +52,13 @@ def check_fit(result, blocks, dist, y) -> None:
                 "fitglme:QuasiSeparation",
             )
     big = max(np.max(np.abs(y), initial=0.0), np.max(np.abs(mu), initial=0.0))
-    if big > 2.0**52:
+    counts = dist.name in ("Poisson", "Binomial")
+    if big > (HUGE if counts else 2.0**52):
+        why = ("the data terms of the penalised least-squares system exceed the random-effect penalty by "
+               f"more than double precision can resolve (counts above about {HUGE:.0e})" if counts else
+               "they exceed the integer precision of doubles (2^52)")
         warn(
-            f"Responses or fitted means as large as {big:.3g} exceed the integer precision of doubles "
-            "(2^52); log-likelihood constants and residuals lose accuracy. Consider rescaling.",
+            f"Responses or fitted means as large as {big:.3g}: {why}; estimates and log-likelihood "
+            "may be inaccurate. Consider rescaling the data (or an offset).",
             "fitglme:HugeValues",
         )

@@ -273,17 +273,11 @@ def test_all_weights_zero(df):
         fitglme(df, "z ~ x + (1|g)", Distribution="Gamma", Weights=np.zeros(len(df)), FitMethod="Laplace")
 
 
-def test_zero_weights_not_supported_with_pl(df):
-    w = with_value(len(df), [0, 1], 0.0)
-    with raises("fitglme:NotSupported", "Weights", "2 observation(s) have weight 0", "row 0", "'MPL'",
-                "Exclude"):
-        fitglme(df, "x ~ z + (1|g)", Weights=w)
-
-
-def test_zero_weights_with_laplace_equal_leaving_the_rows_out(df):
+@pytest.mark.parametrize("method", ["MPL", "REMPL", "Laplace", "ApproximateLaplace"])
+def test_zero_weights_equal_leaving_the_rows_out(df, method):
     w = with_value(len(df), np.arange(10), 0.0)
-    a = quiet(fitglme, df, "x ~ z + (1|g)", Weights=w, FitMethod="Laplace")
-    b = quiet(fitglme, df.iloc[10:], "x ~ z + (1|g)", FitMethod="Laplace")
+    a = quiet(fitglme, df, "x ~ z + (1|g)", Weights=w, FitMethod=method)
+    b = quiet(fitglme, df.iloc[10:], "x ~ z + (1|g)", FitMethod=method)
     np.testing.assert_allclose(a.Coefficients["Estimate"], b.Coefficients["Estimate"], rtol=1e-6, atol=1e-8)
     assert a.LogLikelihood == pytest.approx(b.LogLikelihood, abs=1e-6)
 

@@ -197,7 +197,23 @@ def fit_laplace(resp, X, layout, Zs, patterns, settings):
     st, zts, theta, phi = obj.mode(res.x)
     beta = st.beta if approximate else obj.unpack(res.x)[1]
     Ls = thetas.factors(theta)
-    full = factorize(layout, zts, st.W, X)
+    if not st.converged:
+        warn(
+            "The posterior mode of the random effects did not converge within EBOptions.MaxIter "
+            f"({pk.get('max_iter', 100)} Newton iterations); the log-likelihood may be inaccurate.",
+            "stats:classreg:regr:lmeutils:StandardGeneralizedLinearMixedModel:Message_PosteriorModeLineSearch",
+        )
+    try:
+        full = factorize(layout, zts, st.W, X)
+    except NotPositiveDefinite:
+        # The observed Hessian is indefinite at the solution (possible for non-canonical links):
+        # the conditional covariance uses the expected (Fisher) weights instead.
+        warn(
+            "The observed information at the solution is not positive definite; the standard errors "
+            "of the fixed effects use the expected information instead.",
+            "fitglme:IndefiniteObservedInformation",
+        )
+        full = factorize(layout, zts, resp.working(st.eta, phi, observed=False)[2], X)
     info = {"n_evals": obj.n_evals}
     cov_beta = full.beta_covariance()
     if settings.check_hessian or settings.covariance_method == "JointHessian":

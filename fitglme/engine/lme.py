@@ -128,7 +128,10 @@ class LMEProblem:
         """New working response and weights: one pass over the rows for the cross products."""
         self.z = np.asarray(z, float)
         self.w = np.asarray(w, float)
-        self._sum_log_w = float(np.log(self.w).sum())
+        # Rows with weight 0 carry no information: they are left out of log det W and of n.
+        pos = self.w > 0
+        self._sum_log_w = float(np.log(self.w[pos]).sum())
+        self.n_eff = int(np.count_nonzero(pos))
         self.cp = cross_products(self.layout, self.Zs, self.w, self.X, self.z)
 
     def solve(self, theta: np.ndarray) -> LMEState:
@@ -144,7 +147,7 @@ class LMEProblem:
             zts = [Zk @ Lk for Zk, Lk in zip(self.Zs, Ls)]
             resid = self.z - self.X @ beta - lay.z_times(zts, u)
             r2 = float(self.w @ resid**2 + u @ u)
-        n, p = self.n, self.p
+        n, p = self.n_eff, self.p
         nd = n - p if self.reml else n
         if self.sigma2_fixed is None:
             sigma2 = r2 / nd
@@ -180,7 +183,7 @@ class LMEProblem:
             return np.inf, np.full(len(theta), np.nan)
         lay, cp = self.layout, self.cp
         fac, asm, Ls = st.factor, st.assembled, st.Ls
-        n, p = self.n, self.p
+        n, p = self.n_eff, self.p
         nd = n - p if self.reml else n
         scale = nd / st.r2 if self.sigma2_fixed is None else 1.0 / self.sigma2_fixed
         b = _times_lambda(lay, Ls, st.u)

@@ -73,6 +73,11 @@ class GLMResponse:
             return float(self._wy @ np.log(mu) - self.w @ mu)
         return float(xlogy(self._wy, mu).sum() - self.w @ mu)
 
+    def rounding_scale(self, mu: np.ndarray) -> float:
+        """Magnitude of the summed log-likelihood terms: the objective's rounding noise is about
+        eps times this (it far exceeds |deviance| for huge counts)."""
+        return float(np.sum(self.pw * (np.abs(mu) + np.abs(self.y))))
+
     def loglik(self, mu: np.ndarray, dispersion: float, eta: np.ndarray | None = None) -> float:
         """sum log p(y | mu) with all normalising constants (``eta``: optional, saves a log pass)."""
         if self._kernel is not None:
@@ -214,7 +219,7 @@ def pirls(
             t *= 0.5
         if not accepted:
             # No decrease possible: the mode is reached to rounding precision.
-            converged = decrement < 1e-8 * max(1.0, abs(pdev))
+            converged = decrement < 1e-8 * max(1.0, abs(pdev), resp.rounding_scale(mu))
             break
         u, beta, eta, mu, ll, pdev = un, bn, etan, mun, lln, pdevn
         if display:
