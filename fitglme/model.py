@@ -217,8 +217,9 @@ class GeneralizedLinearMixedModel:
         SSR about the weighted mean of mu, SST = SSE + SSR (docs/matlab_source_notes.md item 10)."""
         y, mu = self._resp.y, self._result.mu
         weff = self._resp.pw / self._dist.variance(mu)
-        fbar = float(weff @ mu / weff.sum())
-        return float(weff @ (y - mu) ** 2), float(weff @ (mu - fbar) ** 2)
+        fbar = float(np.einsum("i,i->", weff, mu) / weff.sum())
+        return (float(np.einsum("i,i->", weff, (y - mu) ** 2)),
+                float(np.einsum("i,i->", weff, (mu - fbar) ** 2)))
 
     @property
     def SSE(self) -> float:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .blocks import BlockFactor, ReLayout, factor_blocks
+from .blocks import BlockFactor, ReLayout, factor_blocks, vdot
 
 
 @dataclass
@@ -57,7 +57,7 @@ def cross_products(lay: ReLayout, Zs: list[np.ndarray], w: np.ndarray, X: np.nda
         K2z = np.asarray(zr_w.T @ z).ravel()
     else:
         K12, K22, K2X, K2z = np.zeros((m1 * q1, 0)), np.zeros((0, 0)), np.zeros((0, p)), np.zeros(0)
-    return CrossProducts(K11, K1X, K1z, K12, K22, K2X, K2z, X.T @ wX, X.T @ wz, float(z @ wz))
+    return CrossProducts(K11, K1X, K1z, K12, K22, K2X, K2z, X.T @ wX, X.T @ wz, vdot(z, wz))
 
 
 def rest_right(lay: ReLayout, Ls: list[np.ndarray], M: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import warn
-from .blocks import NotPositiveDefinite, factorize
+from .blocks import NotPositiveDefinite, factorize, vdot
 from .lme import ThetaMap
 from .optimize import minimize_bounded
 from .pirls import laplace_deviance, pirls
@@ -107,14 +107,15 @@ class LaplaceObjective:
                 dMt = np.einsum("ij,ij->i", dzt, t_parts[k][ix])
                 parts = [None] * lay.nterms
                 parts[k] = dzt
-                g[j] = -2 * s @ dMu + 2 * fac.weighted_trace(W, zts, parts) + v @ dMu + s @ dMt - WMt @ dMu
+                g[j] = (-2 * vdot(s, dMu) + 2 * fac.weighted_trace(W, zts, parts) + vdot(v, dMu) + vdot(s, dMt)
+                        - vdot(WMt, dMu))
                 j += 1
         if not self.approximate:
             g[self.k : self.k + self.p] = -2 * X.T @ s + X.T @ (v - WMt)
         if self.dfree:
             h = 1e-6
             dl = -2 * (resp.loglik(st.mu, phi * np.exp(h)) - resp.loglik(st.mu, phi * np.exp(-h))) / (2 * h)
-            g[-1] = dl - (lay.Q - fac.re_trace_inverse()) - tu @ u
+            g[-1] = dl - (lay.Q - fac.re_trace_inverse()) - vdot(tu, u)
         return g
 
 

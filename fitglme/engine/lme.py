@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..covariance import CovariancePattern
-from .blocks import BlockFactor, NotPositiveDefinite, ReLayout
+from .blocks import BlockFactor, NotPositiveDefinite, ReLayout, vdot
 from .crossprod import assemble, cross_products, k_times, level_pairs, trace_blocks, zwx, zwz_vector
 from .optimize import minimize_bounded
 
@@ -141,12 +141,12 @@ class LMEProblem:
         asm = assemble(lay, self.cp, Ls)
         fac = asm.factor
         u, beta = fac.solve(asm.r_u, asm.r_b)
-        r2 = self.cp.zWz - float(asm.r_u @ u) - float(asm.r_b @ beta)
+        r2 = self.cp.zWz - vdot(asm.r_u, u) - vdot(asm.r_b, beta)
         if not r2 > 1e-8 * self.cp.zWz:
             # Cancellation in z'Wz - r'A^{-1}r: recompute the residuals directly (one pass).
             zts = [Zk @ Lk for Zk, Lk in zip(self.Zs, Ls)]
             resid = self.z - self.X @ beta - lay.z_times(zts, u)
-            r2 = float(self.w @ resid**2 + u @ u)
+            r2 = vdot(self.w, resid**2) + vdot(u, u)
         n, p = self.n_eff, self.p
         nd = n - p if self.reml else n
         if self.sigma2_fixed is None:

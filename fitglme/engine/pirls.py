@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import xlog1py, xlogy
 
-from .blocks import BlockFactor, ReLayout, factorize
+from .blocks import BlockFactor, ReLayout, factorize, vdot
 
 
 class GLMResponse:
@@ -60,7 +60,7 @@ class GLMResponse:
         # mu is kept inside [eps, 1 - eps] by the link, so plain logs are finite.
         with np.errstate(divide="ignore", invalid="ignore"):
             if np.all((mu > 0) & (mu < 1)):
-                return float(self._my @ np.log(mu) + self._mny @ np.log1p(-mu))
+                return vdot(self._my, np.log(mu)) + vdot(self._mny, np.log1p(-mu))
         return float(xlogy(self._my, mu).sum() + xlog1py(self._mny, -mu).sum())
 
     def _poisson_kernel(self, mu: np.ndarray, eta: np.ndarray | None = None) -> float:
@@ -68,10 +68,10 @@ class GLMResponse:
             # log mu = clip(eta) for the log link: no log pass needed.
             lo, hi = self._log_bounds
             if eta.min() >= lo and eta.max() <= hi:
-                return float(self._wy @ eta - self.w @ mu)
+                return vdot(self._wy, eta) - vdot(self.w, mu)
         if np.all(mu > 0):
             return float(self._wy @ np.log(mu) - self.w @ mu)
-        return float(xlogy(self._wy, mu).sum() - self.w @ mu)
+        return float(xlogy(self._wy, mu).sum()) - vdot(self.w, mu)
 
     def rounding_scale(self, mu: np.ndarray) -> float:
         """Magnitude of the summed log-likelihood terms: the objective's rounding noise is about
@@ -157,7 +157,7 @@ class PirlsState:
 
     @property
     def penalised_deviance(self) -> float:
-        return -2.0 * self.loglik + float(self.u @ self.u)
+        return -2.0 * self.loglik + vdot(self.u, self.u)
 
 
 def pirls(
@@ -193,7 +193,7 @@ def pirls(
     eta = eta_of(u, beta)
     mu = resp.link.inverse(eta)
     ll = resp.loglik(mu, dispersion, eta)
-    pdev = -2.0 * ll + u @ u
+    pdev = -2.0 * ll + vdot(u, u)
     converged = False
     it = 0
     for it in range(1, max_iter + 1):
@@ -203,7 +203,7 @@ def pirls(
         g_u = layout.zt_times(zts, score) - u
         g_b = X.T @ score if profile_beta else None
         du, db = fac.solve(g_u, g_b)
-        decrement = float(du @ g_u + (db @ g_b if profile_beta else 0.0))
+        decrement = vdot(du, g_u) + (vdot(db, g_b) if profile_beta else 0.0)
         t = 1.0
         accepted = False
         for _ in range(30):
@@ -212,7 +212,7 @@ def pirls(
             etan = eta_of(un, bn)
             mun = resp.link.inverse(etan)
             lln = resp.loglik(mun, dispersion, etan)
-            pdevn = -2.0 * lln + un @ un
+            pdevn = -2.0 * lln + vdot(un, un)
             if np.isfinite(pdevn) and pdevn <= pdev + 1e-10 * abs(pdev):
                 accepted = True
                 break
