@@ -1,0 +1,1 @@
+"""fitglme performance benchmarks against lme4 (``python -m benchmarks --help``; docs/performance.md)."""
