@@ -9,7 +9,7 @@ MASS models ``--repeats`` times on the same CSV.  Writes ``RESULTS.md`` and ``re
 
 Examples::
 
-    python -m benchmarks                          # everything (long: lme4 needs ~20 min)
+    python -m benchmarks                          # everything (~15 min, mostly lme4)
     python -m benchmarks --smoke                  # smallest case, Laplace, 1 repeat, no R
     python -m benchmarks --cases 1 --no-r         # case 1 (all three sizes), fitglme only
     python -m benchmarks --cases poisson_ri_n1e6 --skip-r poisson_ri_n1e6:Laplace
