@@ -47,6 +47,7 @@ def main(argv=None) -> int:
     glme = _fit(case, df, a.method)
     prof.disable()
     wall = time.perf_counter() - t0
+    WORK_DIR.mkdir(parents=True, exist_ok=True)
     out = WORK_DIR / f"profile_{case.name}_{a.method}.prof"
     prof.dump_stats(out)
     info = getattr(glme._result, "info", {})

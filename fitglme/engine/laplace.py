@@ -44,6 +44,9 @@ class LaplaceObjective:
         self.u = u0.copy()
         self.beta = beta0.copy()
         self.n_evals = 0
+        # The last evaluation (x, PIRLS state, value, gradient): optimisers and the Newton polish
+        # often ask again for the value or gradient at the point they just evaluated.
+        self._memo: tuple | None = None
 
     def unpack(self, x):
         theta = x[: self.k]
@@ -52,7 +55,10 @@ class LaplaceObjective:
         return theta, beta, phi
 
     def mode(self, x):
-        """PIRLS at x (warm-started from the last mode)."""
+        """PIRLS at x (warm-started from the last mode); the last evaluation's mode is reused."""
+        x = np.asarray(x, float)
+        if self._memo is not None and self._memo[0] == x.tobytes():
+            return self._memo[1]
         theta, beta, phi = self.unpack(x)
         zts = [Zk @ Lk for Zk, Lk in zip(self.Zs, self.thetas.factors(theta))]
         st = pirls(self.layout, zts, self.X, self.resp, self.beta if self.approximate else beta,
@@ -63,20 +69,30 @@ class LaplaceObjective:
         return self.value_and_grad(x, grad=False)[0]
 
     def value_and_grad(self, x, grad: bool = True):
+        x = np.asarray(x, float)
+        key = x.tobytes()
+        memo = self._memo
+        if memo is not None and memo[0] == key:
+            _, mode, f, g = memo
+            if grad and g is None:
+                g = self._gradient(*mode, len(x))
+                self._memo = (key, mode, f, g)
+            return f, (g.copy() if grad else None)
         self.n_evals += 1
         try:
-            st, zts, theta, phi = self.mode(np.asarray(x, float))
-            f = laplace_deviance(st)
+            mode = self.mode(x)
+            f = laplace_deviance(mode[0])
         except (NotPositiveDefinite, FloatingPointError, np.linalg.LinAlgError):
             return np.inf, np.full(len(x), np.nan)
         if not np.isfinite(f):
             return np.inf, np.full(len(x), np.nan)
+        st = mode[0]
         self.u = st.u
         if self.approximate:
             self.beta = st.beta
-        if not grad:
-            return f, None
-        return f, self._gradient(st, zts, theta, phi, len(x))
+        g = self._gradient(*mode, len(x)) if grad else None
+        self._memo = (key, mode, f, g)
+        return f, (g.copy() if grad else None)
 
     def _gradient(self, st, zts, theta, phi, nx):
         lay, X, resp = self.layout, self.X, self.resp
@@ -205,7 +221,8 @@ def fit_laplace(resp, X, layout, Zs, patterns, settings):
             "stats:classreg:regr:lmeutils:StandardGeneralizedLinearMixedModel:Message_PosteriorModeLineSearch",
         )
     try:
-        full = factorize(layout, zts, st.W, X)
+        # ApproximateLaplace's PIRLS factored the joint system (with X) at the mode already.
+        full = st.factor if approximate else factorize(layout, zts, st.W, X)
     except NotPositiveDefinite:
         # The observed Hessian is indefinite at the solution (possible for non-canonical links):
         # the conditional covariance uses the expected (Fisher) weights instead.

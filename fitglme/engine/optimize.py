@@ -254,6 +254,7 @@ def _newton_polish(f, x, fx, lo, hi, max_iter, gtol, grad=None):
     # predicted decrease is 1e-16 |f|.  With finite-difference gradients only f can be trusted.
     noise = (1e-16 if grad is not None else 1e-13) * max(1.0, abs(fx))
     allowance = (1e-12 if grad is not None else 0.0) * max(1.0, abs(fx))
+    prev = None  # (free coordinates, eigen-decomposition) of the last Hessian
     for _ in range(max_iter):
         g = fd_gradient(f, x, lo, hi, f0=fx) if grad is None else grad(x)
         free = _free_mask(x, g, lo, hi)
@@ -261,6 +262,13 @@ def _newton_polish(f, x, fx, lo, hi, max_iter, gtol, grad=None):
         if idx.size == 0:
             ok = True
             break
+        if prev is not None and np.array_equal(prev[0], idx):
+            # After a Newton step the last Hessian predicts the remaining decrease well enough to
+            # decide whether to stop, without differencing the gradient again.
+            w, V = prev[1]
+            if float(g[idx] @ (V @ ((V.T @ g[idx]) / w))) <= noise:
+                ok = True
+                break
         xs = x.copy()
 
         def fsub(z):
@@ -275,6 +283,7 @@ def _newton_polish(f, x, fx, lo, hi, max_iter, gtol, grad=None):
         except np.linalg.LinAlgError:
             break
         w = np.maximum(w, 1e-10 * max(1.0, np.max(np.abs(w))))
+        prev = (idx, (w, V))
         step = -(V @ ((V.T @ g[idx]) / w))
         decrement = float(-g[idx] @ step)
         if decrement <= noise:
