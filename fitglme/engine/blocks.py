@@ -67,41 +67,16 @@ class ReLayout:
         self.q1 = self.qs[self.first]
         self.m1 = self.nlevels[self.first]
         n = self.n
-        # Sparse Z_1 (n x m1*q1) structure: row i has q1 entries at idx*q1 + a.
         ix1 = self.indices[self.first]
-        self._z1_indices = (ix1[:, None] * self.q1 + np.arange(self.q1)[None, :]).ravel()
-        self._z1_indptr = np.arange(0, n * self.q1 + 1, self.q1, dtype=np.int64)
-        # Sparse Z_rest (n x Q2): row i has sum_k q_k entries, terms in `rest` order.
         self.rest_offsets = [0]
-        cols = []
         for k in self.rest:
-            off = self.rest_offsets[-1]
-            cols.append(off + self.indices[k][:, None] * self.qs[k] + np.arange(self.qs[k])[None, :])
-            self.rest_offsets.append(off + self.sizes[k])
+            self.rest_offsets.append(self.rest_offsets[-1] + self.sizes[k])
         self.Q2 = int(self.rest_offsets[-1])
         self.qr = sum(self.qs[k] for k in self.rest)
-        if self.rest:
-            self._zr_indices = np.concatenate(cols, axis=1).ravel()
-            self._zr_indptr = np.arange(0, n * self.qr + 1, self.qr, dtype=np.int64)
         # Indicator of first-term levels (m1 x n) for per-level sums.
         self.G1 = sp.csr_matrix(
             (np.ones(n), ix1, np.arange(n + 1)), shape=(n, self.m1)
         ).T.tocsr()
-
-    # -- sparse row matrices with the fixed structure -------------------------------------
-    def z1_matrix(self, x1: np.ndarray) -> sp.csr_matrix:
-        """The first term's rows as a sparse n x (m1 q1) matrix (values x1, shape (n, q1))."""
-        return sp.csr_matrix((np.ascontiguousarray(x1).ravel(), self._z1_indices, self._z1_indptr),
-                             shape=(self.n, self.m1 * self.q1))
-
-    def zr_matrix(self, parts: list[np.ndarray | None], w: np.ndarray | None = None) -> sp.csr_matrix:
-        """The other terms' rows as a sparse n x Q2 matrix (None parts are zero), rows scaled by w."""
-        data = np.concatenate(
-            [parts[k] if parts[k] is not None else np.zeros((self.n, self.qs[k])) for k in self.rest], axis=1
-        )
-        if w is not None:
-            data = data * w[:, None]
-        return sp.csr_matrix((data.ravel(), self._zr_indices, self._zr_indptr), shape=(self.n, self.Q2))
 
     def level_sums(self, w: np.ndarray, x1: np.ndarray, y1: np.ndarray) -> np.ndarray:
         """sum over the rows of each first-term level of w x_a y_b: (m1, q1, q1)."""
@@ -110,6 +85,64 @@ class ReLayout:
             return (self.G1 @ (w * x1[:, 0] * y1[:, 0])).reshape(self.m1, 1, 1)
         prod = (w[:, None, None] * x1[:, :, None] * y1[:, None, :]).reshape(self.n, q1 * q1)
         return (self.G1 @ prod).reshape(self.m1, q1, q1)
+
+    # -- dense cross products of the random-effects columns (one bincount per column pair) ---
+    def term_cross(self, k: int, l: int, xk: np.ndarray | None, yl: np.ndarray | None,
+                   w: np.ndarray | None) -> np.ndarray:
+        """Z_k(xk)' W Z_l(yl) as a dense (m_k q_k, m_l q_l) array (zeros when a side is None).
+
+        Each entry is a sum over the rows sharing a (level of k, level of l) pair, so every
+        column pair is one ``np.bincount`` over the combined level index: no sparse products.
+        For k == l the result is block diagonal (the rows of a level meet only themselves).
+        """
+        mk, ml, qk, ql = self.nlevels[k], self.nlevels[l], self.qs[k], self.qs[l]
+        if xk is None or yl is None:
+            return np.zeros((mk * qk, ml * ql))
+        ix_k = self.indices[k]
+        if k == l:
+            blocks = np.empty((mk, qk, ql))
+            for a in range(qk):
+                xa = xk[:, a] if w is None else w * xk[:, a]
+                for b in range(ql):
+                    blocks[:, a, b] = np.bincount(ix_k, weights=xa * yl[:, b], minlength=mk)
+            out = np.zeros((mk, qk, mk, ql))
+            lev = np.arange(mk)
+            out[lev, :, lev, :] = blocks
+            return out.reshape(mk * qk, mk * ql)
+        key = ix_k * ml + self.indices[l]
+        out = np.empty((mk, qk, ml, ql))
+        for a in range(qk):
+            xa = xk[:, a] if w is None else w * xk[:, a]
+            for b in range(ql):
+                out[:, a, :, b] = np.bincount(key, weights=xa * yl[:, b], minlength=mk * ml).reshape(mk, ml)
+        return out.reshape(mk * qk, ml * ql)
+
+    def first_rest_cross(self, x1: np.ndarray | None, ys: list, w: np.ndarray | None) -> np.ndarray:
+        """Z_1(x1)' W Z_rest(ys): (m1 q1, Q2) dense."""
+        if not self.rest:
+            return np.zeros((self.m1 * self.q1, 0))
+        return np.hstack([self.term_cross(self.first, k, x1, ys[k], w) for k in self.rest])
+
+    def rest_rest_cross(self, xs: list, ys: list, w: np.ndarray | None) -> np.ndarray:
+        """Z_rest(xs)' W Z_rest(ys): (Q2, Q2) dense."""
+        if not self.rest:
+            return np.zeros((0, 0))
+        return np.vstack([np.hstack([self.term_cross(k, l, xs[k], ys[l], w) for l in self.rest])
+                          for k in self.rest])
+
+    def rest_cross_dense(self, xs: list, V: np.ndarray) -> np.ndarray:
+        """Z_rest(xs)' V for a dense (n, c) V: (Q2, c)."""
+        out = np.zeros((self.Q2, V.shape[1]))
+        for j, k in enumerate(self.rest):
+            if xs[k] is None:
+                continue
+            m, q = self.nlevels[k], self.qs[k]
+            blk = np.empty((m, q, V.shape[1]))
+            for a in range(q):
+                for c in range(V.shape[1]):
+                    blk[:, a, c] = np.bincount(self.indices[k], weights=xs[k][:, a] * V[:, c], minlength=m)
+            out[self.rest_offsets[j] : self.rest_offsets[j + 1]] = blk.reshape(m * q, -1)
+        return out
 
     # -- conversions between the public u vector and per-term arrays -------------------
     def split(self, u: np.ndarray) -> list[np.ndarray]:
@@ -296,12 +329,11 @@ class BlockFactor:
         if lay.Q2:
             H12f = H12.reshape(lay.m1 * lay.q1, lay.Q2)
             if xs[f] is not None and any(ys[k] is not None for k in lay.rest):
-                total += float(np.einsum("ij,ij->", H12f, (lay.z1_matrix(xs[f]).T @ lay.zr_matrix(ys, w)).toarray()))
+                total += float(np.einsum("ij,ij->", H12f, lay.first_rest_cross(xs[f], ys, w)))
             if ys[f] is not None and any(xs[k] is not None for k in lay.rest):
-                total += float(np.einsum("ij,ij->", H12f, (lay.z1_matrix(ys[f]).T @ lay.zr_matrix(xs, w)).toarray()))
+                total += float(np.einsum("ij,ij->", H12f, lay.first_rest_cross(ys[f], xs, w)))
             if any(xs[k] is not None for k in lay.rest) and any(ys[k] is not None for k in lay.rest):
-                K22 = (lay.zr_matrix(xs).T @ lay.zr_matrix(ys, w)).toarray()
-                total += float(np.einsum("ij,ij->", H22, K22))
+                total += float(np.einsum("ij,ij->", H22, lay.rest_rest_cross(xs, ys, w)))
         return total
 
     def re_solve(self, r_u: np.ndarray) -> np.ndarray:
@@ -372,13 +404,10 @@ def factorize(layout: ReLayout, zts: list[np.ndarray], w: np.ndarray, X: np.ndar
     B = np.zeros((m1 * q1, n2))
     S = np.zeros((n2, n2))
     if Q2:
-        z1 = lay.z1_matrix(zt1)
-        zr = lay.zr_matrix(zts)
-        zr_w = lay.zr_matrix(zts, w)
-        S[:Q2, :Q2] = (zr.T @ zr_w).toarray()
-        B[:, :Q2] = (z1.T @ zr_w).toarray()
+        S[:Q2, :Q2] = lay.rest_rest_cross(zts, zts, w)
+        B[:, :Q2] = lay.first_rest_cross(zt1, zts, w)
         if p:
-            S[:Q2, Q2:] = zr_w.T @ X
+            S[:Q2, Q2:] = lay.rest_cross_dense([None if z is None else w[:, None] * z for z in zts], X)
             S[Q2:, :Q2] = S[:Q2, Q2:].T
     if p:
         wX = w[:, None] * X

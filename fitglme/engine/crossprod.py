@@ -48,13 +48,10 @@ def cross_products(lay: ReLayout, Zs: list[np.ndarray], w: np.ndarray, X: np.nda
     K1X = (lay.G1 @ (Z1[:, :, None] * wX[:, None, :]).reshape(n, q1 * p)).reshape(m1, q1, p)
     K1z = (lay.G1 @ (Z1 * wz[:, None])).reshape(m1, q1)
     if Q2:
-        z1 = lay.z1_matrix(Z1)
-        zr = lay.zr_matrix(Zs)
-        zr_w = lay.zr_matrix(Zs, w)
-        K12 = (z1.T @ zr_w).toarray()
-        K22 = (zr.T @ zr_w).toarray()
-        K2X = np.asarray(zr_w.T @ X)
-        K2z = np.asarray(zr_w.T @ z).ravel()
+        K12 = lay.first_rest_cross(Z1, Zs, w)
+        K22 = lay.rest_rest_cross(Zs, Zs, w)
+        K2Xz = lay.rest_cross_dense(Zs, np.column_stack([wX, wz]))
+        K2X, K2z = K2Xz[:, :p], K2Xz[:, p]
     else:
         K12, K22, K2X, K2z = np.zeros((m1 * q1, 0)), np.zeros((0, 0)), np.zeros((0, p)), np.zeros(0)
     return CrossProducts(K11, K1X, K1z, K12, K22, K2X, K2z, X.T @ wX, X.T @ wz, vdot(z, wz))
