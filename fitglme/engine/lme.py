@@ -135,7 +135,18 @@ class LMEProblem:
         self.cp = cross_products(self.layout, self.Zs, self.w, self.X, self.z)
 
     def solve(self, theta: np.ndarray) -> LMEState:
-        """Penalised least squares at ``theta`` and the -2 log-likelihood there (no pass over rows)."""
+        """Penalised least squares at ``theta`` and the -2 log-likelihood there (no pass over rows).
+
+        The last state is remembered: the optimiser's final point is usually the last one solved."""
+        theta = np.asarray(theta, float)
+        last = getattr(self, "_last", None)
+        if last is not None and last[0] is self.cp and last[1] == theta.tobytes():
+            return last[2]
+        state = self._solve(theta)
+        self._last = (self.cp, theta.tobytes(), state)
+        return state
+
+    def _solve(self, theta: np.ndarray) -> LMEState:
         lay = self.layout
         Ls = self.thetas.factors(theta)
         asm = assemble(lay, self.cp, Ls)
