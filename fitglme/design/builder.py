@@ -464,7 +464,7 @@ def build_design(tbl: Any, parsed: ParsedFormula, dummy_coding: str = "reference
         missing |= missing_mask(cols[v])
     excluded = parse_exclude(exclude, n_all)
     used = ~missing & ~excluded
-    rows = np.flatnonzero(used).astype(np.int64)
+    rows = np.flatnonzero(used).astype(np.int64, copy=False)
     if rows.size == 0:
         raise FitglmeError(
             f"No rows are left to fit: the table has {n_all} rows, {int(missing.sum())} with a "

@@ -67,10 +67,6 @@ class ReLayout:
         self.q1 = self.qs[self.first]
         self.m1 = self.nlevels[self.first]
         n = self.n
-        # Sparse Z_1 (n x m1*q1) structure: row i has q1 entries at idx*q1 + a.
-        ix1 = self.indices[self.first]
-        self._z1_indices = (ix1[:, None] * self.q1 + np.arange(self.q1)[None, :]).ravel()
-        self._z1_indptr = np.arange(0, n * self.q1 + 1, self.q1, dtype=np.int64)
         # Sparse Z_rest (n x Q2): row i has sum_k q_k entries, terms in `rest` order.
         self.rest_offsets = [0]
         cols = []
@@ -83,15 +79,19 @@ class ReLayout:
         if self.rest:
             self._zr_indices = np.concatenate(cols, axis=1).ravel()
             self._zr_indptr = np.arange(0, n * self.qr + 1, self.qr, dtype=np.int64)
-        # Indicator of first-term levels (m1 x n) for per-level sums.
-        self.G1 = sp.csr_matrix(
-            (np.ones(n), ix1, np.arange(n + 1)), shape=(n, self.m1)
-        ).T.tocsr()
+        self._z1_structure = None  # (indices, indptr) of the sparse Z_1, built on first use
 
     # -- sparse row matrices with the fixed structure -------------------------------------
     def z1_matrix(self, x1: np.ndarray) -> sp.csr_matrix:
         """The first term's rows as a sparse n x (m1 q1) matrix (values x1, shape (n, q1))."""
-        return sp.csr_matrix((np.ascontiguousarray(x1).ravel(), self._z1_indices, self._z1_indptr),
+        if self._z1_structure is None:
+            # Row i has q1 entries at idx*q1 + a (only crossed designs need it).
+            ix1 = self.indices[self.first]
+            q1 = self.q1
+            indices = ix1 if q1 == 1 else (ix1[:, None] * q1 + np.arange(q1)[None, :]).ravel()
+            self._z1_structure = (indices, np.arange(0, self.n * q1 + 1, q1, dtype=np.int64))
+        indices, indptr = self._z1_structure
+        return sp.csr_matrix((np.ascontiguousarray(x1).ravel(), indices, indptr),
                              shape=(self.n, self.m1 * self.q1))
 
     def zr_matrix(self, parts: list[np.ndarray | None], w: np.ndarray | None = None) -> sp.csr_matrix:
@@ -103,13 +103,24 @@ class ReLayout:
             data = data * w[:, None]
         return sp.csr_matrix((data.ravel(), self._zr_indices, self._zr_indptr), shape=(self.n, self.Q2))
 
+    def level_sum(self, v: np.ndarray) -> np.ndarray:
+        """Per first-term level, the sum of v over its rows, in row order: (m1,)."""
+        return np.bincount(self.indices[self.first], weights=v, minlength=self.m1)
+
     def level_sums(self, w: np.ndarray, x1: np.ndarray, y1: np.ndarray) -> np.ndarray:
-        """sum over the rows of each first-term level of w x_a y_b: (m1, q1, q1)."""
+        """sum over the rows of each first-term level of w x_a y_b: (m1, q1, q1).
+
+        One (n,) temporary at a time: column by column with :meth:`level_sum`.
+        """
         q1 = self.q1
-        if q1 == 1:
-            return (self.G1 @ (w * x1[:, 0] * y1[:, 0])).reshape(self.m1, 1, 1)
-        prod = (w[:, None, None] * x1[:, :, None] * y1[:, None, :]).reshape(self.n, q1 * q1)
-        return (self.G1 @ prod).reshape(self.m1, q1, q1)
+        out = np.empty((self.m1, q1, q1))
+        tmp = np.empty(self.n)
+        for a in range(q1):
+            for b in range(q1):
+                np.multiply(w, x1[:, a], out=tmp)
+                tmp *= y1[:, b]
+                out[:, a, b] = self.level_sum(tmp)
+        return out
 
     # -- conversions between the public u vector and per-term arrays -------------------
     def split(self, u: np.ndarray) -> list[np.ndarray]:
@@ -382,11 +393,14 @@ def factorize(layout: ReLayout, zts: list[np.ndarray], w: np.ndarray, X: np.ndar
             S[Q2:, :Q2] = S[:Q2, Q2:].T
     if p:
         wX = w[:, None] * X
-        # Per-level sums of zt1[:, a] * w * X through the precomputed level indicator G1.
-        if q1 == 1:
-            B[:, Q2:] = lay.G1 @ (zt1[:, :1] * wX)
-        else:
-            B[:, Q2:] = (lay.G1 @ (zt1[:, :, None] * wX[:, None, :]).reshape(lay.n, q1 * p)).reshape(m1 * q1, p)
+        # Per-level sums of zt1[:, a] * w * X, one column at a time.
+        B1X = np.empty((m1, q1, p))
+        tmp = np.empty(lay.n)
+        for a in range(q1):
+            for c in range(p):
+                np.multiply(zt1[:, a], wX[:, c], out=tmp)
+                B1X[:, a, c] = lay.level_sum(tmp)
+        B[:, Q2:] = B1X.reshape(m1 * q1, p)
         S[Q2:, Q2:] = X.T @ wX
     return factor_blocks(lay, A11, B, S, p)
 

@@ -45,8 +45,15 @@ def cross_products(lay: ReLayout, Zs: list[np.ndarray], w: np.ndarray, X: np.nda
     wX = w[:, None] * X
     wz = w * z
     K11 = lay.level_sums(w, Z1, Z1)
-    K1X = (lay.G1 @ (Z1[:, :, None] * wX[:, None, :]).reshape(n, q1 * p)).reshape(m1, q1, p)
-    K1z = (lay.G1 @ (Z1 * wz[:, None])).reshape(m1, q1)
+    K1X = np.empty((m1, q1, p))
+    K1z = np.empty((m1, q1))
+    tmp = np.empty(n)
+    for a in range(q1):  # per-level sums, one (n,) temporary at a time
+        for c in range(p):
+            np.multiply(Z1[:, a], wX[:, c], out=tmp)
+            K1X[:, a, c] = lay.level_sum(tmp)
+        np.multiply(Z1[:, a], wz, out=tmp)
+        K1z[:, a] = lay.level_sum(tmp)
     if Q2:
         z1 = lay.z1_matrix(Z1)
         zr = lay.zr_matrix(Zs)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import xlog1py, xlogy
 
+from ..options import constant_value
 from .blocks import BlockFactor, ReLayout, factorize, vdot
 
 
@@ -32,20 +33,29 @@ class GLMResponse:
 
     def __init__(self, dist, link, y, weights, size, offset) -> None:
         self.dist, self.link = dist, link
+        # Vectors are kept as given (no copies): a constant weight, size or offset may be a
+        # read-only broadcast view (fitglme.options.as_vector), which costs no memory per row.
         self.y = np.asarray(y, float)
         self.w = np.asarray(weights, float)
         self.size = None if size is None else np.asarray(size, float)
         self.offset = np.asarray(offset, float)
-        self.pw = self.w * self.size if self.size is not None else self.w
+        if self.size is None:
+            self.pw = self.w
+        elif constant_value(self.w) is not None and constant_value(self.size) is not None:
+            self.pw = np.broadcast_to(self.w[:1] * self.size[:1], self.y.shape)
+        else:
+            self.pw = self.w * self.size
         # Binomial / Poisson: log p = constant + kernel(mu); the constant (log C(m, my), log y!) is
-        # computed once, not at every objective evaluation.
+        # computed once, not at every objective evaluation.  Unit weights: w y is y itself.
         name = dist.name
         if name == "Binomial":
-            self._my = self.pw * self.y
-            self._mny = self.pw * (1.0 - self.y)
+            self._my = self.y if constant_value(self.pw) == 1.0 else self.pw * self.y
+            self._mny = 1.0 - self.y if constant_value(self.pw) == 1.0 else self.pw * (1.0 - self.y)
             self._kernel = self._binomial_kernel
         elif name == "Poisson":
-            self._wy = self.w * self.y
+            self._wy = self.y if constant_value(self.w) == 1.0 else self.w * self.y
+            # sum w mu as a contiguous dot product (a broadcast w would sum in another order)
+            self._wc = np.ascontiguousarray(self.w)
             self._kernel = self._poisson_kernel
         else:
             self._kernel = None
@@ -68,10 +78,10 @@ class GLMResponse:
             # log mu = clip(eta) for the log link: no log pass needed.
             lo, hi = self._log_bounds
             if eta.min() >= lo and eta.max() <= hi:
-                return vdot(self._wy, eta) - vdot(self.w, mu)
+                return vdot(self._wy, eta) - vdot(self._wc, mu)
         if np.all(mu > 0):
-            return float(self._wy @ np.log(mu) - self.w @ mu)
-        return float(xlogy(self._wy, mu).sum()) - vdot(self.w, mu)
+            return float(self._wy @ np.log(mu) - self._wc @ mu)
+        return float(xlogy(self._wy, mu).sum()) - vdot(self._wc, mu)
 
     def rounding_scale(self, mu: np.ndarray) -> float:
         """Magnitude of the summed log-likelihood terms: the objective's rounding noise is about
