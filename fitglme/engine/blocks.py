@@ -135,7 +135,9 @@ class ReLayout:
         out = np.zeros(self.n)
         for k, uk in enumerate(self.split(u)):
             if self.qs[k] == 1:
-                out += zts[k][:, 0] * uk[self.indices[k], 0]
+                g = uk[self.indices[k], 0]
+                g *= zts[k][:, 0]
+                out += g
             else:
                 out += np.einsum("ij,ij->i", zts[k], uk[self.indices[k]])
         return out

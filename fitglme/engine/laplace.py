@@ -82,33 +82,34 @@ class LaplaceObjective:
         lay, X, resp = self.layout, self.X, self.resp
         fac = st.factor
         eta, u = st.eta, st.u
-        _, s, W = resp.working(eta, phi, observed=True)
-        Wp = resp.weight_derivative(eta, phi)
-        d = fac.row_forms(zts, zts)
-        v = d * Wp
+        s, W = resp.working(eta, phi, observed=True)[1:]
+        v = fac.row_forms(zts, zts)  # d
+        v *= resp.weight_derivative(eta, phi, mu=st.mu)  # v = d * W'
         Mtv = lay.zt_times(zts, v)
         if self.approximate:
             tu, tb = fac.solve(Mtv, X.T @ v)
-            Mt = lay.z_times(zts, tu) + X @ tb
+            WMt = lay.z_times(zts, tu)
+            WMt += X @ tb
         else:
             tu = fac.re_solve(Mtv)
-            Mt = lay.z_times(zts, tu)
+            WMt = lay.z_times(zts, tu)
+        WMt *= W  # W M t
         g = np.zeros(nx)
         u_parts = lay.split(u)
         t_parts = lay.split(tu)
-        WMt = W * Mt
         j = 0
         for k, (pat, Zk) in enumerate(zip(self.thetas.patterns, self.Zs)):
             tk = theta[self.thetas.offsets[k] : self.thetas.offsets[k + 1]]
+            ix = lay.indices[k]
             for dL in pat.factor_derivatives(tk):
-                dzt = Zk @ dL
-                ix = lay.indices[k]
+                parts = [None] * lay.nterms
+                parts[k] = dzt = Zk @ dL
+                trace = fac.weighted_trace(W, zts, parts)
                 dMu = np.einsum("ij,ij->i", dzt, u_parts[k][ix])
                 dMt = np.einsum("ij,ij->i", dzt, t_parts[k][ix])
-                parts = [None] * lay.nterms
-                parts[k] = dzt
-                g[j] = (-2 * vdot(s, dMu) + 2 * fac.weighted_trace(W, zts, parts) + vdot(v, dMu) + vdot(s, dMt)
-                        - vdot(WMt, dMu))
+                del parts, dzt
+                g[j] = (-2 * vdot(s, dMu) + 2 * trace + vdot(v, dMu) + vdot(s, dMt) - vdot(WMt, dMu))
+                del dMu, dMt
                 j += 1
         if not self.approximate:
             g[self.k : self.k + self.p] = -2 * X.T @ s + X.T @ (v - WMt)
@@ -153,6 +154,7 @@ def fit_laplace(resp, X, layout, Zs, patterns, settings):
         max_iter=settings.init_pl_iterations, tol=settings.pl_tolerance, verbose=settings.verbose,
         warn_unconverged=False, precise=False, settings=settings,
     )
+    del mu0
     s2 = state.sigma2 if dfree else 1.0
     theta0 = np.concatenate([p.theta_from_cov(s2 * L @ L.T) for p, L in zip(patterns, state.Ls)])
     theta0 = thetas.away_from_boundary(theta0, 0.5 * np.sqrt(s2))

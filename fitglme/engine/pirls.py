@@ -108,9 +108,10 @@ class GLMResponse:
         else:
             mu, h = link.inverse_and_mu_eta(eta)
         r = self.y - mu
-        base = self.pw / dispersion
+        base = self._base(dispersion)
         if self.unit_canonical:  # h = V(mu) exactly: score = base r, W = base h
-            return mu, base * r, base * h
+            r *= base
+            return mu, r, h * base
         V = dist.variance(mu)
         hv = h / V
         score = base * r * hv
@@ -122,12 +123,21 @@ class GLMResponse:
             W = W - base * r * d_hv
         return mu, score, W
 
-    def weight_derivative(self, eta: np.ndarray, dispersion: float) -> np.ndarray:
+    def _base(self, dispersion: float):
+        """pw / dispersion: a scalar when the prior weights are constant."""
+        c = constant_value(self.pw)
+        return self.pw / dispersion if c is None else c / dispersion
+
+    def weight_derivative(self, eta: np.ndarray, dispersion: float, mu: np.ndarray | None = None) -> np.ndarray:
         """dW/d eta of the observed weights: analytic for canonical links (W = pw V(mu) / phi,
-        dW/deta = pw V'(mu) V(mu) / phi), central differences otherwise."""
+        dW/deta = pw V'(mu) V(mu) / phi), central differences otherwise.  ``mu``: optional,
+        = link.inverse(eta) when already known."""
         if self.unit_canonical:
-            mu = self.link.inverse(eta)
-            return (self.pw / dispersion) * self.dist.variance_deriv(mu) * self.dist.variance(mu)
+            if mu is None:
+                mu = self.link.inverse(eta)
+            out = self._base(dispersion) * self.dist.variance_deriv(mu)
+            out *= self.dist.variance(mu)
+            return out
         eps = 1e-6 * (1.0 + np.abs(eta))
         return (self.working(eta + eps, dispersion, True)[2] - self.working(eta - eps, dispersion, True)[2]) / (2 * eps)
 
@@ -195,10 +205,17 @@ def pirls(
     u = u0.copy()
     beta = beta.copy()
     Xb = X if profile_beta else None
-    fixed_part = X @ beta + resp.offset
+    fixed_part = None if profile_beta else X @ beta + resp.offset
 
     def eta_of(u_, beta_):
-        return (X @ beta_ + resp.offset if profile_beta else fixed_part) + layout.z_times(zts, u_)
+        out = layout.z_times(zts, u_)
+        if profile_beta:
+            fixed = X @ beta_
+            fixed += resp.offset
+            out += fixed
+        else:
+            out += fixed_part
+        return out
 
     eta = eta_of(u, beta)
     mu = resp.link.inverse(eta)
@@ -213,6 +230,7 @@ def pirls(
         g_u = layout.zt_times(zts, score) - u
         g_b = X.T @ score if profile_beta else None
         du, db = fac.solve(g_u, g_b)
+        del score, W, Wn, fac  # free before the line search allocates
         decrement = vdot(du, g_u) + (vdot(db, g_b) if profile_beta else 0.0)
         t = 1.0
         accepted = False
