@@ -76,15 +76,21 @@ class LaplaceObjective:
             self.beta = st.beta
         if not grad:
             return f, None
-        return f, self._gradient(st, zts, theta, phi, len(x))
+        return f, self._gradient(st, zts, theta, phi, len(x))  # (consumes st)
 
     def _gradient(self, st, zts, theta, phi, nx):
         lay, X, resp = self.layout, self.X, self.resp
         fac = st.factor
-        eta, u = st.eta, st.u
+        eta, mu, u = st.eta, st.mu, st.u
+        # The state is consumed: its row vectors are released as soon as they are used.
+        st.eta = st.mu = st.W = None
         s, W = resp.working(eta, phi, observed=True)[1:]
         v = fac.row_forms(zts, zts)  # d
-        v *= resp.weight_derivative(eta, phi, mu=st.mu)  # v = d * W'
+        v *= resp.weight_derivative(eta, phi, mu=mu)  # v = d * W'
+        if self.dfree:
+            h = 1e-6
+            dl = -2 * (resp.loglik(mu, phi * np.exp(h)) - resp.loglik(mu, phi * np.exp(-h))) / (2 * h)
+        del eta, mu
         Mtv = lay.zt_times(zts, v)
         if self.approximate:
             tu, tb = fac.solve(Mtv, X.T @ v)
@@ -106,16 +112,15 @@ class LaplaceObjective:
                 parts[k] = dzt = Zk @ dL
                 trace = fac.weighted_trace(W, zts, parts)
                 dMu = np.einsum("ij,ij->i", dzt, u_parts[k][ix])
-                dMt = np.einsum("ij,ij->i", dzt, t_parts[k][ix])
+                s_dMu, v_dMu, wmt_dMu = vdot(s, dMu), vdot(v, dMu), vdot(WMt, dMu)
+                del dMu
+                s_dMt = vdot(s, np.einsum("ij,ij->i", dzt, t_parts[k][ix]))
                 del parts, dzt
-                g[j] = (-2 * vdot(s, dMu) + 2 * trace + vdot(v, dMu) + vdot(s, dMt) - vdot(WMt, dMu))
-                del dMu, dMt
+                g[j] = (-2 * s_dMu + 2 * trace + v_dMu + s_dMt - wmt_dMu)
                 j += 1
         if not self.approximate:
             g[self.k : self.k + self.p] = -2 * X.T @ s + X.T @ (v - WMt)
         if self.dfree:
-            h = 1e-6
-            dl = -2 * (resp.loglik(st.mu, phi * np.exp(h)) - resp.loglik(st.mu, phi * np.exp(-h))) / (2 * h)
             g[-1] = dl - (lay.Q - fac.re_trace_inverse()) - vdot(tu, u)
         return g
 
@@ -148,13 +153,12 @@ def fit_laplace(resp, X, layout, Zs, patterns, settings):
     thetas = ThetaMap(patterns)
     dfree = not dist.dispersion_fixed
     approximate = settings.method == "ApproximateLaplace"
-    mu0 = settings.mu_start if settings.mu_start is not None else dist.initial_mu(resp.y, resp.size)
     state, _, _, _ = pseudo_likelihood(
-        resp, X, layout, Zs, thetas, reml=False, dispersion_free=dfree, mu_start=mu0,
+        resp, X, layout, Zs, thetas, reml=False, dispersion_free=dfree,
+        mu_start=settings.mu_start if settings.mu_start is not None else dist.initial_mu(resp.y, resp.size),
         max_iter=settings.init_pl_iterations, tol=settings.pl_tolerance, verbose=settings.verbose,
         warn_unconverged=False, precise=False, settings=settings,
     )
-    del mu0
     s2 = state.sigma2 if dfree else 1.0
     theta0 = np.concatenate([p.theta_from_cov(s2 * L @ L.T) for p, L in zip(patterns, state.Ls)])
     theta0 = thetas.away_from_boundary(theta0, 0.5 * np.sqrt(s2))

@@ -130,7 +130,7 @@ class LMEProblem:
         self.w = np.asarray(w, float)
         # Rows with weight 0 carry no information: they are left out of log det W and of n.
         pos = self.w > 0
-        self._sum_log_w = float(np.log(self.w[pos]).sum())
+        self._sum_log_w = float(np.log(self.w if pos.all() else self.w[pos]).sum())
         self.n_eff = int(np.count_nonzero(pos))
         self.cp = cross_products(self.layout, self.Zs, self.w, self.X, self.z)
 

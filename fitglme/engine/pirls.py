@@ -225,12 +225,15 @@ def pirls(
     it = 0
     for it in range(1, max_iter + 1):
         mu, score, W = resp.working(eta, dispersion, observed, mu)
-        Wn = W if np.all(W > 0) else resp.working(eta, dispersion, False)[2]
-        fac = factorize(layout, zts, Wn, Xb)
         g_u = layout.zt_times(zts, score) - u
         g_b = X.T @ score if profile_beta else None
+        del score  # each n-vector is freed as soon as it is used
+        Wn = W if np.all(W > 0) else resp.working(eta, dispersion, False)[2]
+        del W
+        fac = factorize(layout, zts, Wn, Xb)
+        del Wn
         du, db = fac.solve(g_u, g_b)
-        del score, W, Wn, fac  # free before the line search allocates
+        del fac
         decrement = vdot(du, g_u) + (vdot(db, g_b) if profile_beta else 0.0)
         t = 1.0
         accepted = False
@@ -259,6 +262,7 @@ def pirls(
             break
     # Factor at the mode with the objective's weights (observed where available).
     mu, score, W = resp.working(eta, dispersion, observed, mu)
+    del score
     fac = factorize(layout, zts, W, Xb)
     return PirlsState(u, beta, eta, mu, ll, fac, W, converged, it)
 
