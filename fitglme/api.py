@@ -193,6 +193,7 @@ def run_fit(req: FitRequest, response_override: np.ndarray | None = None):
     if "MuStart" in opts:
         settings.mu_start = dist.validate_mustart(opts["MuStart"], N)[rows]
     _check_start(settings.mu_start, dist, link, y, sz, rows)
+    del rows  # recomputed on demand by design.rows
     patterns = _patterns(opts.get("CovariancePattern"), design, parsed)
     blocks = design.re_blocks
     layout = ReLayout([b.index for b in blocks], [b.nlevels for b in blocks], [b.q for b in blocks])

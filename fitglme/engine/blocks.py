@@ -76,9 +76,11 @@ class ReLayout:
             self.rest_offsets.append(off + self.sizes[k])
         self.Q2 = int(self.rest_offsets[-1])
         self.qr = sum(self.qs[k] for k in self.rest)
+        # scipy.sparse keeps int32 indices when they fit: stored so, its matrices share them.
+        self._idx_dtype = np.int32 if max(n * sum(self.qs), self.Q, n) < 2**31 - 1 else np.int64
         if self.rest:
-            self._zr_indices = np.concatenate(cols, axis=1).ravel()
-            self._zr_indptr = np.arange(0, n * self.qr + 1, self.qr, dtype=np.int64)
+            self._zr_indices = np.concatenate(cols, axis=1).ravel().astype(self._idx_dtype)
+            self._zr_indptr = np.arange(0, n * self.qr + 1, self.qr, dtype=self._idx_dtype)
         self._z1_structure = None  # (indices, indptr) of the sparse Z_1, built on first use
 
     # -- sparse row matrices with the fixed structure -------------------------------------
@@ -87,9 +89,9 @@ class ReLayout:
         if self._z1_structure is None:
             # Row i has q1 entries at idx*q1 + a (only crossed designs need it).
             ix1 = self.indices[self.first]
-            q1 = self.q1
-            indices = ix1 if q1 == 1 else (ix1[:, None] * q1 + np.arange(q1)[None, :]).ravel()
-            self._z1_structure = (indices, np.arange(0, self.n * q1 + 1, q1, dtype=np.int64))
+            q1, dt = self.q1, self._idx_dtype
+            indices = (ix1[:, None] * q1 + np.arange(q1)[None, :]).ravel().astype(dt)
+            self._z1_structure = (indices, np.arange(0, self.n * q1 + 1, q1, dtype=dt))
         indices, indptr = self._z1_structure
         return sp.csr_matrix((np.ascontiguousarray(x1).ravel(), indices, indptr),
                              shape=(self.n, self.m1 * self.q1))
@@ -100,7 +102,7 @@ class ReLayout:
             [parts[k] if parts[k] is not None else np.zeros((self.n, self.qs[k])) for k in self.rest], axis=1
         )
         if w is not None:
-            data = data * w[:, None]
+            data *= w[:, None]  # (a new array: concatenate copies)
         return sp.csr_matrix((data.ravel(), self._zr_indices, self._zr_indptr), shape=(self.n, self.Q2))
 
     def level_sum(self, v: np.ndarray) -> np.ndarray:

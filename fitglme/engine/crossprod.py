@@ -43,6 +43,8 @@ def cross_products(lay: ReLayout, Zs: list[np.ndarray], w: np.ndarray, X: np.nda
     n, p = X.shape
     Z1 = Zs[lay.first]
     wX = w[:, None] * X
+    XWX = X.T @ wX
+    del wX  # (n, p): freed before the other row temporaries
     wz = w * z
     K11 = lay.level_sums(w, Z1, Z1)
     K1X = np.empty((m1, q1, p))
@@ -50,7 +52,8 @@ def cross_products(lay: ReLayout, Zs: list[np.ndarray], w: np.ndarray, X: np.nda
     tmp = np.empty(n)
     for a in range(q1):  # per-level sums, one (n,) temporary at a time
         for c in range(p):
-            np.multiply(Z1[:, a], wX[:, c], out=tmp)
+            np.multiply(w, X[:, c], out=tmp)
+            tmp *= Z1[:, a]
             K1X[:, a, c] = lay.level_sum(tmp)
         np.multiply(Z1[:, a], wz, out=tmp)
         K1z[:, a] = lay.level_sum(tmp)
@@ -64,7 +67,7 @@ def cross_products(lay: ReLayout, Zs: list[np.ndarray], w: np.ndarray, X: np.nda
         K2z = np.asarray(zr_w.T @ z).ravel()
     else:
         K12, K22, K2X, K2z = np.zeros((m1 * q1, 0)), np.zeros((0, 0)), np.zeros((0, p)), np.zeros(0)
-    return CrossProducts(K11, K1X, K1z, K12, K22, K2X, K2z, X.T @ wX, X.T @ wz, vdot(z, wz))
+    return CrossProducts(K11, K1X, K1z, K12, K22, K2X, K2z, XWX, X.T @ wz, vdot(z, wz))
 
 
 def rest_right(lay: ReLayout, Ls: list[np.ndarray], M: np.ndarray) -> np.ndarray:

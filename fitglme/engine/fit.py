@@ -132,9 +132,14 @@ def pseudo_likelihood(
         mu = link.inverse(eta)
         h = link.mu_eta(eta)
         V = dist.variance(mu)
-        z = eta - resp.offset + (resp.y - mu) / h
-        w = resp.pw * h * h / V
-        del mu, h, V
+        z = resp.y - mu  # z = eta - offset + (y - mu) / h, w = pw h^2 / V, in place
+        del mu
+        z /= h
+        z += eta - resp.offset
+        w = resp.pw * h
+        w *= h
+        w /= V
+        del h, V
         lme.set_data(z, w)
         del z, w  # kept by lme
         # Intermediate iterations need no polished inner fit; near the fixed point they do.

@@ -163,6 +163,7 @@ def fit_laplace(resp, X, layout, Zs, patterns, settings):
     theta0 = np.concatenate([p.theta_from_cov(s2 * L @ L.T) for p, L in zip(patterns, state.Ls)])
     theta0 = thetas.away_from_boundary(theta0, 0.5 * np.sqrt(s2))
     beta0, u0 = state.beta, state.u / np.sqrt(s2)
+    del state  # its factorisation and cross products are not needed any more
     pk = settings.pirls_kwargs()
     okw = settings.optimizer_kwargs()
     p = X.shape[1]
@@ -210,6 +211,8 @@ def fit_laplace(resp, X, layout, Zs, patterns, settings):
             f"({pk.get('max_iter', 100)} Newton iterations); the log-likelihood may be inaccurate.",
             "stats:classreg:regr:lmeutils:StandardGeneralizedLinearMixedModel:Message_PosteriorModeLineSearch",
         )
+    loglik = -0.5 * laplace_deviance(st)
+    st.factor = None  # released before the full factorisation
     try:
         full = factorize(layout, zts, st.W, X)
     except NotPositiveDefinite:
@@ -263,7 +266,7 @@ def fit_laplace(resp, X, layout, Zs, patterns, settings):
         psi=[L @ L.T for L in Ls],
         dispersion=phi,
         dispersion_estimated=dfree,
-        loglik=-0.5 * laplace_deviance(st),
+        loglik=loglik,
         cov_beta=cov_beta,
         eta=st.eta,
         mu=st.mu,
