@@ -273,10 +273,11 @@ class BlockFactor:
         H11, H12, H22 = self._re_inverse_blocks()
         f = lay.first
         l1 = lay.indices[f]
-        out = np.zeros(lay.n)
         x1, y1 = xs[f], ys[f]
         if x1 is not None and y1 is not None:
-            out += np.einsum("ia,iab,ib->i", x1, H11[l1], y1)
+            out = np.einsum("ia,iab,ib->i", x1, H11[l1], y1)
+        else:
+            out = np.zeros(lay.n)
         cols = {}
         for j, k in enumerate(lay.rest):
             q = lay.qs[k]

@@ -145,6 +145,7 @@ def pseudo_likelihood(
         # Intermediate iterations need no polished inner fit; near the fixed point they do.
         opt = settings.optimizer_kwargs() if settings is not None else {}
         state, _ = lme.fit(theta, polish=precise and change_prev < 1e-3, **opt)
+        lme.release_data()  # the next iteration sets new ones
         theta = state.theta
         eta_new = X @ state.beta
         eta_new += layout.z_times([Zk @ Lk for Zk, Lk in zip(Zs, state.Ls)], state.u)

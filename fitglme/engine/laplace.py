@@ -84,9 +84,9 @@ class LaplaceObjective:
         eta, mu, u = st.eta, st.mu, st.u
         # The state is consumed: its row vectors are released as soon as they are used.
         st.eta = st.mu = st.W = None
+        v = resp.weight_derivative(eta, phi, mu=mu)  # W'
+        v *= fac.row_forms(zts, zts)  # v = d * W', d_i = m_i' H^{-1} m_i
         s, W = resp.working(eta, phi, observed=True)[1:]
-        v = fac.row_forms(zts, zts)  # d
-        v *= resp.weight_derivative(eta, phi, mu=mu)  # v = d * W'
         if self.dfree:
             h = 1e-6
             dl = -2 * (resp.loglik(mu, phi * np.exp(h)) - resp.loglik(mu, phi * np.exp(-h))) / (2 * h)
@@ -103,21 +103,25 @@ class LaplaceObjective:
         g = np.zeros(nx)
         u_parts = lay.split(u)
         t_parts = lay.split(tu)
-        j = 0
-        for k, (pat, Zk) in enumerate(zip(self.thetas.patterns, self.Zs)):
-            tk = theta[self.thetas.offsets[k] : self.thetas.offsets[k + 1]]
+        derivs = [(k, Zk, dL) for k, (pat, Zk) in enumerate(zip(self.thetas.patterns, self.Zs))
+                  for dL in pat.factor_derivatives(theta[self.thetas.offsets[k] : self.thetas.offsets[k + 1]])]
+        # dM_j = Z dLambda_j: the weighted traces first, so that W is freed before the other terms.
+        traces = []
+        for k, Zk, dL in derivs:
+            parts = [None] * lay.nterms
+            parts[k] = Zk @ dL
+            traces.append(fac.weighted_trace(W, zts, parts))
+            del parts
+        del W
+        for j, (k, Zk, dL) in enumerate(derivs):
             ix = lay.indices[k]
-            for dL in pat.factor_derivatives(tk):
-                parts = [None] * lay.nterms
-                parts[k] = dzt = Zk @ dL
-                trace = fac.weighted_trace(W, zts, parts)
-                dMu = np.einsum("ij,ij->i", dzt, u_parts[k][ix])
-                s_dMu, v_dMu, wmt_dMu = vdot(s, dMu), vdot(v, dMu), vdot(WMt, dMu)
-                del dMu
-                s_dMt = vdot(s, np.einsum("ij,ij->i", dzt, t_parts[k][ix]))
-                del parts, dzt
-                g[j] = (-2 * s_dMu + 2 * trace + v_dMu + s_dMt - wmt_dMu)
-                j += 1
+            dzt = Zk @ dL
+            dMu = np.einsum("ij,ij->i", dzt, u_parts[k][ix])
+            s_dMu, v_dMu, wmt_dMu = vdot(s, dMu), vdot(v, dMu), vdot(WMt, dMu)
+            del dMu
+            s_dMt = vdot(s, np.einsum("ij,ij->i", dzt, t_parts[k][ix]))
+            del dzt
+            g[j] = (-2 * s_dMu + 2 * traces[j] + v_dMu + s_dMt - wmt_dMu)
         if not self.approximate:
             g[self.k : self.k + self.p] = -2 * X.T @ s + X.T @ (v - WMt)
         if self.dfree:

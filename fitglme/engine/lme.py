@@ -134,6 +134,11 @@ class LMEProblem:
         self.n_eff = int(np.count_nonzero(pos))
         self.cp = cross_products(self.layout, self.Zs, self.w, self.X, self.z)
 
+    def release_data(self) -> None:
+        """Drop the working response and weights (n-vectors); the cross products are kept, so
+        everything but the rare cancellation fallback of :meth:`solve` still works."""
+        self.z = self.w = None
+
     def solve(self, theta: np.ndarray) -> LMEState:
         """Penalised least squares at ``theta`` and the -2 log-likelihood there (no pass over rows)."""
         lay = self.layout
