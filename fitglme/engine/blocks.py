@@ -398,15 +398,17 @@ def factorize(layout: ReLayout, zts: list[np.ndarray], w: np.ndarray, X: np.ndar
             S[Q2:, :Q2] = S[:Q2, Q2:].T
     if p:
         wX = w[:, None] * X
+        S[Q2:, Q2:] = X.T @ wX
+        del wX  # (n, p): freed before the per-level sums
         # Per-level sums of zt1[:, a] * w * X, one column at a time.
         B1X = np.empty((m1, q1, p))
         tmp = np.empty(lay.n)
         for a in range(q1):
             for c in range(p):
-                np.multiply(zt1[:, a], wX[:, c], out=tmp)
+                np.multiply(w, X[:, c], out=tmp)
+                tmp *= zt1[:, a]
                 B1X[:, a, c] = lay.level_sum(tmp)
         B[:, Q2:] = B1X.reshape(m1 * q1, p)
-        S[Q2:, Q2:] = X.T @ wX
     return factor_blocks(lay, A11, B, S, p)
 
 

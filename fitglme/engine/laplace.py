@@ -86,11 +86,21 @@ class LaplaceObjective:
         st.eta = st.mu = st.W = None
         v = resp.weight_derivative(eta, phi, mu=mu)  # W'
         v *= fac.row_forms(zts, zts)  # v = d * W', d_i = m_i' H^{-1} m_i
-        s, W = resp.working(eta, phi, observed=True)[1:]
+        # (log link: working would recompute exactly this mu; other links keep its own dmu/deta)
+        s, W = resp.working(eta, phi, observed=True, mu=mu if resp.link.kind == "log" else None)[1:]
         if self.dfree:
             h = 1e-6
             dl = -2 * (resp.loglik(mu, phi * np.exp(h)) - resp.loglik(mu, phi * np.exp(-h))) / (2 * h)
         del eta, mu
+        derivs = [(k, Zk, dL) for k, (pat, Zk) in enumerate(zip(self.thetas.patterns, self.Zs))
+                  for dL in pat.factor_derivatives(theta[self.thetas.offsets[k] : self.thetas.offsets[k + 1]])]
+        # dM_j = Z dLambda_j.  The weighted traces first: W is freed once W M t is formed.
+        traces = []
+        for k, Zk, dL in derivs:
+            parts = [None] * lay.nterms
+            parts[k] = Zk @ dL
+            traces.append(fac.weighted_trace(W, zts, parts))
+            del parts
         Mtv = lay.zt_times(zts, v)
         if self.approximate:
             tu, tb = fac.solve(Mtv, X.T @ v)
@@ -100,26 +110,17 @@ class LaplaceObjective:
             tu = fac.re_solve(Mtv)
             WMt = lay.z_times(zts, tu)
         WMt *= W  # W M t
+        del W
         g = np.zeros(nx)
         u_parts = lay.split(u)
         t_parts = lay.split(tu)
-        derivs = [(k, Zk, dL) for k, (pat, Zk) in enumerate(zip(self.thetas.patterns, self.Zs))
-                  for dL in pat.factor_derivatives(theta[self.thetas.offsets[k] : self.thetas.offsets[k + 1]])]
-        # dM_j = Z dLambda_j: the weighted traces first, so that W is freed before the other terms.
-        traces = []
-        for k, Zk, dL in derivs:
-            parts = [None] * lay.nterms
-            parts[k] = Zk @ dL
-            traces.append(fac.weighted_trace(W, zts, parts))
-            del parts
-        del W
         for j, (k, Zk, dL) in enumerate(derivs):
             ix = lay.indices[k]
             dzt = Zk @ dL
-            dMu = np.einsum("ij,ij->i", dzt, u_parts[k][ix])
+            dMu = _row_dots(dzt, u_parts[k], ix)
             s_dMu, v_dMu, wmt_dMu = vdot(s, dMu), vdot(v, dMu), vdot(WMt, dMu)
             del dMu
-            s_dMt = vdot(s, np.einsum("ij,ij->i", dzt, t_parts[k][ix]))
+            s_dMt = vdot(s, _row_dots(dzt, t_parts[k], ix))
             del dzt
             g[j] = (-2 * s_dMu + 2 * traces[j] + v_dMu + s_dMt - wmt_dMu)
         if not self.approximate:
@@ -127,6 +128,15 @@ class LaplaceObjective:
         if self.dfree:
             g[-1] = dl - (lay.Q - fac.re_trace_inverse()) - vdot(tu, u)
         return g
+
+
+def _row_dots(a: np.ndarray, levels: np.ndarray, ix: np.ndarray) -> np.ndarray:
+    """a_i . levels[ix_i] for every row i; for one column the gathered vector is reused."""
+    if a.shape[1] == 1:
+        out = levels[ix, 0]
+        out *= a[:, 0]
+        return out
+    return np.einsum("ij,ij->i", a, levels[ix])
 
 
 def joint_hessian(obj: "LaplaceObjective", x: np.ndarray) -> np.ndarray:
