@@ -254,9 +254,12 @@ class BlockFactor:
                 L2r = self.L2[:Q2, :Q2]
                 Linv2 = _tri_solve(L2r, np.eye(Q2), lower=True)
                 T = (self.C[:, :Q2] @ Linv2.T).reshape(m1, q1, Q2)
-                G = np.einsum("kca,kcj->kaj", self.L1inv, T)  # (m1, q1, Q2)
+                G = _apply_level_blocks(self.L1inv, T, transpose=True)  # (m1, q1, Q2)
+                del T  # the (m1 q1, Q2) temporaries are freed one by one
                 H11 = B1 + np.einsum("kaj,kbj->kab", G, G)
-                H12 = -(G.reshape(m1 * q1, Q2) @ Linv2).reshape(m1, q1, Q2)
+                H12 = G.reshape(m1 * q1, Q2) @ Linv2
+                del G
+                H12 = np.negative(H12, out=H12).reshape(m1, q1, Q2)
                 H22 = Linv2.T @ Linv2
             else:
                 H11, H12, H22 = B1, np.zeros((m1, q1, 0)), np.zeros((0, 0))
@@ -412,11 +415,22 @@ def factorize(layout: ReLayout, zts: list[np.ndarray], w: np.ndarray, X: np.ndar
     return factor_blocks(lay, A11, B, S, p)
 
 
+def _apply_level_blocks(L: np.ndarray, M: np.ndarray, transpose: bool = False) -> np.ndarray:
+    """L_k M_k (or L_k' M_k) for every level k: L (m, q, q), M (m, q, r).
+
+    For q = 1 the product is formed in place of M (which must be a temporary of the caller):
+    the (m, r) arrays of crossed designs are as large as several n-vectors."""
+    if L.shape[1] == 1:
+        M *= L
+        return M
+    return np.einsum("kba,kbj->kaj" if transpose else "kab,kbj->kaj", L, M)
+
+
 def factor_blocks(lay: ReLayout, A11: np.ndarray, B: np.ndarray, S: np.ndarray, p: int) -> BlockFactor:
     """Cholesky of A from its blocks without the identity: A11 = per-level Lambda'Z'WZ Lambda blocks
     (m1, q1, q1), B = [Lambda_1'Z_1'W Z_2 Lambda_2 | Lambda_1'Z_1'WX] (m1 q1, Q2 + p) and
     S = [[Lambda_2'Z_2'WZ_2 Lambda_2, Lambda_2'Z_2'WX], [., X'WX]]; the identity of the penalty is
-    added here.  ``A11`` and ``S`` are modified in place."""
+    added here.  ``A11``, ``B`` and ``S`` are modified in place."""
     m1, q1, Q2 = lay.m1, lay.q1, lay.Q2
     n2 = Q2 + p
     A11 += np.eye(q1)[None]
@@ -433,7 +447,8 @@ def factor_blocks(lay: ReLayout, A11: np.ndarray, B: np.ndarray, S: np.ndarray, 
         L1inv = np.linalg.inv(L1)
     if Q2:
         S[np.arange(Q2), np.arange(Q2)] += 1.0
-    C = np.einsum("kab,kbj->kaj", L1inv, B.reshape(m1, q1, n2)).reshape(m1 * q1, n2)
+    C = _apply_level_blocks(L1inv, B.reshape(m1, q1, n2)).reshape(m1 * q1, n2)
+    del B
     S -= C.T @ C
     try:
         L2 = np.linalg.cholesky(S) if n2 else np.zeros((0, 0))

@@ -76,6 +76,9 @@ def rest_right(lay: ReLayout, Ls: list[np.ndarray], M: np.ndarray) -> np.ndarray
     for j, k in enumerate(lay.rest):
         o, e = lay.rest_offsets[j], lay.rest_offsets[j + 1]
         m, q = lay.nlevels[k], lay.qs[k]
+        if q == 1:  # no (…, Q2) temporary: these are as large as several n-vectors
+            np.multiply(M[..., o:e], Ls[k][0, 0], out=out[..., o:e])
+            continue
         blk = M[..., o:e].reshape(M.shape[:-1] + (m, q))
         out[..., o:e] = (blk @ Ls[k]).reshape(M.shape[:-1] + (m * q,))
     return out
@@ -94,7 +97,6 @@ class Assembled:
     r_u: np.ndarray  # Lambda'Z'Wz (public order)
     r_b: np.ndarray  # X'Wz
     L1: np.ndarray
-    K12L: np.ndarray  # Z1'WZ2 Lambda_2 (m1 q1, Q2)
 
 
 def assemble(lay: ReLayout, cp: CrossProducts, Ls: list[np.ndarray]) -> Assembled:
@@ -106,10 +108,10 @@ def assemble(lay: ReLayout, cp: CrossProducts, Ls: list[np.ndarray]) -> Assemble
     B = np.empty((m1 * q1, Q2 + p))
     B1X = np.einsum("ba,kbp->kap", L1, cp.K1X).reshape(m1 * q1, p)
     S = np.empty((Q2 + p, Q2 + p))
-    K12L = np.zeros((m1 * q1, 0))
     if Q2:
         K12L = rest_right(lay, Ls, cp.K12)
         B[:, :Q2] = np.einsum("ba,kbj->kaj", L1, K12L.reshape(m1, q1, Q2)).reshape(m1 * q1, Q2)
+        del K12L  # (m1 q1, Q2): recomputed by trace_blocks rather than kept
         S[:Q2, :Q2] = rest_left(lay, Ls, rest_right(lay, Ls, cp.K22))
         S2X = rest_left(lay, Ls, cp.K2X)
         S[:Q2, Q2:] = S2X
@@ -119,7 +121,7 @@ def assemble(lay: ReLayout, cp: CrossProducts, Ls: list[np.ndarray]) -> Assemble
     fac = factor_blocks(lay, A11, B, S, p)
     r1 = np.einsum("ba,kb->ka", L1, cp.K1z).ravel()
     r2 = rest_left(lay, Ls, cp.K2z) if Q2 else np.zeros(0)
-    return Assembled(fac, lay._to_public(r1, r2), cp.XWz.copy(), L1, K12L)
+    return Assembled(fac, lay._to_public(r1, r2), cp.XWz.copy(), L1)
 
 
 def k_times(lay: ReLayout, cp: CrossProducts, v: np.ndarray) -> np.ndarray:
@@ -160,7 +162,9 @@ def trace_blocks(lay: ReLayout, cp: CrossProducts, Ls: list[np.ndarray], asm: As
     out: list[np.ndarray] = [None] * lay.nterms  # type: ignore[list-item]
     D1 = np.einsum("kab,cb,kcd->ad", H11, L1, cp.K11)
     if Q2:
-        D1 = D1 + np.einsum("kaj,kbj->ab", H12, asm.K12L.reshape(m1, q1, Q2))
+        K12L = rest_right(lay, Ls, cp.K12)  # Z1'WZ2 Lambda_2
+        D1 = D1 + np.einsum("kaj,kbj->ab", H12, K12L.reshape(m1, q1, Q2))
+        del K12L
         L1K12 = np.einsum("ba,kbj->kaj", L1, cp.K12.reshape(m1, q1, Q2)).reshape(m1 * q1, Q2)
         U = H12.reshape(m1 * q1, Q2).T @ L1K12 + H22 @ rest_left(lay, Ls, cp.K22)
         for j, k in enumerate(lay.rest):

@@ -128,24 +128,29 @@ def pseudo_likelihood(
     converged = False
     it = 0
     change = change_prev = np.inf
-    for it in range(1, max_iter + 1):
-        mu = link.inverse(eta)
-        h = link.mu_eta(eta)
+
+    def working_data(eta_):
+        """Working response z = eta - offset + (y - mu) / h and weights w = pw h^2 / V."""
+        mu = link.inverse(eta_)
+        h = link.mu_eta(eta_)
         V = dist.variance(mu)
-        z = resp.y - mu  # z = eta - offset + (y - mu) / h, w = pw h^2 / V, in place
+        z = resp.y - mu  # in place: each n-vector is freed as soon as it is used
         del mu
         z /= h
-        z += eta - resp.offset
+        z += eta_ - resp.offset
         w = resp.pw * h
         w *= h
         w /= V
-        del h, V
-        lme.set_data(z, w)
-        del z, w  # kept by lme
+        return z, w
+
+    for it in range(1, max_iter + 1):
+        state = None  # the previous iteration's solution (its factorisation) is not needed
+        lme.set_data(*working_data(eta))
+        lme.release_data(lambda e=eta: working_data(e))  # only the cross products are kept
         # Intermediate iterations need no polished inner fit; near the fixed point they do.
         opt = settings.optimizer_kwargs() if settings is not None else {}
         state, _ = lme.fit(theta, polish=precise and change_prev < 1e-3, **opt)
-        lme.release_data()  # the next iteration sets new ones
+        lme.release_data(None)  # (drops the reference to this eta)
         theta = state.theta
         eta_new = X @ state.beta
         eta_new += layout.z_times([Zk @ Lk for Zk, Lk in zip(Zs, state.Ls)], state.u)

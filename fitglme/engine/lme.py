@@ -123,6 +123,7 @@ class LMEProblem:
         self.n, self.p = X.shape
         self.z: np.ndarray | None = None
         self.w: np.ndarray | None = None
+        self._recompute = None
 
     def set_data(self, z: np.ndarray, w: np.ndarray) -> None:
         """New working response and weights: one pass over the rows for the cross products."""
@@ -134,10 +135,13 @@ class LMEProblem:
         self.n_eff = int(np.count_nonzero(pos))
         self.cp = cross_products(self.layout, self.Zs, self.w, self.X, self.z)
 
-    def release_data(self) -> None:
-        """Drop the working response and weights (n-vectors); the cross products are kept, so
-        everything but the rare cancellation fallback of :meth:`solve` still works."""
+    def release_data(self, recompute) -> None:
+        """Drop the working response and weights (n-vectors) once the cross products are formed.
+
+        ``recompute()`` must return the same (z, w): only the rare cancellation fallback of
+        :meth:`solve` needs them again (None: no more solves are needed)."""
         self.z = self.w = None
+        self._recompute = recompute
 
     def solve(self, theta: np.ndarray) -> LMEState:
         """Penalised least squares at ``theta`` and the -2 log-likelihood there (no pass over rows)."""
@@ -149,9 +153,10 @@ class LMEProblem:
         r2 = self.cp.zWz - vdot(asm.r_u, u) - vdot(asm.r_b, beta)
         if not r2 > 1e-8 * self.cp.zWz:
             # Cancellation in z'Wz - r'A^{-1}r: recompute the residuals directly (one pass).
+            z, w = (self.z, self.w) if self.z is not None else self._recompute()
             zts = [Zk @ Lk for Zk, Lk in zip(self.Zs, Ls)]
-            resid = self.z - self.X @ beta - lay.z_times(zts, u)
-            r2 = vdot(self.w, resid**2) + vdot(u, u)
+            resid = z - self.X @ beta - lay.z_times(zts, u)
+            r2 = vdot(w, resid**2) + vdot(u, u)
         n, p = self.n_eff, self.p
         nd = n - p if self.reml else n
         if self.sigma2_fixed is None:
