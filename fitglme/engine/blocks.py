@@ -391,14 +391,15 @@ def factorize(layout: ReLayout, zts: list[np.ndarray], w: np.ndarray, X: np.ndar
     B = np.zeros((m1 * q1, n2))
     S = np.zeros((n2, n2))
     if Q2:
-        z1 = lay.z1_matrix(zt1)
-        zr = lay.zr_matrix(zts)
         zr_w = lay.zr_matrix(zts, w)
+        B[:, :Q2] = (lay.z1_matrix(zt1).T @ zr_w).toarray()
+        zr = lay.zr_matrix(zts)  # (after the largest temporaries are gone)
         S[:Q2, :Q2] = (zr.T @ zr_w).toarray()
-        B[:, :Q2] = (z1.T @ zr_w).toarray()
+        del zr
         if p:
             S[:Q2, Q2:] = zr_w.T @ X
             S[Q2:, :Q2] = S[:Q2, Q2:].T
+        del zr_w
     if p:
         wX = w[:, None] * X
         S[Q2:, Q2:] = X.T @ wX

@@ -58,11 +58,11 @@ def cross_products(lay: ReLayout, Zs: list[np.ndarray], w: np.ndarray, X: np.nda
         np.multiply(Z1[:, a], wz, out=tmp)
         K1z[:, a] = lay.level_sum(tmp)
     if Q2:
-        z1 = lay.z1_matrix(Z1)
-        zr = lay.zr_matrix(Zs)
         zr_w = lay.zr_matrix(Zs, w)
-        K12 = (z1.T @ zr_w).toarray()
+        K12 = (lay.z1_matrix(Z1).T @ zr_w).toarray()
+        zr = lay.zr_matrix(Zs)  # (after the largest temporaries are gone)
         K22 = (zr.T @ zr_w).toarray()
+        del zr
         K2X = np.asarray(zr_w.T @ X)
         K2z = np.asarray(zr_w.T @ z).ravel()
     else:

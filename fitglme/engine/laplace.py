@@ -82,7 +82,8 @@ class LaplaceObjective:
         lay, X, resp = self.layout, self.X, self.resp
         fac = st.factor
         eta, mu, u = st.eta, st.mu, st.u
-        # The state is consumed: its row vectors are released as soon as they are used.
+        # The state is consumed: its row vectors (and its factor's dense blocks) are released
+        # as soon as they are used.
         st.eta = st.mu = st.W = None
         v = resp.weight_derivative(eta, phi, mu=mu)  # W'
         v *= fac.row_forms(zts, zts)  # v = d * W', d_i = m_i' H^{-1} m_i
@@ -92,6 +93,14 @@ class LaplaceObjective:
             h = 1e-6
             dl = -2 * (resp.loglik(mu, phi * np.exp(h)) - resp.loglik(mu, phi * np.exp(-h))) / (2 * h)
         del eta, mu
+        Mtv = lay.zt_times(zts, v)
+        if self.approximate:
+            tu, tb = fac.solve(Mtv, X.T @ v)
+        else:
+            tu = fac.re_solve(Mtv)
+        # No more solves: the factor's dense Schur block goes (its H^{-1} blocks, cached by
+        # row_forms, are all the rest needs).
+        fac.C = None
         derivs = [(k, Zk, dL) for k, (pat, Zk) in enumerate(zip(self.thetas.patterns, self.Zs))
                   for dL in pat.factor_derivatives(theta[self.thetas.offsets[k] : self.thetas.offsets[k + 1]])]
         # dM_j = Z dLambda_j.  The weighted traces first: W is freed once W M t is formed.
@@ -101,14 +110,9 @@ class LaplaceObjective:
             parts[k] = Zk @ dL
             traces.append(fac.weighted_trace(W, zts, parts))
             del parts
-        Mtv = lay.zt_times(zts, v)
+        WMt = lay.z_times(zts, tu)
         if self.approximate:
-            tu, tb = fac.solve(Mtv, X.T @ v)
-            WMt = lay.z_times(zts, tu)
             WMt += X @ tb
-        else:
-            tu = fac.re_solve(Mtv)
-            WMt = lay.z_times(zts, tu)
         WMt *= W  # W M t
         del W
         g = np.zeros(nx)

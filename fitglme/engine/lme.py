@@ -133,6 +133,7 @@ class LMEProblem:
         pos = self.w > 0
         self._sum_log_w = float(np.log(self.w if pos.all() else self.w[pos]).sum())
         self.n_eff = int(np.count_nonzero(pos))
+        self.cp = None  # (the previous ones are freed first)
         self.cp = cross_products(self.layout, self.Zs, self.w, self.X, self.z)
 
     def release_data(self, recompute) -> None:
