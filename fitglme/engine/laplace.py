@@ -87,12 +87,6 @@ class LaplaceObjective:
         st.eta = st.mu = st.W = None
         v = resp.weight_derivative(eta, phi, mu=mu)  # W'
         v *= fac.row_forms(zts, zts)  # v = d * W', d_i = m_i' H^{-1} m_i
-        # (log link: working would recompute exactly this mu; other links keep its own dmu/deta)
-        s, W = resp.working(eta, phi, observed=True, mu=mu if resp.link.kind == "log" else None)[1:]
-        if self.dfree:
-            h = 1e-6
-            dl = -2 * (resp.loglik(mu, phi * np.exp(h)) - resp.loglik(mu, phi * np.exp(-h))) / (2 * h)
-        del eta, mu
         Mtv = lay.zt_times(zts, v)
         if self.approximate:
             tu, tb = fac.solve(Mtv, X.T @ v)
@@ -101,6 +95,12 @@ class LaplaceObjective:
         # No more solves: the factor's dense Schur block goes (its H^{-1} blocks, cached by
         # row_forms, are all the rest needs).
         fac.C = None
+        # (log link: working would recompute exactly this mu; other links keep its own dmu/deta)
+        s, W = resp.working(eta, phi, observed=True, mu=mu if resp.link.kind == "log" else None)[1:]
+        if self.dfree:
+            h = 1e-6
+            dl = -2 * (resp.loglik(mu, phi * np.exp(h)) - resp.loglik(mu, phi * np.exp(-h))) / (2 * h)
+        del eta, mu
         derivs = [(k, Zk, dL) for k, (pat, Zk) in enumerate(zip(self.thetas.patterns, self.Zs))
                   for dL in pat.factor_derivatives(theta[self.thetas.offsets[k] : self.thetas.offsets[k + 1]])]
         # dM_j = Z dLambda_j.  The weighted traces first: W is freed once W M t is formed.
