@@ -225,6 +225,7 @@ def pirls(
     it = 0
     for it in range(1, max_iter + 1):
         mu, score, W = resp.working(eta, dispersion, observed, mu)
+        del mu  # the accepted step brings the next one (or it is recomputed from eta)
         g_u = layout.zt_times(zts, score) - u
         g_b = X.T @ score if profile_beta else None
         del score  # each n-vector is freed as soon as it is used
@@ -250,9 +251,11 @@ def pirls(
             t *= 0.5
         if not accepted:
             # No decrease possible: the mode is reached to rounding precision.
+            mu = resp.link.inverse(eta)
             converged = decrement < 1e-8 * max(1.0, abs(pdev), resp.rounding_scale(mu))
             break
         u, beta, eta, mu, ll, pdev = un, bn, etan, mun, lln, pdevn
+        del etan, mun  # (aliases: mu must have no other reference when it is dropped)
         if display:
             print(f"    PIRLS iteration {it:3d}: penalised deviance = {pdev:.12g}, Newton decrement = {decrement:.3g}")
         # Newton converges quadratically: stop only when the decrement is at rounding level,
@@ -261,6 +264,7 @@ def pirls(
             converged = True
             break
     # Factor at the mode with the objective's weights (observed where available).
+    fixed_part = None  # (no more steps: freed before the last factorisation)
     mu, score, W = resp.working(eta, dispersion, observed, mu)
     del score
     fac = factorize(layout, zts, W, Xb)
