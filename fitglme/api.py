@@ -23,7 +23,8 @@ from .family import is_canonical, make_distribution, make_link
 from .diagnostics import check_fit
 from .fit_options import engine_options
 from .formula import parse_formula
-from .options import as_bool, as_positive_float, as_positive_int, as_vector, is_string, match_string, parse_name_value
+from .options import (as_bool, as_positive_float, as_positive_int, as_vector, is_string, match_string,
+                      parse_name_value, rows_of)
 
 FIT_METHODS = ("MPL", "REMPL", "Laplace", "ApproximateLaplace")
 
@@ -80,7 +81,8 @@ def _vector_option(value: Any, name: str, tbl: pd.DataFrame, N: int, **checks) -
                 f"fitglme:Bad{name}",
             )
         value = col.to_numpy(dtype=float, na_value=np.nan)
-    return as_vector(value, name, N, allow_scalar=True, identifier=f"fitglme:Bad{name}", **checks)
+    return as_vector(value, name, N, allow_scalar=True, broadcast_scalar=True,
+                     identifier=f"fitglme:Bad{name}", **checks)
 
 
 def fitglme(tbl: Any, formula: str, *args: Any, **kwargs: Any):
@@ -181,8 +183,9 @@ def run_fit(req: FitRequest, response_override: np.ndarray | None = None):
     rows = design.rows
     n, p = design.X.shape
     y = design.y if response_override is None else np.asarray(response_override, float)
-    w, off = weights[rows], offset[rows]
-    sz = None if size is None else size[rows]
+    # Scalars stay read-only broadcast views and all-rows fits share the vectors (no n-copies).
+    w, off = rows_of(weights, rows, N), rows_of(offset, rows, N)
+    sz = None if size is None else rows_of(size, rows, N)
     dist.validate_response(y, w, sz)
     _check_sizes(design, w, method, dist, dflag)
     _check_rank(design)
@@ -190,6 +193,7 @@ def run_fit(req: FitRequest, response_override: np.ndarray | None = None):
     if "MuStart" in opts:
         settings.mu_start = dist.validate_mustart(opts["MuStart"], N)[rows]
     _check_start(settings.mu_start, dist, link, y, sz, rows)
+    del rows  # recomputed on demand by design.rows
     patterns = _patterns(opts.get("CovariancePattern"), design, parsed)
     blocks = design.re_blocks
     layout = ReLayout([b.index for b in blocks], [b.nlevels for b in blocks], [b.q for b in blocks])

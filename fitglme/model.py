@@ -203,9 +203,9 @@ class GeneralizedLinearMixedModel:
         N = len(self._request.table)
         subset = np.zeros(N, dtype=bool)
         subset[d.rows] = True
-        size = self._size if self._size is not None else np.ones(N)
+        size = np.array(self._size, float) if self._size is not None else np.ones(N)
         return pd.DataFrame(
-            {"Weights": self._weights, "Excluded": d.excluded.copy(), "Missing": d.missing.copy(),
+            {"Weights": np.array(self._weights, float), "Excluded": d.excluded.copy(), "Missing": d.missing.copy(),
              "Subset": subset, "BinomSize": size},
             index=self._request.table.index,
         )

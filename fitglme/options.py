@@ -282,6 +282,25 @@ def as_float_in(
     return float(v)
 
 
+def constant_value(a: Any) -> float | None:
+    """The common value of a broadcast (stride-0) vector such as :func:`as_vector` returns for a
+    scalar with ``broadcast_scalar=True``; None for any other array."""
+    if isinstance(a, np.ndarray) and a.ndim == 1 and a.size and a.strides == (0,):
+        return float(a[0])
+    return None
+
+
+def rows_of(a: np.ndarray, rows: np.ndarray, n_all: int) -> np.ndarray:
+    """``a[rows]`` without a copy when possible: a broadcast vector stays a broadcast, and all the
+    rows (``rows`` = 0..n_all-1, ascending) give ``a`` itself (which must not be modified)."""
+    c = constant_value(a)
+    if c is not None:
+        return np.broadcast_to(a[:1], (len(rows),))
+    if len(rows) == n_all:
+        return a
+    return a[rows]
+
+
 def as_vector(
     value: Any,
     option: str,
@@ -292,6 +311,7 @@ def as_vector(
     nonnegative: bool = False,
     finite: bool = True,
     allow_scalar: bool = False,
+    broadcast_scalar: bool = False,
     identifier: str | None = None,
 ) -> np.ndarray:
     """A numeric vector of length ``n`` as a new float array (the caller's data is never modified).
@@ -309,6 +329,9 @@ def as_vector(
         Extra requirements on every element (``finite`` rejects NaN and Inf).
     allow_scalar : bool
         Accept a scalar and repeat it ``n`` times.
+    broadcast_scalar : bool
+        With ``allow_scalar``: return a scalar as a read-only length-``n`` broadcast view
+        (``np.broadcast_to``, no memory per element) instead of a repeated copy.
 
     Raises
     ------
@@ -333,7 +356,10 @@ def as_vector(
             f"{option} must be {what}; got {_show(value)} (not real numbers).", ident
         )
     arr = np.array(raw, dtype=float, copy=True)
-    if arr.size == 1 and n != 1 and allow_scalar:
+    scalar = arr.size == 1 and n != 1 and allow_scalar
+    if scalar and broadcast_scalar:
+        arr = arr.reshape(1)  # checked below as one element, then broadcast
+    elif scalar:
         arr = np.full(n, arr.reshape(-1)[0])
     elif arr.ndim == 0 and n != 1:
         raise FitglmeError(
@@ -344,7 +370,7 @@ def as_vector(
             f"{option} must be {what}; got an array of shape {raw.shape}.", ident
         )
     arr = arr.reshape(-1)
-    if arr.size != n:
+    if arr.size != n and not (scalar and broadcast_scalar):
         raise FitglmeError(
             f"{option} must have {n} elements (one per observation); got {arr.size}.", ident
         )
@@ -366,4 +392,6 @@ def as_vector(
             bad = np.isfinite(arr) & (arr != np.round(arr))
             if bad.any():
                 fail(bad, "integer-valued")
+    if scalar and broadcast_scalar:
+        return np.broadcast_to(arr, (n,))
     return arr

@@ -73,11 +73,16 @@ class Design:
     term_labels: list[str]
     term_columns: list[np.ndarray]
     re_blocks: list[ReBlock]
-    rows: np.ndarray
     missing: np.ndarray
     excluded: np.ndarray
     spec: "DesignSpec"
     variable_info: pd.DataFrame
+
+    @property
+    def rows(self) -> np.ndarray:
+        """0-based positions (int64) of the table rows used, ascending; computed from the masks on
+        demand (not stored: an n-vector the fit does not need)."""
+        return np.flatnonzero(~self.missing & ~self.excluded).astype(np.int64, copy=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -464,7 +469,7 @@ def build_design(tbl: Any, parsed: ParsedFormula, dummy_coding: str = "reference
         missing |= missing_mask(cols[v])
     excluded = parse_exclude(exclude, n_all)
     used = ~missing & ~excluded
-    rows = np.flatnonzero(used).astype(np.int64)
+    rows = np.flatnonzero(used).astype(np.int64, copy=False)
     if rows.size == 0:
         raise FitglmeError(
             f"No rows are left to fit: the table has {n_all} rows, {int(missing.sum())} with a "
@@ -528,7 +533,6 @@ def build_design(tbl: Any, parsed: ParsedFormula, dummy_coding: str = "reference
         term_labels=spec.term_labels,
         term_columns=spec.term_columns,
         re_blocks=re_blocks,
-        rows=rows,
         missing=missing,
         excluded=excluded,
         spec=spec,

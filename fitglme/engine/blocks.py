@@ -21,7 +21,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 
 def vdot(a: np.ndarray, b: np.ndarray) -> float:
@@ -66,25 +65,30 @@ class ReLayout:
         self.rest = [k for k in range(self.nterms) if k != self.first]
         self.q1 = self.qs[self.first]
         self.m1 = self.nlevels[self.first]
-        n = self.n
-        ix1 = self.indices[self.first]
         self.rest_offsets = [0]
         for k in self.rest:
             self.rest_offsets.append(self.rest_offsets[-1] + self.sizes[k])
         self.Q2 = int(self.rest_offsets[-1])
         self.qr = sum(self.qs[k] for k in self.rest)
-        # Indicator of first-term levels (m1 x n) for per-level sums.
-        self.G1 = sp.csr_matrix(
-            (np.ones(n), ix1, np.arange(n + 1)), shape=(n, self.m1)
-        ).T.tocsr()
+
+    def level_sum(self, v: np.ndarray) -> np.ndarray:
+        """Per first-term level, the sum of v over its rows, in row order: (m1,)."""
+        return np.bincount(self.indices[self.first], weights=v, minlength=self.m1)
 
     def level_sums(self, w: np.ndarray, x1: np.ndarray, y1: np.ndarray) -> np.ndarray:
-        """sum over the rows of each first-term level of w x_a y_b: (m1, q1, q1)."""
+        """sum over the rows of each first-term level of w x_a y_b: (m1, q1, q1).
+
+        One (n,) temporary at a time: column by column with :meth:`level_sum`.
+        """
         q1 = self.q1
-        if q1 == 1:
-            return (self.G1 @ (w * x1[:, 0] * y1[:, 0])).reshape(self.m1, 1, 1)
-        prod = (w[:, None, None] * x1[:, :, None] * y1[:, None, :]).reshape(self.n, q1 * q1)
-        return (self.G1 @ prod).reshape(self.m1, q1, q1)
+        out = np.empty((self.m1, q1, q1))
+        tmp = np.empty(self.n)
+        for a in range(q1):
+            for b in range(q1):
+                np.multiply(w, x1[:, a], out=tmp)
+                tmp *= y1[:, b]
+                out[:, a, b] = self.level_sum(tmp)
+        return out
 
     # -- dense cross products of the random-effects columns (one bincount per column pair) ---
     def term_cross(self, k: int, l: int, xk: np.ndarray | None, yl: np.ndarray | None,
@@ -109,7 +113,15 @@ class ReLayout:
             lev = np.arange(mk)
             out[lev, :, lev, :] = blocks
             return out.reshape(mk * qk, mk * ql)
-        key = ix_k * ml + self.indices[l]
+        # (int32 keys when the pairs fit: half the memory of the combined index)
+        kt = np.int32 if mk * ml < 2**31 else np.int64
+        key = ix_k.astype(kt) * kt(ml)
+        key += self.indices[l]
+        if qk == 1 and ql == 1:
+            prod = xk[:, 0] * yl[:, 0]
+            if w is not None:
+                prod *= w
+            return np.bincount(key, weights=prod, minlength=mk * ml).reshape(mk, ml)
         out = np.empty((mk, qk, ml, ql))
         for a in range(qk):
             xa = xk[:, a] if w is None else w * xk[:, a]
@@ -121,12 +133,16 @@ class ReLayout:
         """Z_1(x1)' W Z_rest(ys): (m1 q1, Q2) dense."""
         if not self.rest:
             return np.zeros((self.m1 * self.q1, 0))
-        return np.hstack([self.term_cross(self.first, k, x1, ys[k], w) for k in self.rest])
+        parts = [self.term_cross(self.first, k, x1, ys[k], w) for k in self.rest]
+        return parts[0] if len(parts) == 1 else np.hstack(parts)
 
     def rest_rest_cross(self, xs: list, ys: list, w: np.ndarray | None) -> np.ndarray:
         """Z_rest(xs)' W Z_rest(ys): (Q2, Q2) dense."""
         if not self.rest:
             return np.zeros((0, 0))
+        if len(self.rest) == 1:
+            k = self.rest[0]
+            return self.term_cross(k, k, xs[k], ys[k], w)
         return np.vstack([np.hstack([self.term_cross(k, l, xs[k], ys[l], w) for l in self.rest])
                           for k in self.rest])
 
@@ -157,7 +173,9 @@ class ReLayout:
         out = np.zeros(self.n)
         for k, uk in enumerate(self.split(u)):
             if self.qs[k] == 1:
-                out += zts[k][:, 0] * uk[self.indices[k], 0]
+                g = uk[self.indices[k], 0]
+                g *= zts[k][:, 0]
+                out += g
             else:
                 out += np.einsum("ij,ij->i", zts[k], uk[self.indices[k]])
         return out
@@ -272,9 +290,12 @@ class BlockFactor:
                 L2r = self.L2[:Q2, :Q2]
                 Linv2 = _tri_solve(L2r, np.eye(Q2), lower=True)
                 T = (self.C[:, :Q2] @ Linv2.T).reshape(m1, q1, Q2)
-                G = np.einsum("kca,kcj->kaj", self.L1inv, T)  # (m1, q1, Q2)
+                G = _apply_level_blocks(self.L1inv, T, transpose=True)  # (m1, q1, Q2)
+                del T  # the (m1 q1, Q2) temporaries are freed one by one
                 H11 = B1 + np.einsum("kaj,kbj->kab", G, G)
-                H12 = -(G.reshape(m1 * q1, Q2) @ Linv2).reshape(m1, q1, Q2)
+                H12 = G.reshape(m1 * q1, Q2) @ Linv2
+                del G
+                H12 = np.negative(H12, out=H12).reshape(m1, q1, Q2)
                 H22 = Linv2.T @ Linv2
             else:
                 H11, H12, H22 = B1, np.zeros((m1, q1, 0)), np.zeros((0, 0))
@@ -291,10 +312,11 @@ class BlockFactor:
         H11, H12, H22 = self._re_inverse_blocks()
         f = lay.first
         l1 = lay.indices[f]
-        out = np.zeros(lay.n)
         x1, y1 = xs[f], ys[f]
         if x1 is not None and y1 is not None:
-            out += np.einsum("ia,iab,ib->i", x1, H11[l1], y1)
+            out = np.einsum("ia,iab,ib->i", x1, H11[l1], y1)
+        else:
+            out = np.zeros(lay.n)
         cols = {}
         for j, k in enumerate(lay.rest):
             q = lay.qs[k]
@@ -411,20 +433,36 @@ def factorize(layout: ReLayout, zts: list[np.ndarray], w: np.ndarray, X: np.ndar
             S[Q2:, :Q2] = S[:Q2, Q2:].T
     if p:
         wX = w[:, None] * X
-        # Per-level sums of zt1[:, a] * w * X through the precomputed level indicator G1.
-        if q1 == 1:
-            B[:, Q2:] = lay.G1 @ (zt1[:, :1] * wX)
-        else:
-            B[:, Q2:] = (lay.G1 @ (zt1[:, :, None] * wX[:, None, :]).reshape(lay.n, q1 * p)).reshape(m1 * q1, p)
         S[Q2:, Q2:] = X.T @ wX
+        del wX  # (n, p): freed before the per-level sums
+        # Per-level sums of zt1[:, a] * w * X, one column at a time.
+        B1X = np.empty((m1, q1, p))
+        tmp = np.empty(lay.n)
+        for a in range(q1):
+            for c in range(p):
+                np.multiply(w, X[:, c], out=tmp)
+                tmp *= zt1[:, a]
+                B1X[:, a, c] = lay.level_sum(tmp)
+        B[:, Q2:] = B1X.reshape(m1 * q1, p)
     return factor_blocks(lay, A11, B, S, p)
+
+
+def _apply_level_blocks(L: np.ndarray, M: np.ndarray, transpose: bool = False) -> np.ndarray:
+    """L_k M_k (or L_k' M_k) for every level k: L (m, q, q), M (m, q, r).
+
+    For q = 1 the product is formed in place of M (which must be a temporary of the caller):
+    the (m, r) arrays of crossed designs are as large as several n-vectors."""
+    if L.shape[1] == 1:
+        M *= L
+        return M
+    return np.einsum("kba,kbj->kaj" if transpose else "kab,kbj->kaj", L, M)
 
 
 def factor_blocks(lay: ReLayout, A11: np.ndarray, B: np.ndarray, S: np.ndarray, p: int) -> BlockFactor:
     """Cholesky of A from its blocks without the identity: A11 = per-level Lambda'Z'WZ Lambda blocks
     (m1, q1, q1), B = [Lambda_1'Z_1'W Z_2 Lambda_2 | Lambda_1'Z_1'WX] (m1 q1, Q2 + p) and
     S = [[Lambda_2'Z_2'WZ_2 Lambda_2, Lambda_2'Z_2'WX], [., X'WX]]; the identity of the penalty is
-    added here.  ``A11`` and ``S`` are modified in place."""
+    added here.  ``A11``, ``B`` and ``S`` are modified in place."""
     m1, q1, Q2 = lay.m1, lay.q1, lay.Q2
     n2 = Q2 + p
     A11 += np.eye(q1)[None]
@@ -441,7 +479,8 @@ def factor_blocks(lay: ReLayout, A11: np.ndarray, B: np.ndarray, S: np.ndarray, 
         L1inv = np.linalg.inv(L1)
     if Q2:
         S[np.arange(Q2), np.arange(Q2)] += 1.0
-    C = np.einsum("kab,kbj->kaj", L1inv, B.reshape(m1, q1, n2)).reshape(m1 * q1, n2)
+    C = _apply_level_blocks(L1inv, B.reshape(m1, q1, n2)).reshape(m1 * q1, n2)
+    del B
     S -= C.T @ C
     try:
         L2 = np.linalg.cholesky(S) if n2 else np.zeros((0, 0))

@@ -43,18 +43,30 @@ def cross_products(lay: ReLayout, Zs: list[np.ndarray], w: np.ndarray, X: np.nda
     n, p = X.shape
     Z1 = Zs[lay.first]
     wX = w[:, None] * X
+    XWX = X.T @ wX
+    del wX  # (n, p): freed before the other row temporaries
     wz = w * z
     K11 = lay.level_sums(w, Z1, Z1)
-    K1X = (lay.G1 @ (Z1[:, :, None] * wX[:, None, :]).reshape(n, q1 * p)).reshape(m1, q1, p)
-    K1z = (lay.G1 @ (Z1 * wz[:, None])).reshape(m1, q1)
+    K1X = np.empty((m1, q1, p))
+    K1z = np.empty((m1, q1))
+    tmp = np.empty(n)
+    for a in range(q1):  # per-level sums, one (n,) temporary at a time
+        for c in range(p):
+            np.multiply(w, X[:, c], out=tmp)
+            tmp *= Z1[:, a]
+            K1X[:, a, c] = lay.level_sum(tmp)
+        np.multiply(Z1[:, a], wz, out=tmp)
+        K1z[:, a] = lay.level_sum(tmp)
     if Q2:
         K12 = lay.first_rest_cross(Z1, Zs, w)
         K22 = lay.rest_rest_cross(Zs, Zs, w)
-        K2Xz = lay.rest_cross_dense(Zs, np.column_stack([wX, wz]))
-        K2X, K2z = K2Xz[:, :p], K2Xz[:, p]
+        wZr = [w[:, None] * Zs[k] if k in lay.rest else None for k in range(lay.nterms)]
+        K2X = lay.rest_cross_dense(wZr, X)
+        K2z = lay.rest_cross_dense(wZr, z[:, None])[:, 0]
+        del wZr
     else:
         K12, K22, K2X, K2z = np.zeros((m1 * q1, 0)), np.zeros((0, 0)), np.zeros((0, p)), np.zeros(0)
-    return CrossProducts(K11, K1X, K1z, K12, K22, K2X, K2z, X.T @ wX, X.T @ wz, vdot(z, wz))
+    return CrossProducts(K11, K1X, K1z, K12, K22, K2X, K2z, XWX, X.T @ wz, vdot(z, wz))
 
 
 def rest_right(lay: ReLayout, Ls: list[np.ndarray], M: np.ndarray) -> np.ndarray:
@@ -63,6 +75,9 @@ def rest_right(lay: ReLayout, Ls: list[np.ndarray], M: np.ndarray) -> np.ndarray
     for j, k in enumerate(lay.rest):
         o, e = lay.rest_offsets[j], lay.rest_offsets[j + 1]
         m, q = lay.nlevels[k], lay.qs[k]
+        if q == 1:  # no (…, Q2) temporary: these are as large as several n-vectors
+            np.multiply(M[..., o:e], Ls[k][0, 0], out=out[..., o:e])
+            continue
         blk = M[..., o:e].reshape(M.shape[:-1] + (m, q))
         out[..., o:e] = (blk @ Ls[k]).reshape(M.shape[:-1] + (m * q,))
     return out
@@ -81,7 +96,6 @@ class Assembled:
     r_u: np.ndarray  # Lambda'Z'Wz (public order)
     r_b: np.ndarray  # X'Wz
     L1: np.ndarray
-    K12L: np.ndarray  # Z1'WZ2 Lambda_2 (m1 q1, Q2)
 
 
 def assemble(lay: ReLayout, cp: CrossProducts, Ls: list[np.ndarray]) -> Assembled:
@@ -93,10 +107,10 @@ def assemble(lay: ReLayout, cp: CrossProducts, Ls: list[np.ndarray]) -> Assemble
     B = np.empty((m1 * q1, Q2 + p))
     B1X = np.einsum("ba,kbp->kap", L1, cp.K1X).reshape(m1 * q1, p)
     S = np.empty((Q2 + p, Q2 + p))
-    K12L = np.zeros((m1 * q1, 0))
     if Q2:
         K12L = rest_right(lay, Ls, cp.K12)
         B[:, :Q2] = np.einsum("ba,kbj->kaj", L1, K12L.reshape(m1, q1, Q2)).reshape(m1 * q1, Q2)
+        del K12L  # (m1 q1, Q2): recomputed by trace_blocks rather than kept
         S[:Q2, :Q2] = rest_left(lay, Ls, rest_right(lay, Ls, cp.K22))
         S2X = rest_left(lay, Ls, cp.K2X)
         S[:Q2, Q2:] = S2X
@@ -106,7 +120,7 @@ def assemble(lay: ReLayout, cp: CrossProducts, Ls: list[np.ndarray]) -> Assemble
     fac = factor_blocks(lay, A11, B, S, p)
     r1 = np.einsum("ba,kb->ka", L1, cp.K1z).ravel()
     r2 = rest_left(lay, Ls, cp.K2z) if Q2 else np.zeros(0)
-    return Assembled(fac, lay._to_public(r1, r2), cp.XWz.copy(), L1, K12L)
+    return Assembled(fac, lay._to_public(r1, r2), cp.XWz.copy(), L1)
 
 
 def k_times(lay: ReLayout, cp: CrossProducts, v: np.ndarray) -> np.ndarray:
@@ -147,7 +161,9 @@ def trace_blocks(lay: ReLayout, cp: CrossProducts, Ls: list[np.ndarray], asm: As
     out: list[np.ndarray] = [None] * lay.nterms  # type: ignore[list-item]
     D1 = np.einsum("kab,cb,kcd->ad", H11, L1, cp.K11)
     if Q2:
-        D1 = D1 + np.einsum("kaj,kbj->ab", H12, asm.K12L.reshape(m1, q1, Q2))
+        K12L = rest_right(lay, Ls, cp.K12)  # Z1'WZ2 Lambda_2
+        D1 = D1 + np.einsum("kaj,kbj->ab", H12, K12L.reshape(m1, q1, Q2))
+        del K12L
         L1K12 = np.einsum("ba,kbj->kaj", L1, cp.K12.reshape(m1, q1, Q2)).reshape(m1 * q1, Q2)
         U = H12.reshape(m1 * q1, Q2).T @ L1K12 + H22 @ rest_left(lay, Ls, cp.K22)
         for j, k in enumerate(lay.rest):

@@ -120,28 +120,44 @@ def pseudo_likelihood(
 ) -> tuple[LMEState, np.ndarray, int, bool]:
     """Pseudo-likelihood iterations; returns the final LME state, eta, iterations, converged."""
     link, dist = resp.link, resp.dist
-    mu = dist.clip_mu(np.asarray(mu_start, float))
-    eta = link.link(mu)
+    eta = link.link(dist.clip_mu(np.asarray(mu_start, float)))
+    del mu_start  # (the caller passes a temporary: no n-vector outlives its use)
     lme = LMEProblem(layout, Zs, X, thetas, reml, None if dispersion_free else 1.0)
     theta = thetas.start() if settings is None or settings.start_method != "random" else settings.random_start(thetas)
     state = None
     converged = False
     it = 0
     change = change_prev = np.inf
-    for it in range(1, max_iter + 1):
-        mu = link.inverse(eta)
-        h = link.mu_eta(eta)
+
+    def working_data(eta_):
+        """Working response z = eta - offset + (y - mu) / h and weights w = pw h^2 / V."""
+        mu = link.inverse(eta_)
+        h = link.mu_eta(eta_)
         V = dist.variance(mu)
-        z = eta - resp.offset + (resp.y - mu) / h
-        w = resp.pw * h * h / V
-        lme.set_data(z, w)
+        z = resp.y - mu  # in place: each n-vector is freed as soon as it is used
+        del mu
+        z /= h
+        z += eta_ - resp.offset
+        w = resp.pw * h
+        w *= h
+        w /= V
+        return z, w
+
+    for it in range(1, max_iter + 1):
+        state = None  # the previous iteration's solution (its factorisation) is not needed
+        lme.set_data(*working_data(eta))
+        lme.release_data(lambda e=eta: working_data(e))  # only the cross products are kept
         # Intermediate iterations need no polished inner fit; near the fixed point they do.
         opt = settings.optimizer_kwargs() if settings is not None else {}
         state, _ = lme.fit(theta, polish=precise and change_prev < 1e-3, **opt)
+        lme.release_data(None)  # (drops the reference to this eta)
         theta = state.theta
-        eta_new = X @ state.beta + layout.z_times([Zk @ Lk for Zk, Lk in zip(Zs, state.Ls)], state.u) + resp.offset
+        eta_new = X @ state.beta
+        eta_new += layout.z_times([Zk @ Lk for Zk, Lk in zip(Zs, state.Ls)], state.u)
+        eta_new += resp.offset
         # MATLAB's test: max|delta eta| <= max(PLTolerance * max|eta|, PLTolerance).
-        change = np.max(np.abs(eta_new - eta)) / max(np.max(np.abs(eta_new)), 1.0)
+        eta -= eta_new
+        change = np.max(np.abs(eta, out=eta)) / max(np.max(np.abs(eta_new)), 1.0)
         eta = eta_new
         change_prev = change
         if verbose:
@@ -164,10 +180,10 @@ def fit_pl(resp, X, layout, Zs, patterns, settings: FitSettings) -> EngineResult
     """MPL / REMPL."""
     thetas = ThetaMap(patterns)
     dfree = _dispersion_free(resp.dist, settings)
-    mu0 = settings.mu_start if settings.mu_start is not None else resp.dist.initial_mu(resp.y, resp.size)
     state, eta, its, conv = pseudo_likelihood(
         resp, X, layout, Zs, thetas,
-        reml=settings.method == "REMPL", dispersion_free=dfree, mu_start=mu0,
+        reml=settings.method == "REMPL", dispersion_free=dfree,
+        mu_start=settings.mu_start if settings.mu_start is not None else resp.dist.initial_mu(resp.y, resp.size),
         max_iter=settings.pl_iterations, tol=settings.pl_tolerance, verbose=settings.verbose,
         settings=settings,
     )

@@ -55,9 +55,10 @@ class LaplaceObjective:
         return theta, beta, phi
 
     def mode(self, x):
-        """PIRLS at x (warm-started from the last mode); the last evaluation's mode is reused."""
+        """PIRLS at x (warm-started from the last mode); the last evaluation's mode is reused
+        unless its gradient has consumed it."""
         x = np.asarray(x, float)
-        if self._memo is not None and self._memo[0] == x.tobytes():
+        if self._memo is not None and self._memo[0] == x.tobytes() and self._memo[1] is not None:
             return self._memo[1]
         theta, beta, phi = self.unpack(x)
         zts = [Zk @ Lk for Zk, Lk in zip(self.Zs, self.thetas.factors(theta))]
@@ -74,10 +75,14 @@ class LaplaceObjective:
         memo = self._memo
         if memo is not None and memo[0] == key:
             _, mode, f, g = memo
-            if grad and g is None:
-                g = self._gradient(*mode, len(x))
-                self._memo = (key, mode, f, g)
-            return f, (g.copy() if grad else None)
+            if not grad:
+                return f, None
+            if g is None and mode is not None:
+                g = self._gradient(*mode, len(x))  # (consumes the mode)
+                self._memo = (key, None, f, g)
+            if g is not None:
+                return f, g.copy()
+        self._memo = None  # the previous mode is released before the next PIRLS
         self.n_evals += 1
         try:
             mode = self.mode(x)
@@ -90,49 +95,76 @@ class LaplaceObjective:
         self.u = st.u
         if self.approximate:
             self.beta = st.beta
-        g = self._gradient(*mode, len(x)) if grad else None
-        self._memo = (key, mode, f, g)
-        return f, (g.copy() if grad else None)
+        if not grad:
+            self._memo = (key, mode, f, None)
+            return f, None
+        g = self._gradient(*mode, len(x))  # (consumes the mode)
+        self._memo = (key, None, f, g)
+        return f, g.copy()
 
     def _gradient(self, st, zts, theta, phi, nx):
         lay, X, resp = self.layout, self.X, self.resp
         fac = st.factor
-        eta, u = st.eta, st.u
-        _, s, W = resp.working(eta, phi, observed=True)
-        Wp = resp.weight_derivative(eta, phi)
-        d = fac.row_forms(zts, zts)
-        v = d * Wp
+        eta, mu, u = st.eta, st.mu, st.u
+        # The state is consumed: its row vectors (and its factor's dense blocks) are released
+        # as soon as they are used.
+        st.eta = st.mu = st.W = None
+        v = resp.weight_derivative(eta, phi, mu=mu)  # W'
+        v *= fac.row_forms(zts, zts)  # v = d * W', d_i = m_i' H^{-1} m_i
         Mtv = lay.zt_times(zts, v)
         if self.approximate:
             tu, tb = fac.solve(Mtv, X.T @ v)
-            Mt = lay.z_times(zts, tu) + X @ tb
         else:
             tu = fac.re_solve(Mtv)
-            Mt = lay.z_times(zts, tu)
+        # No more solves: the factor's dense Schur block goes (its H^{-1} blocks, cached by
+        # row_forms, are all the rest needs).
+        fac.C = None
+        # (log link: working would recompute exactly this mu; other links keep its own dmu/deta)
+        s, W = resp.working(eta, phi, observed=True, mu=mu if resp.link.kind == "log" else None)[1:]
+        if self.dfree:
+            h = 1e-6
+            dl = -2 * (resp.loglik(mu, phi * np.exp(h)) - resp.loglik(mu, phi * np.exp(-h))) / (2 * h)
+        del eta, mu
+        derivs = [(k, Zk, dL) for k, (pat, Zk) in enumerate(zip(self.thetas.patterns, self.Zs))
+                  for dL in pat.factor_derivatives(theta[self.thetas.offsets[k] : self.thetas.offsets[k + 1]])]
+        # dM_j = Z dLambda_j.  The weighted traces first: W is freed once W M t is formed.
+        traces = []
+        for k, Zk, dL in derivs:
+            parts = [None] * lay.nterms
+            parts[k] = Zk @ dL
+            traces.append(fac.weighted_trace(W, zts, parts))
+            del parts
+        WMt = lay.z_times(zts, tu)
+        if self.approximate:
+            WMt += X @ tb
+        WMt *= W  # W M t
+        del W
         g = np.zeros(nx)
         u_parts = lay.split(u)
         t_parts = lay.split(tu)
-        WMt = W * Mt
-        j = 0
-        for k, (pat, Zk) in enumerate(zip(self.thetas.patterns, self.Zs)):
-            tk = theta[self.thetas.offsets[k] : self.thetas.offsets[k + 1]]
-            for dL in pat.factor_derivatives(tk):
-                dzt = Zk @ dL
-                ix = lay.indices[k]
-                dMu = np.einsum("ij,ij->i", dzt, u_parts[k][ix])
-                dMt = np.einsum("ij,ij->i", dzt, t_parts[k][ix])
-                parts = [None] * lay.nterms
-                parts[k] = dzt
-                g[j] = (-2 * vdot(s, dMu) + 2 * fac.weighted_trace(W, zts, parts) + vdot(v, dMu) + vdot(s, dMt)
-                        - vdot(WMt, dMu))
-                j += 1
+        for j, (k, Zk, dL) in enumerate(derivs):
+            ix = lay.indices[k]
+            dzt = Zk @ dL
+            dMu = _row_dots(dzt, u_parts[k], ix)
+            s_dMu, v_dMu, wmt_dMu = vdot(s, dMu), vdot(v, dMu), vdot(WMt, dMu)
+            del dMu
+            s_dMt = vdot(s, _row_dots(dzt, t_parts[k], ix))
+            del dzt
+            g[j] = (-2 * s_dMu + 2 * traces[j] + v_dMu + s_dMt - wmt_dMu)
         if not self.approximate:
             g[self.k : self.k + self.p] = -2 * X.T @ s + X.T @ (v - WMt)
         if self.dfree:
-            h = 1e-6
-            dl = -2 * (resp.loglik(st.mu, phi * np.exp(h)) - resp.loglik(st.mu, phi * np.exp(-h))) / (2 * h)
             g[-1] = dl - (lay.Q - fac.re_trace_inverse()) - vdot(tu, u)
         return g
+
+
+def _row_dots(a: np.ndarray, levels: np.ndarray, ix: np.ndarray) -> np.ndarray:
+    """a_i . levels[ix_i] for every row i; for one column the gathered vector is reused."""
+    if a.shape[1] == 1:
+        out = levels[ix, 0]
+        out *= a[:, 0]
+        return out
+    return np.einsum("ij,ij->i", a, levels[ix])
 
 
 def joint_hessian(obj: "LaplaceObjective", x: np.ndarray) -> np.ndarray:
@@ -163,9 +195,9 @@ def fit_laplace(resp, X, layout, Zs, patterns, settings):
     thetas = ThetaMap(patterns)
     dfree = not dist.dispersion_fixed
     approximate = settings.method == "ApproximateLaplace"
-    mu0 = settings.mu_start if settings.mu_start is not None else dist.initial_mu(resp.y, resp.size)
     state, _, _, _ = pseudo_likelihood(
-        resp, X, layout, Zs, thetas, reml=False, dispersion_free=dfree, mu_start=mu0,
+        resp, X, layout, Zs, thetas, reml=False, dispersion_free=dfree,
+        mu_start=settings.mu_start if settings.mu_start is not None else dist.initial_mu(resp.y, resp.size),
         max_iter=settings.init_pl_iterations, tol=settings.pl_tolerance, verbose=settings.verbose,
         warn_unconverged=False, precise=False, settings=settings,
     )
@@ -173,6 +205,7 @@ def fit_laplace(resp, X, layout, Zs, patterns, settings):
     theta0 = np.concatenate([p.theta_from_cov(s2 * L @ L.T) for p, L in zip(patterns, state.Ls)])
     theta0 = thetas.away_from_boundary(theta0, 0.5 * np.sqrt(s2))
     beta0, u0 = state.beta, state.u / np.sqrt(s2)
+    del state  # its factorisation and cross products are not needed any more
     pk = settings.pirls_kwargs()
     okw = settings.optimizer_kwargs()
     p = X.shape[1]
@@ -220,9 +253,14 @@ def fit_laplace(resp, X, layout, Zs, patterns, settings):
             f"({pk.get('max_iter', 100)} Newton iterations); the log-likelihood may be inaccurate.",
             "stats:classreg:regr:lmeutils:StandardGeneralizedLinearMixedModel:Message_PosteriorModeLineSearch",
         )
+    loglik = -0.5 * laplace_deviance(st)
+    # ApproximateLaplace's PIRLS factored the joint system (with X) at the mode already; for
+    # Laplace the mode's factor (random effects only) is released before the full factorisation.
+    full = st.factor if approximate else None
+    st.factor = None
     try:
-        # ApproximateLaplace's PIRLS factored the joint system (with X) at the mode already.
-        full = st.factor if approximate else factorize(layout, zts, st.W, X)
+        if full is None:
+            full = factorize(layout, zts, st.W, X)
     except NotPositiveDefinite:
         # The observed Hessian is indefinite at the solution (possible for non-canonical links):
         # the conditional covariance uses the expected (Fisher) weights instead.
@@ -274,7 +312,7 @@ def fit_laplace(resp, X, layout, Zs, patterns, settings):
         psi=[L @ L.T for L in Ls],
         dispersion=phi,
         dispersion_estimated=dfree,
-        loglik=-0.5 * laplace_deviance(st),
+        loglik=loglik,
         cov_beta=cov_beta,
         eta=st.eta,
         mu=st.mu,

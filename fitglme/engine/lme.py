@@ -123,6 +123,7 @@ class LMEProblem:
         self.n, self.p = X.shape
         self.z: np.ndarray | None = None
         self.w: np.ndarray | None = None
+        self._recompute = None
 
     def set_data(self, z: np.ndarray, w: np.ndarray) -> None:
         """New working response and weights: one pass over the rows for the cross products."""
@@ -130,9 +131,18 @@ class LMEProblem:
         self.w = np.asarray(w, float)
         # Rows with weight 0 carry no information: they are left out of log det W and of n.
         pos = self.w > 0
-        self._sum_log_w = float(np.log(self.w[pos]).sum())
+        self._sum_log_w = float(np.log(self.w if pos.all() else self.w[pos]).sum())
         self.n_eff = int(np.count_nonzero(pos))
+        self.cp = self._last = None  # (the previous ones and the last state are freed first)
         self.cp = cross_products(self.layout, self.Zs, self.w, self.X, self.z)
+
+    def release_data(self, recompute) -> None:
+        """Drop the working response and weights (n-vectors) once the cross products are formed.
+
+        ``recompute()`` must return the same (z, w): only the rare cancellation fallback of
+        :meth:`solve` needs them again (None: no more solves are needed)."""
+        self.z = self.w = None
+        self._recompute = recompute
 
     def solve(self, theta: np.ndarray) -> LMEState:
         """Penalised least squares at ``theta`` and the -2 log-likelihood there (no pass over rows).
@@ -140,10 +150,11 @@ class LMEProblem:
         The last state is remembered: the optimiser's final point is usually the last one solved."""
         theta = np.asarray(theta, float)
         last = getattr(self, "_last", None)
-        if last is not None and last[0] is self.cp and last[1] == theta.tobytes():
-            return last[2]
+        if last is not None and last[0] == theta.tobytes():
+            return last[1]
+        self._last = None
         state = self._solve(theta)
-        self._last = (self.cp, theta.tobytes(), state)
+        self._last = (theta.tobytes(), state)
         return state
 
     def _solve(self, theta: np.ndarray) -> LMEState:
@@ -155,9 +166,10 @@ class LMEProblem:
         r2 = self.cp.zWz - vdot(asm.r_u, u) - vdot(asm.r_b, beta)
         if not r2 > 1e-8 * self.cp.zWz:
             # Cancellation in z'Wz - r'A^{-1}r: recompute the residuals directly (one pass).
+            z, w = (self.z, self.w) if self.z is not None else self._recompute()
             zts = [Zk @ Lk for Zk, Lk in zip(self.Zs, Ls)]
-            resid = self.z - self.X @ beta - lay.z_times(zts, u)
-            r2 = vdot(self.w, resid**2) + vdot(u, u)
+            resid = z - self.X @ beta - lay.z_times(zts, u)
+            r2 = vdot(w, resid**2) + vdot(u, u)
         n, p = self.n_eff, self.p
         nd = n - p if self.reml else n
         if self.sigma2_fixed is None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import xlog1py, xlogy
 
+from ..options import constant_value
 from .blocks import BlockFactor, ReLayout, factorize, vdot
 
 
@@ -32,20 +33,29 @@ class GLMResponse:
 
     def __init__(self, dist, link, y, weights, size, offset) -> None:
         self.dist, self.link = dist, link
+        # Vectors are kept as given (no copies): a constant weight, size or offset may be a
+        # read-only broadcast view (fitglme.options.as_vector), which costs no memory per row.
         self.y = np.asarray(y, float)
         self.w = np.asarray(weights, float)
         self.size = None if size is None else np.asarray(size, float)
         self.offset = np.asarray(offset, float)
-        self.pw = self.w * self.size if self.size is not None else self.w
+        if self.size is None:
+            self.pw = self.w
+        elif constant_value(self.w) is not None and constant_value(self.size) is not None:
+            self.pw = np.broadcast_to(self.w[:1] * self.size[:1], self.y.shape)
+        else:
+            self.pw = self.w * self.size
         # Binomial / Poisson: log p = constant + kernel(mu); the constant (log C(m, my), log y!) is
-        # computed once, not at every objective evaluation.
+        # computed once, not at every objective evaluation.  Unit weights: w y is y itself.
         name = dist.name
         if name == "Binomial":
-            self._my = self.pw * self.y
-            self._mny = self.pw * (1.0 - self.y)
+            self._my = self.y if constant_value(self.pw) == 1.0 else self.pw * self.y
+            self._mny = 1.0 - self.y if constant_value(self.pw) == 1.0 else self.pw * (1.0 - self.y)
             self._kernel = self._binomial_kernel
         elif name == "Poisson":
-            self._wy = self.w * self.y
+            self._wy = self.y if constant_value(self.w) == 1.0 else self.w * self.y
+            # sum w mu as a contiguous dot product (a broadcast w would sum in another order)
+            self._wc = np.ascontiguousarray(self.w)
             self._kernel = self._poisson_kernel
         else:
             self._kernel = None
@@ -68,10 +78,10 @@ class GLMResponse:
             # log mu = clip(eta) for the log link: no log pass needed.
             lo, hi = self._log_bounds
             if eta.min() >= lo and eta.max() <= hi:
-                return vdot(self._wy, eta) - vdot(self.w, mu)
+                return vdot(self._wy, eta) - vdot(self._wc, mu)
         if np.all(mu > 0):
-            return float(self._wy @ np.log(mu) - self.w @ mu)
-        return float(xlogy(self._wy, mu).sum()) - vdot(self.w, mu)
+            return float(self._wy @ np.log(mu) - self._wc @ mu)
+        return float(xlogy(self._wy, mu).sum()) - vdot(self._wc, mu)
 
     def rounding_scale(self, mu: np.ndarray) -> float:
         """Magnitude of the summed log-likelihood terms: the objective's rounding noise is about
@@ -98,9 +108,10 @@ class GLMResponse:
         else:
             mu, h = link.inverse_and_mu_eta(eta)
         r = self.y - mu
-        base = self.pw / dispersion
+        base = self._base(dispersion)
         if self.unit_canonical:  # h = V(mu) exactly: score = base r, W = base h
-            return mu, base * r, base * h
+            r *= base
+            return mu, r, h * base
         V = dist.variance(mu)
         hv = h / V
         score = base * r * hv
@@ -112,12 +123,21 @@ class GLMResponse:
             W = W - base * r * d_hv
         return mu, score, W
 
-    def weight_derivative(self, eta: np.ndarray, dispersion: float) -> np.ndarray:
+    def _base(self, dispersion: float):
+        """pw / dispersion: a scalar when the prior weights are constant."""
+        c = constant_value(self.pw)
+        return self.pw / dispersion if c is None else c / dispersion
+
+    def weight_derivative(self, eta: np.ndarray, dispersion: float, mu: np.ndarray | None = None) -> np.ndarray:
         """dW/d eta of the observed weights: analytic for canonical links (W = pw V(mu) / phi,
-        dW/deta = pw V'(mu) V(mu) / phi), central differences otherwise."""
+        dW/deta = pw V'(mu) V(mu) / phi), central differences otherwise.  ``mu``: optional,
+        = link.inverse(eta) when already known."""
         if self.unit_canonical:
-            mu = self.link.inverse(eta)
-            return (self.pw / dispersion) * self.dist.variance_deriv(mu) * self.dist.variance(mu)
+            if mu is None:
+                mu = self.link.inverse(eta)
+            out = self._base(dispersion) * self.dist.variance_deriv(mu)
+            out *= self.dist.variance(mu)
+            return out
         eps = 1e-6 * (1.0 + np.abs(eta))
         return (self.working(eta + eps, dispersion, True)[2] - self.working(eta - eps, dispersion, True)[2]) / (2 * eps)
 
@@ -185,10 +205,17 @@ def pirls(
     u = u0.copy()
     beta = beta.copy()
     Xb = X if profile_beta else None
-    fixed_part = X @ beta + resp.offset
+    fixed_part = None if profile_beta else X @ beta + resp.offset
 
     def eta_of(u_, beta_):
-        return (X @ beta_ + resp.offset if profile_beta else fixed_part) + layout.z_times(zts, u_)
+        out = layout.z_times(zts, u_)
+        if profile_beta:
+            fixed = X @ beta_
+            fixed += resp.offset
+            out += fixed
+        else:
+            out += fixed_part
+        return out
 
     eta = eta_of(u, beta)
     mu = resp.link.inverse(eta)
@@ -198,11 +225,16 @@ def pirls(
     it = 0
     for it in range(1, max_iter + 1):
         mu, score, W = resp.working(eta, dispersion, observed, mu)
-        Wn = W if np.all(W > 0) else resp.working(eta, dispersion, False)[2]
-        fac = factorize(layout, zts, Wn, Xb)
+        del mu  # the accepted step brings the next one (or it is recomputed from eta)
         g_u = layout.zt_times(zts, score) - u
         g_b = X.T @ score if profile_beta else None
+        del score  # each n-vector is freed as soon as it is used
+        Wn = W if np.all(W > 0) else resp.working(eta, dispersion, False)[2]
+        del W
+        fac = factorize(layout, zts, Wn, Xb)
+        del Wn
         du, db = fac.solve(g_u, g_b)
+        del fac
         decrement = vdot(du, g_u) + (vdot(db, g_b) if profile_beta else 0.0)
         t = 1.0
         accepted = False
@@ -219,9 +251,11 @@ def pirls(
             t *= 0.5
         if not accepted:
             # No decrease possible: the mode is reached to rounding precision.
+            mu = resp.link.inverse(eta)
             converged = decrement < 1e-8 * max(1.0, abs(pdev), resp.rounding_scale(mu))
             break
         u, beta, eta, mu, ll, pdev = un, bn, etan, mun, lln, pdevn
+        del etan, mun  # (aliases: mu must have no other reference when it is dropped)
         if display:
             print(f"    PIRLS iteration {it:3d}: penalised deviance = {pdev:.12g}, Newton decrement = {decrement:.3g}")
         # Newton converges quadratically: stop only when the decrement is at rounding level,
@@ -230,7 +264,9 @@ def pirls(
             converged = True
             break
     # Factor at the mode with the objective's weights (observed where available).
+    fixed_part = None  # (no more steps: freed before the last factorisation)
     mu, score, W = resp.working(eta, dispersion, observed, mu)
+    del score
     fac = factorize(layout, zts, W, Xb)
     return PirlsState(u, beta, eta, mu, ll, fac, W, converged, it)
 
