@@ -658,9 +658,6 @@ def test_huge_values_warn():
     assert np.all(np.isfinite(m.Coefficients["Estimate"]))
 
 
-@pytest.mark.xfail(strict=True, raises=FitglmeError,
-                   reason="engine: Poisson counts above ~1e13 make the penalised system lose positive "
-                          "definiteness at the default start (fitglme:NumericalFailure)")
 def test_huge_counts_warn_and_return_a_model():
     rng = np.random.default_rng(1)
     d = pd.DataFrame({"x": rng.normal(size=40), "g": np.repeat(list("abcd"), 10)})
@@ -670,6 +667,61 @@ def test_huge_counts_warn_and_return_a_model():
         m = fitglme(d, FORMULA, Distribution="Poisson")
     assert "fitglme:HugeValues" in idents(rec)
     assert isinstance(m, GeneralizedLinearMixedModel)
+
+
+# Reference estimates (beta0 - log s, beta1, sigma) of y ~ x + (1|g) for the 40-row data of
+# test_huge_counts_warn_and_return_a_model with counts Poisson(3) * s, computed independently of
+# fitglme in 60-digit arithmetic by tests/huge_counts_reference.py (mpmath; Laplace: Newton on the
+# Laplace approximation; MPL: the pseudo-likelihood fixed point), rounded to 17 digits.
+HUGE_REFERENCE = {
+    ("MPL", 1e10): (1.1688155465002149, 0.1226039842429011, 0.060876137987176835),
+    ("MPL", 1e12): (1.1688155464972158, 0.12260398423194732, 0.060876138014792251),
+    ("MPL", 1e13): (1.1688155464971885, 0.12260398423184774, 0.0608761380150433),
+    ("MPL", 1e15): (1.1688155464971855, 0.12260398423183679, 0.060876138015070916),
+    ("MPL", 2.0**53): (1.1688155464971855, 0.12260398423183669, 0.060876138015071164),
+    ("Laplace", 1e10): (1.1688155464986658, 0.1226039842429011, 0.060876137987302943),
+    ("Laplace", 1e12): (1.1688155464972003, 0.12260398423194732, 0.060876138014793512),
+    ("Laplace", 1e13): (1.168815546497187, 0.12260398423184774, 0.060876138015043426),
+    ("Laplace", 1e15): (1.1688155464971855, 0.12260398423183679, 0.060876138015070917),
+    ("Laplace", 2.0**53): (1.1688155464971855, 0.12260398423183669, 0.060876138015071164),
+}
+#: agreement required (absolute for the betas, relative for sigma); see docs/errors.md
+HUGE_TOL = {"MPL": 1e-8, "Laplace": 1e-6}
+
+
+def _huge_data(scale):
+    rng = np.random.default_rng(1)
+    d = pd.DataFrame({"x": rng.normal(size=40), "g": np.repeat(list("abcd"), 10)})
+    d["y"] = rng.poisson(3.0, 40).astype(float) * scale
+    return d
+
+
+@pytest.mark.parametrize("method,scale", sorted((k for k in HUGE_REFERENCE if k[0] == "MPL"), key=str))
+def test_huge_counts_estimates_match_a_high_precision_fit(method, scale):
+    m = quiet(fitglme, _huge_data(scale), FORMULA, Distribution="Poisson", FitMethod=method)
+    b0, b1, sd = HUGE_REFERENCE[method, scale]
+    est = m.Coefficients["Estimate"].to_numpy()
+    sigma = float(np.sqrt(m.covarianceParameters()[0][0][0, 0]))
+    tol = HUGE_TOL[method]
+    assert abs(est[0] - np.log(scale) - b0) < tol
+    assert abs(est[1] - b1) < tol
+    assert abs(sigma / sd - 1) < tol
+
+
+def test_huge_counts_reference_is_reproducible():
+    """The stored references come from tests/huge_counts_reference.py (checked at one scale)."""
+    pytest.importorskip("mpmath")
+    import importlib.util
+    import pathlib
+
+    spec = importlib.util.spec_from_file_location(
+        "huge_counts_reference", pathlib.Path(__file__).with_name("huge_counts_reference.py"))
+    ref = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ref)
+    start = (1.1688, 0.1226, 0.0609)
+    for method, fit in (("Laplace", ref.fit_laplace), ("MPL", ref.fit_mpl)):
+        got = [float(v) for v in fit(1e13, start)]
+        np.testing.assert_allclose(got, HUGE_REFERENCE[method, 1e13], rtol=1e-15)
 
 
 def test_large_counts_fit(df):

@@ -128,18 +128,39 @@ def pseudo_likelihood(
     converged = False
     it = 0
     change = change_prev = np.inf
+    center = None
     for it in range(1, max_iter + 1):
         mu = link.inverse(eta)
         h = link.mu_eta(eta)
         V = dist.variance(mu)
-        z = eta - resp.offset + (resp.y - mu) / h
         w = resp.pw * h * h / V
-        lme.set_data(z, w)
+        if center is not None:
+            # Huge counts: the step in increment form, working residual (y - mu) g'(mu) about the
+            # current fit (fitglme.engine.lme.LMEProblem.set_data).
+            lme.set_data((resp.y - mu) / h, w, center)
+        else:
+            lme.set_data(eta - resp.offset + (resp.y - mu) / h, w)
         # Intermediate iterations need no polished inner fit; near the fixed point they do.
         opt = settings.optimizer_kwargs() if settings is not None else {}
+        if center is not None:
+            theta = _huge_start(lme, thetas, theta, center[1], state.sigma2)
         state, _ = lme.fit(theta, polish=precise and change_prev < 1e-3, **opt)
+        if center is not None:
+            # Re-centre at the solution and fit again: the step from the previous centre moves along
+            # the directions identified by the penalty alone (e.g. intercept against random
+            # intercepts) by far more than eta changes, and the objective's gradient carries a
+            # rounding error of eps W times that step.  From the re-centred data the step is tiny.
+            zts = [Zk @ Lk for Zk, Lk in zip(Zs, state.Ls)]
+            b_new = [uk @ L.T for uk, L in zip(layout.split(state.u), state.Ls)]
+            db = np.concatenate([(bn - bc).ravel() for bn, bc in zip(b_new, center[1])])
+            step = X @ (state.beta - center[0]) + layout.z_times(Zs, db)
+            center = (state.beta, b_new)
+            lme.set_data(lme.z - step, w, center)
+            state, _ = lme.fit(state.theta, polish=precise and change_prev < 1e-3, **opt)
         theta = state.theta
         eta_new = X @ state.beta + layout.z_times([Zk @ Lk for Zk, Lk in zip(Zs, state.Ls)], state.u) + resp.offset
+        if resp.huge:
+            center = (state.beta, [uk @ L.T for uk, L in zip(layout.split(state.u), state.Ls)])
         # MATLAB's test: max|delta eta| <= max(PLTolerance * max|eta|, PLTolerance).
         change = np.max(np.abs(eta_new - eta)) / max(np.max(np.abs(eta_new)), 1.0)
         eta = eta_new
@@ -158,6 +179,25 @@ def pseudo_likelihood(
             PL_WARN,
         )
     return state, eta, it, converged
+
+
+def _huge_start(lme: LMEProblem, thetas: ThetaMap, theta: np.ndarray, b: list[np.ndarray], sigma2: float) -> np.ndarray:
+    """Start of an increment-form PL step: the previous theta or the one matching the empirical
+    covariance of the current random effects, whichever has the lower objective.
+
+    With huge counts the random effects are determined by the data almost exactly, so their
+    empirical covariance is close to the optimum, while the profiled objective rises by ~W b^2
+    towards theta = 0: from a start far above the optimum (where it is concave) the quasi-Newton
+    step hits that wall and the line search stalls.
+    """
+    try:
+        cand = thetas.from_covariances([bk.T @ bk / (max(len(bk), 1) * sigma2) for bk in b])
+        cand = np.clip(cand, thetas.lower, thetas.upper)
+    except (ValueError, np.linalg.LinAlgError):
+        return theta
+    if not np.all(np.isfinite(cand)):
+        return theta
+    return cand if lme.objective(cand) < lme.objective(theta) else theta
 
 
 def fit_pl(resp, X, layout, Zs, patterns, settings: FitSettings) -> EngineResult:

@@ -23,6 +23,11 @@ from scipy.special import xlog1py, xlogy
 from .blocks import BlockFactor, ReLayout, factorize, vdot
 
 
+#: Poisson responses (times prior weights) above this make the fits use their cancellation-free
+#: forms; below it the usual forms are exact to far better than the optimiser tolerances.
+HUGE_COUNTS = 1e6
+
+
 class GLMResponse:
     """Response, prior weights, binomial size, offset and the distribution/link pair.
 
@@ -49,6 +54,9 @@ class GLMResponse:
             self._kernel = self._poisson_kernel
         else:
             self._kernel = None
+        #: huge counts: the engine switches to its cancellation-free forms (increment-form PL steps,
+        #: the stable Schur complement, the Laplace objective relative to a reference point).
+        self.huge = name == "Poisson" and self.y.size > 0 and float(np.max(self.w * self.y)) > HUGE_COUNTS
         from ..family.links import _LOG_BOUNDS
 
         self._log_bounds = _LOG_BOUNDS
