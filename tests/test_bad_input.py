@@ -686,7 +686,7 @@ HUGE_REFERENCE = {
     ("Laplace", 2.0**53): (1.1688155464971855, 0.12260398423183669, 0.060876138015071164),
 }
 #: agreement required (absolute for the betas, relative for sigma); see docs/errors.md
-HUGE_TOL = {"MPL": 1e-8, "Laplace": 1e-6}
+HUGE_TOL = {"MPL": 1e-8, "Laplace": 1e-8}
 
 
 def _huge_data(scale):
@@ -696,7 +696,7 @@ def _huge_data(scale):
     return d
 
 
-@pytest.mark.parametrize("method,scale", sorted((k for k in HUGE_REFERENCE if k[0] == "MPL"), key=str))
+@pytest.mark.parametrize("method,scale", sorted(HUGE_REFERENCE, key=str))
 def test_huge_counts_estimates_match_a_high_precision_fit(method, scale):
     m = quiet(fitglme, _huge_data(scale), FORMULA, Distribution="Poisson", FitMethod=method)
     b0, b1, sd = HUGE_REFERENCE[method, scale]

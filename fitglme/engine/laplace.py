@@ -26,7 +26,7 @@ from ..errors import warn
 from .blocks import NotPositiveDefinite, factorize, vdot
 from .lme import ThetaMap
 from .optimize import minimize_bounded
-from .pirls import laplace_deviance, pirls
+from .pirls import HugeReference, laplace_deviance, pirls
 
 
 class LaplaceObjective:
@@ -54,9 +54,10 @@ class LaplaceObjective:
     def mode(self, x):
         """PIRLS at x (warm-started from the last mode)."""
         theta, beta, phi = self.unpack(x)
-        zts = [Zk @ Lk for Zk, Lk in zip(self.Zs, self.thetas.factors(theta))]
+        Ls = self.thetas.factors(theta)
+        zts = [Zk @ Lk for Zk, Lk in zip(self.Zs, Ls)]
         st = pirls(self.layout, zts, self.X, self.resp, self.beta if self.approximate else beta,
-                   self.u, phi, profile_beta=self.approximate, observed=True, **self.pirls_kwargs)
+                   self.u, phi, profile_beta=self.approximate, observed=True, Ls=Ls, **self.pirls_kwargs)
         return st, zts, theta, phi
 
     def value(self, x) -> float:
@@ -82,8 +83,11 @@ class LaplaceObjective:
         lay, X, resp = self.layout, self.X, self.resp
         fac = st.factor
         eta, u = st.eta, st.u
-        _, s, W = resp.working(eta, phi, observed=True)
-        Wp = resp.weight_derivative(eta, phi)
+        if st.huge is not None:  # Poisson, log link: W = dW/deta = w mu, from the reference form
+            s, W, Wp = None, st.W, st.W
+        else:
+            _, s, W = resp.working(eta, phi, observed=True)
+            Wp = resp.weight_derivative(eta, phi)
         d = fac.row_forms(zts, zts)
         v = d * Wp
         Mtv = lay.zt_times(zts, v)
@@ -98,6 +102,7 @@ class LaplaceObjective:
         t_parts = lay.split(tu)
         WMt = W * Mt
         j = 0
+        huge = st.huge
         for k, (pat, Zk) in enumerate(zip(self.thetas.patterns, self.Zs)):
             tk = theta[self.thetas.offsets[k] : self.thetas.offsets[k + 1]]
             for dL in pat.factor_derivatives(tk):
@@ -107,11 +112,20 @@ class LaplaceObjective:
                 dMt = np.einsum("ij,ij->i", dzt, t_parts[k][ix])
                 parts = [None] * lay.nterms
                 parts[k] = dzt
-                g[j] = (-2 * vdot(s, dMu) + 2 * fac.weighted_trace(W, zts, parts) + vdot(v, dMu) + vdot(s, dMt)
+                if huge is not None:
+                    # s'(Z dL w) = sum over levels of (Z's)_l' dL w_l, with the score sums Z's of the
+                    # huge-count reference form (fitglme.engine.pirls.HugeReference).
+                    Gk = huge["G"].reshape(lay.nlevels[k], lay.qs[k])
+                    s_dMu = float(np.sum(Gk * (u_parts[k] @ dL.T)))
+                    s_dMt = float(np.sum(Gk * (t_parts[k] @ dL.T)))
+                else:
+                    s_dMu, s_dMt = vdot(s, dMu), vdot(s, dMt)
+                g[j] = (-2 * s_dMu + 2 * fac.weighted_trace(W, zts, parts) + vdot(v, dMu) + s_dMt
                         - vdot(WMt, dMu))
                 j += 1
         if not self.approximate:
-            g[self.k : self.k + self.p] = -2 * X.T @ s + X.T @ (v - WMt)
+            Xs = huge["Xs"] if huge is not None else X.T @ s
+            g[self.k : self.k + self.p] = -2 * Xs + X.T @ (v - WMt)
         if self.dfree:
             h = 1e-6
             dl = -2 * (resp.loglik(st.mu, phi * np.exp(h)) - resp.loglik(st.mu, phi * np.exp(-h))) / (2 * h)
@@ -141,6 +155,13 @@ def _joint_start(obj_like, theta, beta, phi, dfree):
 
 def fit_laplace(resp, X, layout, Zs, patterns, settings):
     """Laplace / ApproximateLaplace, started from InitPLIterations pseudo-likelihood iterations."""
+    try:
+        return _fit_laplace(resp, X, layout, Zs, patterns, settings)
+    finally:
+        resp.reference = None
+
+
+def _fit_laplace(resp, X, layout, Zs, patterns, settings):
     from .fit import EngineResult, _b_from_u, pseudo_likelihood
 
     dist = resp.dist
@@ -178,7 +199,7 @@ def fit_laplace(resp, X, layout, Zs, patterns, settings):
         scale[: thetas.size] = thetas.scale_mask()
         label = "ApproximateLaplace" if approx else "Laplace"
         res = minimize_bounded(obj.value, x0, lo, hi, fg=obj.value_and_grad, scale_params=scale,
-                               label=label, **okw)
+                               label=label, jacobi=resp.reference is not None, **okw)
         return obj, res
 
     if settings.sequential and not approximate:
@@ -188,7 +209,18 @@ def fit_laplace(resp, X, layout, Zs, patterns, settings):
         theta0 = res_a.x[: thetas.size]
         beta0, u0 = st_a.beta, st_a.u
         s2 = float(np.exp(res_a.x[-1])) if dfree else 1.0
+    huge = not approximate and not dfree and HugeReference.applies(resp, layout)
+    if huge:
+        # Huge counts: the objective relative to a reference fit (fitglme.engine.pirls.HugeReference),
+        # first the start, then -- re-centred -- the optimum of the first run, so that the final
+        # evaluations take small steps from the reference.
+        resp.reference = HugeReference(layout, Zs, X, resp, beta0, _b_from_u(layout, thetas.factors(theta0), u0))
     obj, res = run(approximate, theta0, beta0, u0, s2)
+    if huge:
+        st_mid, zts_mid, theta_mid, _ = obj.mode(res.x)
+        beta_mid = obj.unpack(res.x)[1]
+        resp.reference = HugeReference(layout, Zs, X, resp, beta_mid, _b_from_u(layout, thetas.factors(theta_mid), st_mid.u))
+        obj, res = run(approximate, theta_mid, beta_mid, st_mid.u, s2)
     if not res.converged:
         warn(
             f"{settings.method} optimisation did not meet its convergence criterion "
@@ -257,7 +289,7 @@ def fit_laplace(resp, X, layout, Zs, patterns, settings):
         psi=[L @ L.T for L in Ls],
         dispersion=phi,
         dispersion_estimated=dfree,
-        loglik=-0.5 * laplace_deviance(st),
+        loglik=-0.5 * laplace_deviance(st) + st.loglik_offset,
         cov_beta=cov_beta,
         eta=st.eta,
         mu=st.mu,
