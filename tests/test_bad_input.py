@@ -708,6 +708,20 @@ def test_huge_counts_estimates_match_a_high_precision_fit(method, scale):
     assert abs(sigma / sd - 1) < tol
 
 
+def test_huge_counts_pl_covariance_intervals():
+    """MPL intervals of the random-effect sd: finite, and converging as the counts grow (the model
+    tends to a limit: the reference estimates at counts 1e10..2^53 differ by < 1e-9)."""
+    cis = []
+    for scale in (1e10, 1e13, 2.0**53):
+        m = quiet(fitglme, _huge_data(scale), FORMULA, Distribution="Poisson")
+        t = m.covarianceParameters()[2][0]
+        cis.append([float(np.asarray(t["Lower"])[0]), float(np.asarray(t["Upper"])[0])])
+    cis = np.array(cis)
+    assert np.all(np.isfinite(cis)) and np.all(cis[:, 0] < 0.0609) and np.all(cis[:, 1] > 0.0609)
+    for other in cis[1:]:
+        np.testing.assert_allclose(other, cis[0], rtol=1e-5)
+
+
 def test_huge_counts_reference_is_reproducible():
     """The stored references come from tests/huge_counts_reference.py (checked at one scale)."""
     pytest.importorskip("mpmath")
