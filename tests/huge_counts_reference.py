@@ -13,6 +13,7 @@ tests (counts = Poisson(3) draws times a scale s):
   linear mixed model fitted by ML with the residual variance held at 1 (Poisson dispersion fixed),
   sigma by a 1-D minimisation of the profiled objective, eta updated from the BLUPs -- iterated to
   a change of eta below 1e-40.
+* REMPL: the same with the REML criterion (the profiled objective plus log det X'V^{-1}X).
 
 Run ``python tests/huge_counts_reference.py`` to print the reference values stored in the tests
 (estimates of beta0 - log(s), beta1 and sigma).
@@ -79,7 +80,12 @@ def fit_laplace(scale: float, start):
     return [p[0] - c, p[1], abs(p[2])]
 
 
-def fit_mpl(scale: float, start):
+def fit_rempl(scale: float, start):
+    """REMPL: as MPL with the REML criterion (+ log det X'V^{-1}X) in the linear mixed model."""
+    return fit_mpl(scale, start, reml=True)
+
+
+def fit_mpl(scale: float, start, reml: bool = False):
     x, g, y = data(scale)
     groups = _groups(x, g, y)
     c = mp.log(mp.mpf(scale))
@@ -104,7 +110,6 @@ def fit_mpl(scale: float, start):
                 k = s2 / (1 + s2 * sw)
                 logdet += mp.log(1 + s2 * sw)
                 # V^{-1} = W - k W 1 1' W
-                a = [mp.mpf(1), None]
                 M[0, 0] += sw - k * sw * sw
                 M[0, 1] += swx - k * sw * swx
                 M[1, 1] += sum(w * xi * xi for w, xi in zip(ws, xs)) - k * swx * swx
@@ -118,6 +123,8 @@ def fit_mpl(scale: float, start):
                 sw = sum(ws)
                 swr = sum(w * ri for w, ri in zip(ws, res))
                 q += sum(w * ri * ri for w, ri in zip(ws, res)) - s2 / (1 + s2 * sw) * swr * swr
+            if reml:
+                logdet += mp.log(mp.det(M))
             return logdet + q, beta
 
         obj = lambda ls: profile(mp.exp(2 * ls))[0]  # in log sigma
@@ -144,6 +151,6 @@ SCALES = [1e10, 1e12, 1e13, 1e15, 2.0**53]
 if __name__ == "__main__":
     start = (1.1688, 0.1226, 0.0609)
     for s in SCALES:
-        for name, fit in (("Laplace", fit_laplace), ("MPL", fit_mpl)):
+        for name, fit in (("Laplace", fit_laplace), ("MPL", fit_mpl), ("REMPL", fit_rempl)):
             est = fit(s, start)
             print(f"{s!r:>22} {name:8s}", "  ".join(mp.nstr(v, 17) for v in est), flush=True)

@@ -144,7 +144,23 @@ def pseudo_likelihood(
         opt = settings.optimizer_kwargs() if settings is not None else {}
         if center is not None:
             theta = _huge_start(lme, thetas, theta, center[1], state.sigma2)
-        state, _ = lme.fit(theta, polish=precise and change_prev < 1e-3, **opt)
+        if resp.huge and center is None and it == 1:
+            # Huge counts, first step (about mu_start, not yet a fit to centre on): the direct form of
+            # the profiled objective is rounding noise in theta, so only solve at the start (the
+            # increment-form steps that follow estimate theta), and solve again about that solution:
+            # the direct form's right-hand side carries a rounding error of eps W |z|, which only
+            # the penalty constrains along the intercept (random intercepts against the intercept).
+            state = lme.solve(theta)
+            prev = (np.zeros(X.shape[1]), np.zeros(layout.Q))
+            for _ in range(2):
+                c = (state.beta, [uk @ L.T for uk, L in zip(layout.split(state.u), state.Ls)])
+                bc = np.concatenate([bk.ravel() for bk in c[1]])
+                step = X @ (c[0] - prev[0]) + layout.z_times(Zs, bc - prev[1])
+                lme.set_data(lme.z - step, w, c)
+                state = lme.solve(theta)
+                prev = (c[0], bc)
+        else:
+            state, _ = lme.fit(theta, polish=precise and change_prev < 1e-3, **opt)
         if center is not None:
             # Re-centre at the solution and fit again: the step from the previous centre moves along
             # the directions identified by the penalty alone (e.g. intercept against random

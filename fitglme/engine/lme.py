@@ -258,7 +258,16 @@ class LMEProblem:
             z_rho = zwz_vector(lay, cp) - ZWX @ st.beta - k_times(lay, cp, b)
         rho_u = level_pairs(lay, z_rho, st.u)
         D = trace_blocks(lay, cp, Ls, asm)
-        if self.reml and p:
+        stable_reml = self.reml and p and cp.R is not None
+        if stable_reml:
+            # log det S for the cancellation-free Schur complement S = R + sum_l c_l k_l k_l',
+            # c_l = 1 / (K11_l (1 + lam^2 K11_l)) (fitglme.engine.crossprod.assemble):
+            # d log det S / d lam = tr(S^{-1} sum_l dc_l k_l k_l'), dc_l = -2 lam / (1 + lam^2 K11_l)^2.
+            k11, kx = cp.K11[:, 0, 0], cp.K1X[:, 0, :]
+            lam = float(Ls[0][0, 0])
+            dc = -2.0 * lam / (1.0 + lam * lam * k11) ** 2
+            dlogdet_x = float(np.sum(fac.beta_covariance() * ((kx * dc[:, None]).T @ kx)))
+        elif self.reml and p:
             LtZWX = np.column_stack([_times_lambda(lay, Ls, ZWX[:, c], transpose=True) for c in range(p)])
             P = np.column_stack([fac.re_solve(LtZWX[:, c]) for c in range(p)])
             LP = np.column_stack([_times_lambda(lay, Ls, P[:, c]) for c in range(p)])
@@ -270,7 +279,9 @@ class LMEProblem:
             tk = theta[self.thetas.offsets[k] : self.thetas.offsets[k + 1]]
             for dL in pat.factor_derivatives(tk):
                 gj = -2.0 * scale * float(np.sum(rho_u[k] * dL)) + 2.0 * float(np.sum(D[k] * dL.T))
-                if self.reml and p:
+                if stable_reml:
+                    gj += float(dL[0, 0]) * dlogdet_x
+                elif self.reml and p:
                     gj -= 2.0 * float(np.sum(dL * F[k].T))
                 g[j] = gj
                 j += 1
