@@ -715,6 +715,21 @@ def test_huge_counts_estimates_match_a_high_precision_fit(method, scale):
     assert abs(sigma / sd - 1) < tol
 
 
+@pytest.mark.parametrize("scale", [1e10, 1e13, 2.0**53])
+def test_huge_counts_approximate_laplace(scale):
+    """ApproximateLaplace takes beta at the joint conditional mode instead of maximising the Laplace
+    approximation over it; the log-determinant's beta-gradient is O(1) against a curvature O(N) of
+    the log-likelihood (N the counts), so both optima differ by O(1/N): the Laplace reference holds
+    to far below the tolerance here."""
+    m = quiet(fitglme, _huge_data(scale), FORMULA, Distribution="Poisson", FitMethod="ApproximateLaplace")
+    b0, b1, sd = HUGE_REFERENCE["Laplace", scale]
+    est = m.Coefficients["Estimate"].to_numpy()
+    sigma = float(np.sqrt(m.covarianceParameters()[0][0][0, 0]))
+    assert abs(est[0] - np.log(scale) - b0) < 1e-8
+    assert abs(est[1] - b1) < 1e-8
+    assert abs(sigma / sd - 1) < 1e-8
+
+
 def test_huge_counts_pl_covariance_intervals():
     """MPL intervals of the random-effect sd: finite, and converging as the counts grow (the model
     tends to a limit: the reference estimates at counts 1e10..2^53 differ by < 1e-9)."""

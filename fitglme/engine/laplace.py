@@ -209,7 +209,7 @@ def _fit_laplace(resp, X, layout, Zs, patterns, settings):
         theta0 = res_a.x[: thetas.size]
         beta0, u0 = st_a.beta, st_a.u
         s2 = float(np.exp(res_a.x[-1])) if dfree else 1.0
-    huge = not approximate and not dfree and HugeReference.applies(resp, layout)
+    huge = not dfree and HugeReference.applies(resp, layout)
     if huge:
         # Huge counts: the objective relative to a reference fit (fitglme.engine.pirls.HugeReference),
         # first the start, then -- re-centred -- the optimum of the first run, so that the final
@@ -218,7 +218,7 @@ def _fit_laplace(resp, X, layout, Zs, patterns, settings):
     obj, res = run(approximate, theta0, beta0, u0, s2)
     if huge:
         st_mid, zts_mid, theta_mid, _ = obj.mode(res.x)
-        beta_mid = obj.unpack(res.x)[1]
+        beta_mid = st_mid.beta if approximate else obj.unpack(res.x)[1]
         resp.reference = HugeReference(layout, Zs, X, resp, beta_mid, _b_from_u(layout, thetas.factors(theta_mid), st_mid.u))
         obj, res = run(approximate, theta_mid, beta_mid, st_mid.u, s2)
     if not res.converged:

@@ -218,45 +218,57 @@ class HugeReference:
         return bool(resp.huge and resp.link.kind == "log" and layout.nterms == 1 and layout.stable_schur_applies)
 
 
-def _pirls_huge(layout, zts, L, X, resp, ref: HugeReference, beta, u0, max_iter, tol, display) -> PirlsState:
-    """PIRLS relative to ``ref`` (Laplace, beta fixed, Poisson with the log link, one random term
-    with one column whose factor is the 1x1 ``L``); see :class:`HugeReference`."""
+def _pirls_huge(layout, zts, L, X, resp, ref: HugeReference, beta, u0, max_iter, tol, display,
+                profile_beta=False) -> PirlsState:
+    """PIRLS relative to ``ref`` (Poisson with the log link, one random term with one column whose
+    factor is the 1x1 ``L``; beta fixed, or found with u when ``profile_beta``); see
+    :class:`HugeReference`."""
     lam = float(L[0, 0])
-    dbeta = beta - ref.beta
-    xd = X @ dbeta
     Z = ref.Zs[0]
+    ix = layout.indices[0]
 
-    def at(u_):
+    def at(u_, beta_):
+        dbeta = beta_ - ref.beta
         db = lam * u_ - ref.b
-        d = xd + Z[:, 0] * db[layout.indices[0]]
+        d = X @ dbeta + Z[:, 0] * db[ix]
         e = np.expm1(d)
         ll = vdot(ref.Xs, dbeta) + vdot(ref.G, db) - vdot(ref.wmu, e - d)
-        return d, e, ll
+        return e, ll
+
+    def score_sums(e):
+        """Z's (covariate scale) and X's, consistent along the columns of X within Z's span."""
+        we = ref.wmu * e
+        G = ref.G - layout.zt_times(ref.Zs, we)
+        return G, ref.Gamma.T @ G + ref.Rs - ref.R.T @ we
 
     u = u0.copy()
-    d, e, ll = at(u)
+    beta = np.array(beta, float)
+    e, ll = at(u, beta)
     pdev = -2.0 * ll + vdot(u, u)
     if lam != 0.0:
-        # The reference's own random effects are a safe start near the reference (a warm start
-        # left by a wild trial point of the optimiser may be too far out for Newton's method).
-        ur = ref.b / lam
-        dr, er, llr = at(ur)
+        # The reference's own fit is a safe start near the reference (a warm start left by a wild
+        # trial point of the optimiser may be too far out for Newton's method).
+        ur, br = ref.b / lam, (ref.beta if profile_beta else beta)
+        er, llr = at(ur, br)
         pr = -2.0 * llr + vdot(ur, ur)
         if not pdev <= pr:
-            u, d, e, ll, pdev = ur, dr, er, llr, pr
+            u, beta, e, ll, pdev = ur, br.copy(), er, llr, pr
+    Xb = X if profile_beta else None
     converged = False
     it = 0
     for it in range(1, max_iter + 1):
         W = ref.wmu * (1.0 + e)
-        fac = factorize(layout, zts, W, None)
-        g_u = lam * (ref.G - layout.zt_times(ref.Zs, ref.wmu * e)) - u
-        du = fac.solve(g_u, None)[0]
-        decrement = vdot(du, g_u)
+        fac = factorize(layout, zts, W, Xb)
+        G, xs = score_sums(e)
+        g_u = lam * G - u
+        du, db = fac.solve(g_u, xs if profile_beta else None)
+        decrement = vdot(du, g_u) + (vdot(db, xs) if profile_beta else 0.0)
         t = 1.0
         accepted = False
         for _ in range(30):
             un = u + t * du
-            dn, en, lln = at(un)
+            bn = beta + t * db if profile_beta else beta
+            en, lln = at(un, bn)
             pdevn = -2.0 * lln + vdot(un, un)
             if np.isfinite(pdevn) and pdevn <= pdev + 1e-10 * abs(pdev):
                 accepted = True
@@ -265,7 +277,7 @@ def _pirls_huge(layout, zts, L, X, resp, ref: HugeReference, beta, u0, max_iter,
         if not accepted:
             converged = decrement < 1e-8 * max(1.0, abs(pdev))
             break
-        u, d, e, ll, pdev = un, dn, en, lln, pdevn
+        u, beta, e, ll, pdev = un, bn, en, lln, pdevn
         if display:
             print(f"    PIRLS iteration {it:3d}: penalised deviance (relative) = {pdev:.12g}, "
                   f"Newton decrement = {decrement:.3g}")
@@ -276,12 +288,15 @@ def _pirls_huge(layout, zts, L, X, resp, ref: HugeReference, beta, u0, max_iter,
             break
     W = ref.wmu * (1.0 + e)
     mu = ref.mu * (1.0 + e)
-    fac = factorize(layout, zts, W, None)
+    fac = factorize(layout, zts, W, Xb)
     eta = X @ beta + layout.z_times(zts, u) + resp.offset
-    # X's at the mode: Gamma'(Z's) from the mode condition lam Z's = u, and the within-level part.
-    G1 = u / lam if lam != 0.0 else ref.G - layout.zt_times(ref.Zs, ref.wmu * e)
-    xs = ref.Gamma.T @ G1 + ref.Rs - ref.R.T @ (ref.wmu * e)
-    huge = {"G": G1, "Xs": xs}
+    # Score sums at the mode: Z's from the mode condition lam Z's = u (computed, it carries the
+    # rounding of W times that of b), X's = Gamma'(Z's) + the within-level part.
+    G, xs = score_sums(e)
+    if lam != 0.0:
+        G = u / lam
+        xs = ref.Gamma.T @ G + ref.Rs - ref.R.T @ (ref.wmu * e)
+    huge = {"G": G, "Xs": xs}
     return PirlsState(u, beta, eta, mu, ll, fac, W, converged, it, ref.loglik, huge)
 
 
@@ -312,8 +327,9 @@ def pirls(
         When the system cannot be factored (the objective is then +inf).
     """
     ref = getattr(resp, "reference", None)
-    if ref is not None and Ls is not None and not profile_beta:
-        return _pirls_huge(layout, zts, Ls[0], X, resp, ref, np.asarray(beta, float), u0, max_iter, tol, display)
+    if ref is not None and Ls is not None:
+        return _pirls_huge(layout, zts, Ls[0], X, resp, ref, np.asarray(beta, float), u0, max_iter, tol, display,
+                           profile_beta)
     u = u0.copy()
     beta = beta.copy()
     Xb = X if profile_beta else None
