@@ -166,7 +166,6 @@ def pseudo_likelihood(
             # the directions identified by the penalty alone (e.g. intercept against random
             # intercepts) by far more than eta changes, and the objective's gradient carries a
             # rounding error of eps W times that step.  From the re-centred data the step is tiny.
-            zts = [Zk @ Lk for Zk, Lk in zip(Zs, state.Ls)]
             b_new = [uk @ L.T for uk, L in zip(layout.split(state.u), state.Ls)]
             db = np.concatenate([(bn - bc).ravel() for bn, bc in zip(b_new, center[1])])
             step = X @ (state.beta - center[0]) + layout.z_times(Zs, db)

@@ -174,8 +174,9 @@ class LMEProblem:
             r2 = self.cp.zWz + r2_rel
             if self.sigma2_fixed is None:
                 sigma2 = r2 / nd
-                const = nd * (LOG2PI + np.log(self.cp.zWz / nd)) + nd
-                obj_rel = nd * np.log1p(r2_rel / self.cp.zWz)
+                ref = self.cp.zWz if self.cp.zWz > 0 else 1.0  # n log(r^2) = n log(ref) + n log1p(.)
+                const = nd * (LOG2PI + np.log(ref / nd)) + nd
+                obj_rel = nd * np.log1p((r2_rel + (self.cp.zWz - ref)) / ref)
             else:
                 sigma2 = self.sigma2_fixed
                 const = nd * (LOG2PI + np.log(sigma2)) + self.cp.zWz / sigma2
