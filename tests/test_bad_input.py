@@ -730,6 +730,35 @@ def test_huge_counts_approximate_laplace(scale):
     assert abs(sigma / sd - 1) < 1e-8
 
 
+@pytest.mark.parametrize("method", ["MPL", "Laplace"])
+def test_huge_counts_without_group_effect_are_a_boundary_fit(method):
+    """y = round(mu) exactly: the random-effect sd is 0 (the first huge-count PL step does not
+    estimate theta, so it must not end the iterations)."""
+    rng = np.random.default_rng(5)
+    d = pd.DataFrame({"x": rng.normal(size=60), "g": np.repeat(list("abcdef"), 10)})
+    d["y"] = np.round(np.exp(1 + 0.3 * d["x"]) * 1e12)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        m = fitglme(d, FORMULA, Distribution="Poisson", FitMethod=method)
+    assert "fitglme:BoundaryFit" in idents(rec)
+    assert np.sqrt(m.covarianceParameters()[0][0][0, 0]) < 1e-6
+    np.testing.assert_allclose(m.Coefficients["Estimate"].to_numpy(), [1 + np.log(1e12), 0.3], atol=1e-9)
+
+
+@pytest.mark.parametrize("method", ["MPL", "Laplace", "ApproximateLaplace"])
+def test_huge_counts_with_an_all_zero_group(method):
+    """A level with only zeros (its random effect tends to -inf): a model, no numpy warnings."""
+    rng = np.random.default_rng(5)
+    d = pd.DataFrame({"x": rng.normal(size=60), "g": np.repeat(list("abcdef"), 10)})
+    d["y"] = np.where(d["g"] == "a", 0.0, rng.poisson(3.0, 60) * 2.0**53)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        m = fitglme(d, FORMULA, Distribution="Poisson", FitMethod=method)
+    assert all(isinstance(w.message, FitglmeWarning) for w in rec)
+    assert set(idents(rec)) == {"fitglme:HugeValues"}
+    assert np.all(np.isfinite(m.Coefficients["Estimate"].to_numpy()))
+
+
 def test_huge_counts_pl_covariance_intervals():
     """MPL intervals of the random-effect sd: finite, and converging as the counts grow (the model
     tends to a limit: the reference estimates at counts 1e10..2^53 differ by < 1e-9)."""

@@ -182,6 +182,8 @@ def pseudo_likelihood(
         change_prev = change
         if verbose:
             print(f"PL iteration {it:3d}: -2 logL(pseudo) = {state.objective:.8g}, relative change in eta = {change:.3g}")
+        if resp.huge and it == 1 and it < max_iter:
+            continue  # the first huge-count step only solves at the start theta (see above)
         if change <= tol:
             converged = True
             break

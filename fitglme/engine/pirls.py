@@ -231,9 +231,12 @@ def _pirls_huge(layout, zts, L, X, resp, ref: HugeReference, beta, u0, max_iter,
         dbeta = beta_ - ref.beta
         db = lam * u_ - ref.b
         d = X @ dbeta + Z[:, 0] * db[ix]
-        e = np.expm1(d)
-        ll = vdot(ref.Xs, dbeta) + vdot(ref.G, db) - vdot(ref.wmu, e - d)
-        return e, ll
+        with np.errstate(over="ignore", invalid="ignore"):
+            e = np.expm1(d)
+            quad = ref.wmu * (e - d)
+            ll = vdot(ref.Xs, dbeta) + vdot(ref.G, db) - float(np.sum(quad))
+        # the rounding scale of ll: its second-order sum is exact to eps of its own size
+        return e, ll, float(np.sum(np.abs(quad)))
 
     def score_sums(e):
         """Z's (covariate scale) and X's, consistent along the columns of X within Z's span."""
@@ -243,16 +246,16 @@ def _pirls_huge(layout, zts, L, X, resp, ref: HugeReference, beta, u0, max_iter,
 
     u = u0.copy()
     beta = np.array(beta, float)
-    e, ll = at(u, beta)
+    e, ll, scale = at(u, beta)
     pdev = -2.0 * ll + vdot(u, u)
     if lam != 0.0:
         # The reference's own fit is a safe start near the reference (a warm start left by a wild
         # trial point of the optimiser may be too far out for Newton's method).
         ur, br = ref.b / lam, (ref.beta if profile_beta else beta)
-        er, llr = at(ur, br)
+        er, llr, sr = at(ur, br)
         pr = -2.0 * llr + vdot(ur, ur)
         if not pdev <= pr:
-            u, beta, e, ll, pdev = ur, br.copy(), er, llr, pr
+            u, beta, e, ll, pdev, scale = ur, br.copy(), er, llr, pr, sr
     Xb = X if profile_beta else None
     converged = False
     it = 0
@@ -268,22 +271,26 @@ def _pirls_huge(layout, zts, L, X, resp, ref: HugeReference, beta, u0, max_iter,
         for _ in range(30):
             un = u + t * du
             bn = beta + t * db if profile_beta else beta
-            en, lln = at(un, bn)
+            en, lln, sn = at(un, bn)
             pdevn = -2.0 * lln + vdot(un, un)
             if np.isfinite(pdevn) and pdevn <= pdev + 1e-10 * abs(pdev):
                 accepted = True
                 break
             t *= 0.5
         if not accepted:
-            converged = decrement < 1e-8 * max(1.0, abs(pdev))
+            converged = decrement < 1e-8 * max(1.0, abs(pdev), scale)
             break
-        u, beta, e, ll, pdev = un, bn, en, lln, pdevn
+        stalled = not pdevn < pdev  # accepted within rounding, no decrease
+        u, beta, e, ll, pdev, scale = un, bn, en, lln, pdevn, sn
+        if stalled and decrement < 1e-8 * max(1.0, abs(pdev), scale):
+            converged = True  # the mode to rounding precision (as when no step is accepted)
+            break
         if display:
             print(f"    PIRLS iteration {it:3d}: penalised deviance (relative) = {pdev:.12g}, "
                   f"Newton decrement = {decrement:.3g}")
-        # The relative objective is exact to ~1e-16 of its own size: a smaller predicted decrease
-        # is rounding (u is then exact to ~1e-7 of its scale 1 / sqrt(W), i.e. eta to ~eps).
-        if decrement < max(tol, 1e-14) * max(1.0, abs(pdev)):
+        # The relative objective is exact to ~1e-16 of the size of its terms: a smaller predicted
+        # decrease is rounding (u is then exact to ~1e-7 of its scale 1 / sqrt(W), i.e. eta to ~eps).
+        if decrement < max(tol, 1e-14) * max(1.0, abs(pdev), scale):
             converged = True
             break
     W = ref.wmu * (1.0 + e)
