@@ -198,6 +198,7 @@ def run_fit(req: FitRequest, response_override: np.ndarray | None = None):
     blocks = design.re_blocks
     layout = ReLayout([b.index for b in blocks], [b.nlevels for b in blocks], [b.q for b in blocks])
     resp = GLMResponse(dist, link, y, w, sz, off)
+    layout.precise = resp.huge
     Zs = [b.Z for b in blocks]
     fitter = fit_pl if method in ("MPL", "REMPL") else fit_laplace
     try:

@@ -32,6 +32,9 @@ def vdot(a: np.ndarray, b: np.ndarray) -> float:
 class ReLayout:
     """Index bookkeeping of the random-effects design, built once per model.
 
+    ``precise`` (set by the fit for huge counts): form the fixed-effects Schur complement without
+    cancellation where the structure allows it (see :func:`stable_schur`).
+
     Parameters
     ----------
     indices : list of int arrays (n,)
@@ -46,6 +49,9 @@ class ReLayout:
     The public order of the random-effects vector u (and of MATLAB's B) is term by term in
     formula order, level by level within a term, column by column within a level.
     """
+
+    precise = False
+    stable_schur_applies = False
 
     def __init__(self, indices: list[np.ndarray], nlevels: list[int], qs: list[int]) -> None:
         self.n = int(len(indices[0])) if indices else 0
@@ -69,11 +75,20 @@ class ReLayout:
         for k in self.rest:
             self.rest_offsets.append(self.rest_offsets[-1] + self.sizes[k])
         self.Q2 = int(self.rest_offsets[-1])
+        #: the cancellation-free Schur complement is implemented for one random term with one column
+        self.stable_schur_applies = self.Q2 == 0 and self.q1 == 1
         self.qr = sum(self.qs[k] for k in self.rest)
 
     def level_sum(self, v: np.ndarray) -> np.ndarray:
         """Per first-term level, the sum of v over its rows, in row order: (m1,)."""
         return np.bincount(self.indices[self.first], weights=v, minlength=self.m1)
+
+    def level_sum_columns(self, M: np.ndarray) -> np.ndarray:
+        """Per first-term level, the column sums of the (n, c) array M over its rows: (m1, c)."""
+        out = np.empty((self.m1, M.shape[1]))
+        for c in range(M.shape[1]):
+            out[:, c] = self.level_sum(M[:, c])
+        return out
 
     def level_sums(self, w: np.ndarray, x1: np.ndarray, y1: np.ndarray) -> np.ndarray:
         """sum over the rows of each first-term level of w x_a y_b: (m1, q1, q1).
@@ -444,7 +459,28 @@ def factorize(layout: ReLayout, zts: list[np.ndarray], w: np.ndarray, X: np.ndar
                 tmp *= zt1[:, a]
                 B1X[:, a, c] = lay.level_sum(tmp)
         B[:, Q2:] = B1X.reshape(m1 * q1, p)
-    return factor_blocks(lay, A11, B, S, p)
+    schur = None
+    if lay.precise and p and lay.stable_schur_applies:
+        # Within-level residuals of the X rows on the first term's column (row space: no squaring).
+        d = A11[:, 0, 0]
+        gamma = np.divide(B, d[:, None], out=np.zeros_like(B), where=d[:, None] > 0)
+        r = X - zt1[:, :1] * gamma[lay.indices[lay.first]]
+        schur = stable_schur(d, B, (w[:, None] * r).T @ r)
+    return factor_blocks(lay, A11, B, S, p, schur)
+
+
+def stable_schur(d: np.ndarray, B: np.ndarray, R: np.ndarray) -> np.ndarray:
+    """X'WX - B'(D + I)^{-1}B for one random term with one column (q1 = 1, Q2 = 0), cancellation-free.
+
+    ``d`` (m1,): per-level D_l = sum w zt^2; ``B`` (m1, p): per-level sum w zt x; ``R`` (p, p): the
+    weighted scatter of the within-level residuals x_i - zt_i B_l / D_l.  Since
+    sum_{i in l} w x x' = R_l + B_l B_l' / D_l, the Schur complement is
+    R + sum_l B_l B_l' / (D_l (D_l + 1)) -- a sum of positive semidefinite terms, where the direct
+    form subtracts two numbers of size W zt^2 to leave one of size 1 / zt^2 (huge counts: the
+    intercept is identified through the penalty alone and the direct form loses every digit).
+    """
+    c = np.divide(1.0, d * (d + 1.0), out=np.zeros_like(d), where=d > 0)
+    return R + (B * c[:, None]).T @ B
 
 
 def _apply_level_blocks(L: np.ndarray, M: np.ndarray, transpose: bool = False) -> np.ndarray:
@@ -458,11 +494,13 @@ def _apply_level_blocks(L: np.ndarray, M: np.ndarray, transpose: bool = False) -
     return np.einsum("kba,kbj->kaj" if transpose else "kab,kbj->kaj", L, M)
 
 
-def factor_blocks(lay: ReLayout, A11: np.ndarray, B: np.ndarray, S: np.ndarray, p: int) -> BlockFactor:
+def factor_blocks(lay: ReLayout, A11: np.ndarray, B: np.ndarray, S: np.ndarray, p: int,
+                  schur: np.ndarray | None = None) -> BlockFactor:
     """Cholesky of A from its blocks without the identity: A11 = per-level Lambda'Z'WZ Lambda blocks
     (m1, q1, q1), B = [Lambda_1'Z_1'W Z_2 Lambda_2 | Lambda_1'Z_1'WX] (m1 q1, Q2 + p) and
     S = [[Lambda_2'Z_2'WZ_2 Lambda_2, Lambda_2'Z_2'WX], [., X'WX]]; the identity of the penalty is
-    added here.  ``A11``, ``B`` and ``S`` are modified in place."""
+    added here.  ``A11``, ``B`` and ``S`` are modified in place.  ``schur``: the Schur complement
+    S - C'C computed without cancellation by the caller (:func:`stable_schur`), used instead."""
     m1, q1, Q2 = lay.m1, lay.q1, lay.Q2
     n2 = Q2 + p
     A11 += np.eye(q1)[None]
@@ -481,7 +519,10 @@ def factor_blocks(lay: ReLayout, A11: np.ndarray, B: np.ndarray, S: np.ndarray, 
         S[np.arange(Q2), np.arange(Q2)] += 1.0
     C = _apply_level_blocks(L1inv, B.reshape(m1, q1, n2)).reshape(m1 * q1, n2)
     del B
-    S -= C.T @ C
+    if schur is not None:
+        S = schur
+    else:
+        S -= C.T @ C
     try:
         L2 = np.linalg.cholesky(S) if n2 else np.zeros((0, 0))
     except np.linalg.LinAlgError as exc:

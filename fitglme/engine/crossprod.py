@@ -35,6 +35,7 @@ class CrossProducts:
     XWX: np.ndarray  # (p, p)
     XWz: np.ndarray  # (p,)
     zWz: float
+    R: np.ndarray | None = None  # (p, p) scatter of the within-level residuals of X (layout.precise)
 
 
 def cross_products(lay: ReLayout, Zs: list[np.ndarray], w: np.ndarray, X: np.ndarray, z: np.ndarray) -> CrossProducts:
@@ -66,7 +67,21 @@ def cross_products(lay: ReLayout, Zs: list[np.ndarray], w: np.ndarray, X: np.nda
         del wZr
     else:
         K12, K22, K2X, K2z = np.zeros((m1 * q1, 0)), np.zeros((0, 0)), np.zeros((0, p)), np.zeros(0)
-    return CrossProducts(K11, K1X, K1z, K12, K22, K2X, K2z, XWX, X.T @ wz, vdot(z, wz))
+    R = None
+    XWz = X.T @ wz
+    if lay.precise and p and lay.stable_schur_applies:
+        # X = Z1 Gamma + r, Gamma the per-level weighted regression of X on Z1's column: the Schur
+        # complement's cancellation-free form needs R = r'Wr, and X'Wz = Gamma'(Z1'Wz) + r'Wz keeps
+        # X'Wz consistent with the level sums Z1'Wz (for huge weights, separately rounded sums would
+        # leave an error far above the information the penalty gives about columns of X within
+        # the span of Z1, such as the intercept).
+        k11 = K11[:, 0, 0]
+        gamma = np.divide(K1X[:, 0, :], k11[:, None], out=np.zeros((m1, p)), where=k11[:, None] > 0)
+        r = X - Z1[:, :1] * gamma[lay.indices[lay.first]]
+        wr = w[:, None] * r
+        R = wr.T @ r
+        XWz = gamma.T @ K1z[:, 0] + wr.T @ z
+    return CrossProducts(K11, K1X, K1z, K12, K22, K2X, K2z, XWX, XWz, vdot(z, wz), R)
 
 
 def rest_right(lay: ReLayout, Ls: list[np.ndarray], M: np.ndarray) -> np.ndarray:
@@ -117,7 +132,16 @@ def assemble(lay: ReLayout, cp: CrossProducts, Ls: list[np.ndarray]) -> Assemble
         S[Q2:, :Q2] = S2X.T
     B[:, Q2:] = B1X
     S[Q2:, Q2:] = cp.XWX
-    fac = factor_blocks(lay, A11, B, S, p)
+    schur = None
+    if cp.R is not None:
+        # X'WX - B'(A11 + I)^{-1}B = R + sum_l K1X_l K1X_l' / (K11_l (1 + L1^2 K11_l)): no cancellation
+        # (fitglme.engine.blocks.stable_schur, in the covariate scale so that L1 = 0 is covered).
+        k11 = cp.K11[:, 0, 0]
+        lam2 = float(L1[0, 0]) ** 2
+        c = np.divide(1.0, k11 * (1.0 + lam2 * k11), out=np.zeros_like(k11), where=k11 > 0)
+        kx = cp.K1X[:, 0, :]
+        schur = cp.R + (kx * c[:, None]).T @ kx
+    fac = factor_blocks(lay, A11, B, S, p, schur)
     r1 = np.einsum("ba,kb->ka", L1, cp.K1z).ravel()
     r2 = rest_left(lay, Ls, cp.K2z) if Q2 else np.zeros(0)
     return Assembled(fac, lay._to_public(r1, r2), cp.XWz.copy(), L1)

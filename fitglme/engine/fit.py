@@ -128,6 +128,7 @@ def pseudo_likelihood(
     converged = False
     it = 0
     change = change_prev = np.inf
+    center = None
 
     def working_data(eta_):
         """Working response z = eta - offset + (y - mu) / h and weights w = pw h^2 / V."""
@@ -144,17 +145,24 @@ def pseudo_likelihood(
         return z, w
 
     for it in range(1, max_iter + 1):
-        state = None  # the previous iteration's solution (its factorisation) is not needed
-        lme.set_data(*working_data(eta))
-        lme.release_data(lambda e=eta: working_data(e))  # only the cross products are kept
         # Intermediate iterations need no polished inner fit; near the fixed point they do.
         opt = settings.optimizer_kwargs() if settings is not None else {}
-        state, _ = lme.fit(theta, polish=precise and change_prev < 1e-3, **opt)
-        lme.release_data(None)  # (drops the reference to this eta)
-        theta = state.theta
-        eta_new = X @ state.beta
-        eta_new += layout.z_times([Zk @ Lk for Zk, Lk in zip(Zs, state.Ls)], state.u)
-        eta_new += resp.offset
+        polish = precise and change_prev < 1e-3
+        if resp.huge:
+            state, center = _huge_pl_step(resp, X, layout, Zs, thetas, lme, eta, state, theta, center,
+                                          first=it == 1, polish=polish, opt=opt)
+            theta = state.theta
+            eta_new = X @ state.beta + layout.z_times([Zk @ Lk for Zk, Lk in zip(Zs, state.Ls)], state.u) + resp.offset
+        else:
+            state = None  # the previous iteration's solution (its factorisation) is not needed
+            lme.set_data(*working_data(eta))
+            lme.release_data(lambda e=eta: working_data(e))  # only the cross products are kept
+            state, _ = lme.fit(theta, polish=polish, **opt)
+            lme.release_data(None)  # (drops the reference to this eta)
+            theta = state.theta
+            eta_new = X @ state.beta
+            eta_new += layout.z_times([Zk @ Lk for Zk, Lk in zip(Zs, state.Ls)], state.u)
+            eta_new += resp.offset
         # MATLAB's test: max|delta eta| <= max(PLTolerance * max|eta|, PLTolerance).
         eta -= eta_new
         change = np.max(np.abs(eta, out=eta)) / max(np.max(np.abs(eta_new)), 1.0)
@@ -162,6 +170,8 @@ def pseudo_likelihood(
         change_prev = change
         if verbose:
             print(f"PL iteration {it:3d}: -2 logL(pseudo) = {state.objective:.8g}, relative change in eta = {change:.3g}")
+        if resp.huge and it == 1 and it < max_iter:
+            continue  # the first huge-count step only solves at the start theta (see above)
         if change <= tol:
             converged = True
             break
@@ -174,6 +184,71 @@ def pseudo_likelihood(
             PL_WARN,
         )
     return state, eta, it, converged
+
+
+def _huge_start(lme: LMEProblem, thetas: ThetaMap, theta: np.ndarray, b: list[np.ndarray], sigma2: float) -> np.ndarray:
+    """Start of an increment-form PL step: the previous theta or the one matching the empirical
+    covariance of the current random effects, whichever has the lower objective.
+
+    With huge counts the random effects are determined by the data almost exactly, so their
+    empirical covariance is close to the optimum, while the profiled objective rises by ~W b^2
+    towards theta = 0: from a start far above the optimum (where it is concave) the quasi-Newton
+    step hits that wall and the line search stalls.
+    """
+    try:
+        cand = thetas.from_covariances([bk.T @ bk / (max(len(bk), 1) * sigma2) for bk in b])
+        cand = np.clip(cand, thetas.lower, thetas.upper)
+    except (ValueError, np.linalg.LinAlgError):
+        return theta
+    if not np.all(np.isfinite(cand)):
+        return theta
+    return cand if lme.objective(cand) < lme.objective(theta) else theta
+
+
+def _huge_pl_step(resp, X, layout, Zs, thetas, lme, eta, state, theta, center, *, first, polish, opt):
+    """One pseudo-likelihood step for huge counts (``resp.huge``), in increment form about the
+    current fit; returns the LME state and the new centre (beta, per-term b)."""
+    link, dist = resp.link, resp.dist
+    mu = link.inverse(eta)
+    h = link.mu_eta(eta)
+    V = dist.variance(mu)
+    w = resp.pw * h * h / V
+    if center is not None:
+        # The working residual (y - mu) g'(mu) about the current fit (LMEProblem.set_data).
+        lme.set_data((resp.y - mu) / h, w, center)
+        theta = _huge_start(lme, thetas, theta, center[1], state.sigma2)
+    else:
+        lme.set_data(eta - resp.offset + (resp.y - mu) / h, w)
+    if center is None and first:
+        # First step (about mu_start, not yet a fit to centre on): the direct form of the profiled
+        # objective is rounding noise in theta, so only solve at the start (the increment-form
+        # steps that follow estimate theta), and solve again about that solution: the direct
+        # form's right-hand side carries a rounding error of eps W |z|, which only the penalty
+        # constrains along the intercept (random intercepts against the intercept).
+        state = lme.solve(theta)
+        prev = (np.zeros(X.shape[1]), np.zeros(layout.Q))
+        for _ in range(2):
+            c = (state.beta, [uk @ L.T for uk, L in zip(layout.split(state.u), state.Ls)])
+            bc = np.concatenate([bk.ravel() for bk in c[1]])
+            step = X @ (c[0] - prev[0]) + layout.z_times(Zs, bc - prev[1])
+            lme.set_data(lme.z - step, w, c)
+            state = lme.solve(theta)
+            prev = (c[0], bc)
+    else:
+        state, _ = lme.fit(theta, polish=polish, **opt)
+    if center is not None:
+        # Re-centre at the solution and fit again: the step from the previous centre moves along
+        # the directions identified by the penalty alone (e.g. intercept against random
+        # intercepts) by far more than eta changes, and the objective's gradient carries a
+        # rounding error of eps W times that step.  From the re-centred data the step is tiny.
+        b_new = [uk @ L.T for uk, L in zip(layout.split(state.u), state.Ls)]
+        db = np.concatenate([(bn - bc).ravel() for bn, bc in zip(b_new, center[1])])
+        step = X @ (state.beta - center[0]) + layout.z_times(Zs, db)
+        center = (state.beta, b_new)
+        lme.set_data(lme.z - step, w, center)
+        state, _ = lme.fit(state.theta, polish=polish, **opt)
+    center = (state.beta, [uk @ L.T for uk, L in zip(layout.split(state.u), state.Ls)])
+    return state, center
 
 
 def fit_pl(resp, X, layout, Zs, patterns, settings: FitSettings) -> EngineResult:

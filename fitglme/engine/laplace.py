@@ -26,7 +26,7 @@ from ..errors import warn
 from .blocks import NotPositiveDefinite, factorize, vdot
 from .lme import ThetaMap
 from .optimize import minimize_bounded
-from .pirls import laplace_deviance, pirls
+from .pirls import HugeReference, laplace_deviance, pirls
 
 
 class LaplaceObjective:
@@ -61,9 +61,10 @@ class LaplaceObjective:
         if self._memo is not None and self._memo[0] == x.tobytes() and self._memo[1] is not None:
             return self._memo[1]
         theta, beta, phi = self.unpack(x)
-        zts = [Zk @ Lk for Zk, Lk in zip(self.Zs, self.thetas.factors(theta))]
+        Ls = self.thetas.factors(theta)
+        zts = [Zk @ Lk for Zk, Lk in zip(self.Zs, Ls)]
         st = pirls(self.layout, zts, self.X, self.resp, self.beta if self.approximate else beta,
-                   self.u, phi, profile_beta=self.approximate, observed=True, **self.pirls_kwargs)
+                   self.u, phi, profile_beta=self.approximate, observed=True, Ls=Ls, **self.pirls_kwargs)
         return st, zts, theta, phi
 
     def value(self, x) -> float:
@@ -105,12 +106,16 @@ class LaplaceObjective:
     def _gradient(self, st, zts, theta, phi, nx):
         lay, X, resp = self.layout, self.X, self.resp
         fac = st.factor
-        eta, mu, u = st.eta, st.mu, st.u
+        eta, mu, u, huge = st.eta, st.mu, st.u, st.huge
+        W_huge = st.W if huge is not None else None
         # The state is consumed: its row vectors (and its factor's dense blocks) are released
         # as soon as they are used.
         st.eta = st.mu = st.W = None
-        v = resp.weight_derivative(eta, phi, mu=mu)  # W'
-        v *= fac.row_forms(zts, zts)  # v = d * W', d_i = m_i' H^{-1} m_i
+        v = fac.row_forms(zts, zts)  # d_i = m_i' H^{-1} m_i
+        if huge is not None:  # Poisson, log link: W' = dW/deta = W = w mu, from the reference form
+            v *= W_huge
+        else:
+            v *= resp.weight_derivative(eta, phi, mu=mu)  # v = d * W'
         Mtv = lay.zt_times(zts, v)
         if self.approximate:
             tu, tb = fac.solve(Mtv, X.T @ v)
@@ -119,8 +124,12 @@ class LaplaceObjective:
         # No more solves: the factor's dense Schur block goes (its H^{-1} blocks, cached by
         # row_forms, are all the rest needs).
         fac.C = None
-        # (log link: working would recompute exactly this mu; other links keep its own dmu/deta)
-        s, W = resp.working(eta, phi, observed=True, mu=mu if resp.link.kind == "log" else None)[1:]
+        if huge is not None:
+            s, W = None, W_huge  # the score enters through the reference form's level sums
+        else:
+            # (log link: working would recompute exactly this mu; other links keep its own dmu/deta)
+            s, W = resp.working(eta, phi, observed=True, mu=mu if resp.link.kind == "log" else None)[1:]
+        del W_huge
         if self.dfree:
             h = 1e-6
             dl = -2 * (resp.loglik(mu, phi * np.exp(h)) - resp.loglik(mu, phi * np.exp(-h))) / (2 * h)
@@ -146,13 +155,21 @@ class LaplaceObjective:
             ix = lay.indices[k]
             dzt = Zk @ dL
             dMu = _row_dots(dzt, u_parts[k], ix)
-            s_dMu, v_dMu, wmt_dMu = vdot(s, dMu), vdot(v, dMu), vdot(WMt, dMu)
-            del dMu
-            s_dMt = vdot(s, _row_dots(dzt, t_parts[k], ix))
-            del dzt
-            g[j] = (-2 * s_dMu + 2 * traces[j] + v_dMu + s_dMt - wmt_dMu)
+            v_dMu, wmt_dMu = vdot(v, dMu), vdot(WMt, dMu)
+            if huge is not None:
+                # s'(Z dL w) = sum over levels of (Z's)_l' dL w_l, with the score sums Z's of the
+                # huge-count reference form (fitglme.engine.pirls.HugeReference).
+                Gk = huge["G"].reshape(lay.nlevels[k], lay.qs[k])
+                s_dMu = float(np.sum(Gk * (u_parts[k] @ dL.T)))
+                s_dMt = float(np.sum(Gk * (t_parts[k] @ dL.T)))
+            else:
+                s_dMu = vdot(s, dMu)
+                s_dMt = vdot(s, _row_dots(dzt, t_parts[k], ix))
+            del dMu, dzt
+            g[j] = -2 * s_dMu + 2 * traces[j] + v_dMu + s_dMt - wmt_dMu
         if not self.approximate:
-            g[self.k : self.k + self.p] = -2 * X.T @ s + X.T @ (v - WMt)
+            Xs = huge["Xs"] if huge is not None else X.T @ s
+            g[self.k : self.k + self.p] = -2 * Xs + X.T @ (v - WMt)
         if self.dfree:
             g[-1] = dl - (lay.Q - fac.re_trace_inverse()) - vdot(tu, u)
         return g
@@ -189,6 +206,13 @@ def _joint_start(obj_like, theta, beta, phi, dfree):
 
 def fit_laplace(resp, X, layout, Zs, patterns, settings):
     """Laplace / ApproximateLaplace, started from InitPLIterations pseudo-likelihood iterations."""
+    try:
+        return _fit_laplace(resp, X, layout, Zs, patterns, settings)
+    finally:
+        resp.reference = None
+
+
+def _fit_laplace(resp, X, layout, Zs, patterns, settings):
     from .fit import EngineResult, _b_from_u, pseudo_likelihood
 
     dist = resp.dist
@@ -227,7 +251,7 @@ def fit_laplace(resp, X, layout, Zs, patterns, settings):
         scale[: thetas.size] = thetas.scale_mask()
         label = "ApproximateLaplace" if approx else "Laplace"
         res = minimize_bounded(obj.value, x0, lo, hi, fg=obj.value_and_grad, scale_params=scale,
-                               label=label, **okw)
+                               label=label, jacobi=resp.reference is not None, **okw)
         return obj, res
 
     if settings.sequential and not approximate:
@@ -237,7 +261,18 @@ def fit_laplace(resp, X, layout, Zs, patterns, settings):
         theta0 = res_a.x[: thetas.size]
         beta0, u0 = st_a.beta, st_a.u
         s2 = float(np.exp(res_a.x[-1])) if dfree else 1.0
+    huge = not dfree and HugeReference.applies(resp, layout)
+    if huge:
+        # Huge counts: the objective relative to a reference fit (fitglme.engine.pirls.HugeReference),
+        # first the start, then -- re-centred -- the optimum of the first run, so that the final
+        # evaluations take small steps from the reference.
+        resp.reference = HugeReference(layout, Zs, X, resp, beta0, _b_from_u(layout, thetas.factors(theta0), u0))
     obj, res = run(approximate, theta0, beta0, u0, s2)
+    if huge:
+        st_mid, zts_mid, theta_mid, _ = obj.mode(res.x)
+        beta_mid = st_mid.beta if approximate else obj.unpack(res.x)[1]
+        resp.reference = HugeReference(layout, Zs, X, resp, beta_mid, _b_from_u(layout, thetas.factors(theta_mid), st_mid.u))
+        obj, res = run(approximate, theta_mid, beta_mid, st_mid.u, s2)
     if not res.converged:
         warn(
             f"{settings.method} optimisation did not meet its convergence criterion "
@@ -253,10 +288,10 @@ def fit_laplace(resp, X, layout, Zs, patterns, settings):
             f"({pk.get('max_iter', 100)} Newton iterations); the log-likelihood may be inaccurate.",
             "stats:classreg:regr:lmeutils:StandardGeneralizedLinearMixedModel:Message_PosteriorModeLineSearch",
         )
-    loglik = -0.5 * laplace_deviance(st)
+    loglik = -0.5 * laplace_deviance(st) + st.loglik_offset
     # ApproximateLaplace's PIRLS factored the joint system (with X) at the mode already; for
     # Laplace the mode's factor (random effects only) is released before the full factorisation.
-    full = st.factor if approximate else None
+    full = st.factor if approximate and st.huge is None else None
     st.factor = None
     try:
         if full is None:

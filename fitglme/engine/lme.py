@@ -125,8 +125,18 @@ class LMEProblem:
         self.w: np.ndarray | None = None
         self._recompute = None
 
-    def set_data(self, z: np.ndarray, w: np.ndarray) -> None:
-        """New working response and weights: one pass over the rows for the cross products."""
+    def set_data(self, z: np.ndarray, w: np.ndarray, center: tuple | None = None) -> None:
+        """New working response and weights: one pass over the rows for the cross products.
+
+        ``center = (beta_c, b_c)`` (b_c: per term the (m_k, q_k) random effects on the scale of the
+        covariates, b = Lambda u) gives the problem in increment form: ``z`` is then the working
+        residual z - X beta_c - Z b_c, and the solution is (beta_c + d_beta, u_c + d_u) with
+        Lambda u_c = b_c.  The profiled objective is computed relative to the constant z'Wz of the
+        residual: for huge weights (huge counts) z'Wz - r'A^{-1}r cancels every digit that the
+        covariance parameters depend on, whereas in increment form the right-hand side
+        [X'Wz; Lambda'Z'Wz - u_c] is small and r^2 - z'Wz = |u_c|^2 - r'A^{-1}r is exact to
+        rounding (the objectives handed to the optimiser leave the constant out).
+        """
         self.z = np.asarray(z, float)
         self.w = np.asarray(w, float)
         # Rows with weight 0 carry no information: they are left out of log det W and of n.
@@ -135,6 +145,7 @@ class LMEProblem:
         self.n_eff = int(np.count_nonzero(pos))
         self.cp = self._last = None  # (the previous ones and the last state are freed first)
         self.cp = cross_products(self.layout, self.Zs, self.w, self.X, self.z)
+        self.center = center
 
     def release_data(self, recompute) -> None:
         """Drop the working response and weights (n-vectors) once the cross products are formed.
@@ -162,32 +173,81 @@ class LMEProblem:
         Ls = self.thetas.factors(theta)
         asm = assemble(lay, self.cp, Ls)
         fac = asm.factor
-        u, beta = fac.solve(asm.r_u, asm.r_b)
-        r2 = self.cp.zWz - vdot(asm.r_u, u) - vdot(asm.r_b, beta)
-        if not r2 > 1e-8 * self.cp.zWz:
-            # Cancellation in z'Wz - r'A^{-1}r: recompute the residuals directly (one pass).
-            z, w = (self.z, self.w) if self.z is not None else self._recompute()
-            zts = [Zk @ Lk for Zk, Lk in zip(self.Zs, Ls)]
-            resid = z - self.X @ beta - lay.z_times(zts, u)
-            r2 = vdot(w, resid**2) + vdot(u, u)
         n, p = self.n_eff, self.p
         nd = n - p if self.reml else n
-        if self.sigma2_fixed is None:
-            sigma2 = r2 / nd
-            obj = nd * (LOG2PI + np.log(sigma2)) + nd
+        if self.center is not None:
+            uc = self._center_u(Ls)
+            if uc is not None:
+                du, dbeta = fac.solve(asm.r_u - uc, asm.r_b)
+                u, beta = uc + du, self.center[0] + dbeta
+                r2_rel = vdot(uc, uc) - vdot(asm.r_u - uc, du) - vdot(asm.r_b, dbeta)  # r^2 - z'Wz
+                db = _times_lambda(lay, Ls, du)
+            else:
+                # A singular factor (boundary): u_c does not exist; the same quantity without it
+                # (it cancels, but only far from the optimum, where the objective is large anyway).
+                bc = np.concatenate([bk.ravel() for bk in self.center[1]])
+                kb = k_times(lay, self.cp, bc)
+                ru = asm.r_u + _times_lambda(lay, Ls, kb, transpose=True)
+                rb = asm.r_b + zwx(lay, self.cp).T @ bc
+                u, dbeta = fac.solve(ru, rb)
+                beta = self.center[0] + dbeta
+                r2_rel = 2.0 * vdot(zwz_vector(lay, self.cp), bc) + vdot(bc, kb) - vdot(ru, u) - vdot(rb, dbeta)
+                db = _times_lambda(lay, Ls, u) - bc
+            r2 = self.cp.zWz + r2_rel
+            if self.sigma2_fixed is None:
+                sigma2 = r2 / nd
+                ref = self.cp.zWz if self.cp.zWz > 0 else 1.0  # n log(r^2) = n log(ref) + n log1p(.)
+                const = nd * (LOG2PI + np.log(ref / nd)) + nd
+                obj_rel = nd * np.log1p((r2_rel + (self.cp.zWz - ref)) / ref)
+            else:
+                sigma2 = self.sigma2_fixed
+                const = nd * (LOG2PI + np.log(sigma2)) + self.cp.zWz / sigma2
+                obj_rel = r2_rel / sigma2
+            const -= self._sum_log_w
+            obj_rel += fac.logdet_re
+            if self.reml:
+                obj_rel += fac.logdet_x
+            obj = const + obj_rel
+            incr = (dbeta, db)
         else:
-            sigma2 = self.sigma2_fixed
-            obj = nd * (LOG2PI + np.log(sigma2)) + r2 / sigma2
-        obj += fac.logdet_re - self._sum_log_w
-        if self.reml:
-            obj += fac.logdet_x
+            u, beta = fac.solve(asm.r_u, asm.r_b)
+            r2 = self.cp.zWz - vdot(asm.r_u, u) - vdot(asm.r_b, beta)
+            if not r2 > 1e-8 * self.cp.zWz:
+                # Cancellation in z'Wz - r'A^{-1}r: recompute the residuals directly (one pass).
+                z, w = (self.z, self.w) if self.z is not None else self._recompute()
+                zts = [Zk @ Lk for Zk, Lk in zip(self.Zs, Ls)]
+                resid = z - self.X @ beta - lay.z_times(zts, u)
+                r2 = vdot(w, resid**2) + vdot(u, u)
+            if self.sigma2_fixed is None:
+                sigma2 = r2 / nd
+                obj = nd * (LOG2PI + np.log(sigma2)) + nd
+            else:
+                sigma2 = self.sigma2_fixed
+                obj = nd * (LOG2PI + np.log(sigma2)) + r2 / sigma2
+            obj += fac.logdet_re - self._sum_log_w
+            if self.reml:
+                obj += fac.logdet_x
+            obj_rel, incr = obj, None
         state = LMEState(theta.copy(), beta, u, sigma2, r2, float(obj), fac, Ls)
         state.assembled = asm
+        state.objective_rel = float(obj_rel)  # what the optimiser minimises (differs by a constant)
+        state.increments = incr
         return state
+
+    def _center_u(self, Ls: list[np.ndarray]) -> np.ndarray | None:
+        """u_c with Lambda u_c = b_c (public order), or None when a factor is singular (boundary):
+        the increment form then does not apply and the direct form is used."""
+        parts = []
+        for bk, L in zip(self.center[1], Ls):
+            d = np.abs(np.diag(L))
+            if not np.all(d > 1e-8 * max(1.0, d.max(initial=0.0))):
+                return None
+            parts.append(np.linalg.solve(L, bk.T).T.ravel())  # rows: u_l = L^{-1} b_l
+        return np.concatenate(parts)
 
     def objective(self, theta: np.ndarray) -> float:
         try:
-            return self.solve(theta).objective
+            return self.solve(theta).objective_rel
         except (NotPositiveDefinite, FloatingPointError):
             return np.inf
 
@@ -209,12 +269,29 @@ class LMEProblem:
         n, p = self.n_eff, self.p
         nd = n - p if self.reml else n
         scale = nd / st.r2 if self.sigma2_fixed is None else 1.0 / self.sigma2_fixed
-        b = _times_lambda(lay, Ls, st.u)
         ZWX = zwx(lay, cp)
-        z_rho = zwz_vector(lay, cp) - ZWX @ st.beta - k_times(lay, cp, b)
+        if st.increments is not None:
+            # Increment form: Z'W(z - X d_beta - Z d_b), the step's rows X d_beta + Z d_b formed first
+            # (one pass): d_beta and d_b nearly cancel along the intercept, and Z'WX d_beta + K d_b
+            # in the cross-product form would leave a rounding error of eps W |d_b| in the gradient.
+            dbeta, db = st.increments
+            d = self.X @ dbeta + lay.z_times(self.Zs, db)
+            z_rho = zwz_vector(lay, cp) - lay.zt_times(self.Zs, self.w * d)
+        else:
+            b = _times_lambda(lay, Ls, st.u)
+            z_rho = zwz_vector(lay, cp) - ZWX @ st.beta - k_times(lay, cp, b)
         rho_u = level_pairs(lay, z_rho, st.u)
         D = trace_blocks(lay, cp, Ls, asm)
-        if self.reml and p:
+        stable_reml = self.reml and p and cp.R is not None
+        if stable_reml:
+            # log det S for the cancellation-free Schur complement S = R + sum_l c_l k_l k_l',
+            # c_l = 1 / (K11_l (1 + lam^2 K11_l)) (fitglme.engine.crossprod.assemble):
+            # d log det S / d lam = tr(S^{-1} sum_l dc_l k_l k_l'), dc_l = -2 lam / (1 + lam^2 K11_l)^2.
+            k11, kx = cp.K11[:, 0, 0], cp.K1X[:, 0, :]
+            lam = float(Ls[0][0, 0])
+            dc = -2.0 * lam / (1.0 + lam * lam * k11) ** 2
+            dlogdet_x = float(np.sum(fac.beta_covariance() * ((kx * dc[:, None]).T @ kx)))
+        elif self.reml and p:
             LtZWX = np.column_stack([_times_lambda(lay, Ls, ZWX[:, c], transpose=True) for c in range(p)])
             P = np.column_stack([fac.re_solve(LtZWX[:, c]) for c in range(p)])
             LP = np.column_stack([_times_lambda(lay, Ls, P[:, c]) for c in range(p)])
@@ -226,11 +303,13 @@ class LMEProblem:
             tk = theta[self.thetas.offsets[k] : self.thetas.offsets[k + 1]]
             for dL in pat.factor_derivatives(tk):
                 gj = -2.0 * scale * float(np.sum(rho_u[k] * dL)) + 2.0 * float(np.sum(D[k] * dL.T))
-                if self.reml and p:
+                if stable_reml:
+                    gj += float(dL[0, 0]) * dlogdet_x
+                elif self.reml and p:
                     gj -= 2.0 * float(np.sum(dL * F[k].T))
                 g[j] = gj
                 j += 1
-        return st.objective, g
+        return st.objective_rel, g
 
     def fit(self, theta0: np.ndarray, verbose: int = 0, max_iter: int = 500, polish: bool = True,
             method: str = "quasinewton", max_fun: int = 10000) -> tuple[LMEState, bool]:

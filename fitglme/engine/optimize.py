@@ -103,6 +103,7 @@ def minimize_bounded(
     method: str = "quasinewton",
     max_fun: int = 10000,
     label: str = "optimizer",
+    jacobi: bool = False,
 ) -> OptimResult:
     """Minimise ``f`` on a box; see module docstring.
 
@@ -171,7 +172,7 @@ def minimize_bounded(
             break
     converged = bool(res.success) or "ABNORMAL" in str(res.message)
     if polish:
-        x, fx, ok = _newton_polish(fc, x, fx, lo, hi, max_polish, gtol, grad_of)
+        x, fx, ok = _newton_polish(fc, x, fx, lo, hi, max_polish, gtol, grad_of, jacobi)
         converged = converged or ok
     g = fd_gradient(fc, x, lo, hi, f0=fx) if grad_of is None else grad_of(x)
     free = _free_mask(x, g, lo, hi)
@@ -242,7 +243,7 @@ def _hessian_from_gradient(grad, x, idx, lo, hi, central: bool = True, g0=None):
     return 0.5 * (H + H.T)
 
 
-def _newton_polish(f, x, fx, lo, hi, max_iter, gtol, grad=None):
+def _newton_polish(f, x, fx, lo, hi, max_iter, gtol, grad=None, jacobi=False):
     """Newton steps on the free coordinates until the Newton decrement g'H^{-1}g is at noise level.
 
     The decrement is the predicted objective decrease: scale-invariant in the parameters and
@@ -265,8 +266,8 @@ def _newton_polish(f, x, fx, lo, hi, max_iter, gtol, grad=None):
         if prev is not None and np.array_equal(prev[0], idx):
             # After a Newton step the last Hessian predicts the remaining decrease well enough to
             # decide whether to stop, without differencing the gradient again.
-            w, V = prev[1]
-            if float(g[idx] @ (V @ ((V.T @ g[idx]) / w))) <= noise:
+            w, V, dg = prev[1]
+            if float(g[idx] @ (V @ ((V.T @ (g[idx] / dg)) / w) / dg)) <= noise:
                 ok = True
                 break
         xs = x.copy()
@@ -278,13 +279,16 @@ def _newton_polish(f, x, fx, lo, hi, max_iter, gtol, grad=None):
 
         H = fd_hessian(fsub, x[idx], f0=fx) if grad is None else _hessian_from_gradient(
             grad, x, idx, lo, hi, central=False, g0=g)
+        # Jacobi scaling (optional): curvatures spanning more than the 1e10 of the eigenvalue floor
+        # (huge counts: a slope against a variance) would otherwise freeze the flat directions.
+        dg = np.sqrt(np.maximum(np.abs(np.diag(H)), 1e-300)) if jacobi else np.ones(len(idx))
         try:
-            w, V = np.linalg.eigh(H)
+            w, V = np.linalg.eigh(H / np.outer(dg, dg))
         except np.linalg.LinAlgError:
             break
         w = np.maximum(w, 1e-10 * max(1.0, np.max(np.abs(w))))
-        prev = (idx, (w, V))
-        step = -(V @ ((V.T @ g[idx]) / w))
+        prev = (idx, (w, V, dg))
+        step = -(V @ ((V.T @ (g[idx] / dg)) / w)) / dg
         decrement = float(-g[idx] @ step)
         if decrement <= noise:
             ok = True

@@ -24,12 +24,20 @@ from ..options import constant_value
 from .blocks import BlockFactor, ReLayout, factorize, vdot
 
 
+#: Poisson responses (times prior weights) above this make the fits use their cancellation-free
+#: forms; below it the usual forms are exact to far better than the optimiser tolerances.
+HUGE_COUNTS = 1e6
+
+
 class GLMResponse:
     """Response, prior weights, binomial size, offset and the distribution/link pair.
 
     ``weights`` are MATLAB's prior weights; for the binomial the effective weight is
     ``weights * size`` (the response is a proportion).
     """
+
+    #: a HugeReference while a huge-count Laplace fit runs (see pirls)
+    reference = None
 
     def __init__(self, dist, link, y, weights, size, offset) -> None:
         self.dist, self.link = dist, link
@@ -59,6 +67,9 @@ class GLMResponse:
             self._kernel = self._poisson_kernel
         else:
             self._kernel = None
+        #: huge counts: the engine switches to its cancellation-free forms (increment-form PL steps,
+        #: the stable Schur complement, the Laplace objective relative to a reference point).
+        self.huge = name == "Poisson" and self.y.size > 0 and float(np.max(self.w * self.y)) > HUGE_COUNTS
         from ..family.links import _LOG_BOUNDS
 
         self._log_bounds = _LOG_BOUNDS
@@ -174,10 +185,146 @@ class PirlsState:
     W: np.ndarray
     converged: bool
     iterations: int
+    #: huge counts (HugeReference): ``loglik`` is relative to the reference, whose log-likelihood
+    #: is ``loglik_offset``; ``huge`` holds the quantities the Laplace gradient needs
+    loglik_offset: float = 0.0
+    huge: dict | None = None
 
     @property
     def penalised_deviance(self) -> float:
         return -2.0 * self.loglik + vdot(self.u, self.u)
+
+
+class HugeReference:
+    """A fixed reference fit for huge Poisson counts (log link, one random term with one column).
+
+    With counts of size N the log-likelihood is a sum of terms of size N whose variation with the
+    parameters is O(1): evaluated directly it carries a rounding error of about eps * N * n, as do
+    the score sums Z's and X's (at N = 2^53 that is hundreds, against an objective the optimiser
+    must resolve to 1e-10).  Relative to a reference (beta_r, b_r) with mu_r = exp(eta_r), and
+    with the step d = X (beta - beta_r) + Z (b - b_r) formed from the parameter increments,
+
+        log L - log L_r = s_r'[X d_beta; Z d_b] - sum w mu_r (expm1(d) - d),   s_r = w (y - mu_r),
+
+    where the reference score sums X's_r, Z's_r are computed once (their rounding is then a fixed
+    perturbation of the data of relative size eps, not noise) and the rest is exact to rounding of
+    its own, small, size.  X's_r = Gamma'(Z's_r) + R's_r with X = z Gamma + R the per-level
+    regression of X on the random-effects column: the penalty alone identifies the columns of X
+    within the span of Z (the intercept), and separately rounded sums would bias them.
+    """
+
+    def __init__(self, layout: ReLayout, Zs: list[np.ndarray], X: np.ndarray, resp: "GLMResponse",
+                 beta: np.ndarray, b: np.ndarray) -> None:
+        self.layout, self.Zs, self.X = layout, Zs, X
+        self.beta = np.array(beta, float)
+        self.b = np.array(b, float)  # public order, on the covariates' scale (b = Lambda u)
+        eta = X @ self.beta + layout.z_times(Zs, self.b) + resp.offset
+        self.mu = resp.link.inverse(eta)
+        self.wmu = resp.pw * self.mu
+        s = resp.pw * (resp.y - self.mu)
+        self.G = layout.zt_times(Zs, s)  # Z's_r (covariate scale), public order
+        z1 = Zs[layout.first][:, 0]
+        ix = layout.indices[layout.first]
+        k11 = np.bincount(ix, weights=self.wmu * z1 * z1, minlength=layout.m1)
+        k1x = (layout.level_sum_columns((self.wmu * z1)[:, None] * X))
+        self.Gamma = np.divide(k1x, k11[:, None], out=np.zeros_like(k1x), where=k11[:, None] > 0)
+        self.R = X - z1[:, None] * self.Gamma[ix]
+        self.Rs = self.R.T @ s
+        self.Xs = self.Gamma.T @ self.G + self.Rs
+        self.loglik = resp.loglik(self.mu, 1.0, eta)
+
+    @staticmethod
+    def applies(resp: "GLMResponse", layout: ReLayout) -> bool:
+        return bool(resp.huge and resp.link.kind == "log" and layout.nterms == 1 and layout.stable_schur_applies)
+
+
+def _pirls_huge(layout, zts, L, X, resp, ref: HugeReference, beta, u0, max_iter, tol, display,
+                profile_beta=False) -> PirlsState:
+    """PIRLS relative to ``ref`` (Poisson with the log link, one random term with one column whose
+    factor is the 1x1 ``L``; beta fixed, or found with u when ``profile_beta``); see
+    :class:`HugeReference`."""
+    lam = float(L[0, 0])
+    Z = ref.Zs[0]
+    ix = layout.indices[0]
+
+    def at(u_, beta_):
+        dbeta = beta_ - ref.beta
+        db = lam * u_ - ref.b
+        d = X @ dbeta + Z[:, 0] * db[ix]
+        with np.errstate(over="ignore", invalid="ignore"):
+            e = np.expm1(d)
+            quad = ref.wmu * (e - d)
+            ll = vdot(ref.Xs, dbeta) + vdot(ref.G, db) - float(np.sum(quad))
+        # the rounding scale of ll: its second-order sum is exact to eps of its own size
+        return e, ll, float(np.sum(np.abs(quad)))
+
+    def score_sums(e):
+        """Z's (covariate scale) and X's, consistent along the columns of X within Z's span."""
+        we = ref.wmu * e
+        G = ref.G - layout.zt_times(ref.Zs, we)
+        return G, ref.Gamma.T @ G + ref.Rs - ref.R.T @ we
+
+    u = u0.copy()
+    beta = np.array(beta, float)
+    e, ll, scale = at(u, beta)
+    pdev = -2.0 * ll + vdot(u, u)
+    if lam != 0.0:
+        # The reference's own fit is a safe start near the reference (a warm start left by a wild
+        # trial point of the optimiser may be too far out for Newton's method).
+        ur, br = ref.b / lam, (ref.beta if profile_beta else beta)
+        er, llr, sr = at(ur, br)
+        pr = -2.0 * llr + vdot(ur, ur)
+        if not pdev <= pr:
+            u, beta, e, ll, pdev, scale = ur, br.copy(), er, llr, pr, sr
+    Xb = X if profile_beta else None
+    converged = False
+    it = 0
+    for it in range(1, max_iter + 1):
+        W = ref.wmu * (1.0 + e)
+        fac = factorize(layout, zts, W, Xb)
+        G, xs = score_sums(e)
+        g_u = lam * G - u
+        du, db = fac.solve(g_u, xs if profile_beta else None)
+        decrement = vdot(du, g_u) + (vdot(db, xs) if profile_beta else 0.0)
+        t = 1.0
+        accepted = False
+        for _ in range(30):
+            un = u + t * du
+            bn = beta + t * db if profile_beta else beta
+            en, lln, sn = at(un, bn)
+            pdevn = -2.0 * lln + vdot(un, un)
+            if np.isfinite(pdevn) and pdevn <= pdev + 1e-10 * abs(pdev):
+                accepted = True
+                break
+            t *= 0.5
+        if not accepted:
+            converged = decrement < 1e-8 * max(1.0, abs(pdev), scale)
+            break
+        stalled = not pdevn < pdev  # accepted within rounding, no decrease
+        u, beta, e, ll, pdev, scale = un, bn, en, lln, pdevn, sn
+        if stalled and decrement < 1e-8 * max(1.0, abs(pdev), scale):
+            converged = True  # the mode to rounding precision (as when no step is accepted)
+            break
+        if display:
+            print(f"    PIRLS iteration {it:3d}: penalised deviance (relative) = {pdev:.12g}, "
+                  f"Newton decrement = {decrement:.3g}")
+        # The relative objective is exact to ~1e-16 of the size of its terms: a smaller predicted
+        # decrease is rounding (u is then exact to ~1e-7 of its scale 1 / sqrt(W), i.e. eta to ~eps).
+        if decrement < max(tol, 1e-14) * max(1.0, abs(pdev), scale):
+            converged = True
+            break
+    W = ref.wmu * (1.0 + e)
+    mu = ref.mu * (1.0 + e)
+    fac = factorize(layout, zts, W, Xb)
+    eta = X @ beta + layout.z_times(zts, u) + resp.offset
+    # Score sums at the mode: Z's from the mode condition lam Z's = u (computed, it carries the
+    # rounding of W times that of b), X's = Gamma'(Z's) + the within-level part.
+    G, xs = score_sums(e)
+    if lam != 0.0:
+        G = u / lam
+        xs = ref.Gamma.T @ G + ref.Rs - ref.R.T @ (ref.wmu * e)
+    huge = {"G": G, "Xs": xs}
+    return PirlsState(u, beta, eta, mu, ll, fac, W, converged, it, ref.loglik, huge)
 
 
 def pirls(
@@ -194,14 +341,22 @@ def pirls(
     max_iter: int = 100,
     tol: float = 1e-20,
     display: bool = False,
+    Ls: list[np.ndarray] | None = None,
 ) -> PirlsState:
     """Conditional mode of u (and beta when ``profile_beta``) for fixed Lambda.
+
+    ``Ls`` (the factors, optional): with ``resp.reference`` set (huge counts) the mode is found
+    relative to that reference (:class:`HugeReference`).
 
     Raises
     ------
     NotPositiveDefinite
         When the system cannot be factored (the objective is then +inf).
     """
+    ref = getattr(resp, "reference", None)
+    if ref is not None and Ls is not None:
+        return _pirls_huge(layout, zts, Ls[0], X, resp, ref, np.asarray(beta, float), u0, max_iter, tol, display,
+                           profile_beta)
     u = u0.copy()
     beta = beta.copy()
     Xb = X if profile_beta else None

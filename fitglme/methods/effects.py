@@ -27,8 +27,8 @@ from scipy import stats as sps
 from scipy.linalg import solve_triangular
 
 from ..display.tables import MatlabDataset
-from ..engine.blocks import NotPositiveDefinite, factorize
-from ..engine.pirls import laplace_deviance, pirls
+from ..engine.blocks import NotPositiveDefinite, factorize, vdot
+from ..engine.pirls import HugeReference, laplace_deviance, pirls
 from ..inference import t_quantile, two_sided_p
 from ..options import as_float_in, match_string, parse_name_value
 
@@ -273,12 +273,20 @@ def _objective(glme):
     logs0 = [0.5 * np.log(res.dispersion)] if free else []
     if glme._method in ("Laplace", "ApproximateLaplace"):
         state = {"u": _u_start(glme)}
+        # Huge counts: the objective relative to the fit (differences are all the Hessian needs).
+        ref = (HugeReference(lay, Zs, X, resp, res.beta, np.asarray(res.b, float))
+               if not free and HugeReference.applies(resp, lay) else None)
 
         def f(x):
             beta, eta = x[:p], x[p:p + k]
             phi = float(np.exp(2 * x[-1])) if free else 1.0
-            zts = [Z @ L for Z, L in zip(Zs, _factors_from_natural(glme, eta))]
-            st = pirls(lay, zts, X, resp, beta, state["u"], phi, profile_beta=False, observed=True)
+            Ls = _factors_from_natural(glme, eta)
+            zts = [Z @ L for Z, L in zip(Zs, Ls)]
+            resp.reference = ref
+            try:
+                st = pirls(lay, zts, X, resp, beta, state["u"], phi, profile_beta=False, observed=True, Ls=Ls)
+            finally:
+                resp.reference = None
             return 0.5 * laplace_deviance(st)
 
         return f, np.concatenate([res.beta, eta0, logs0])
@@ -289,16 +297,43 @@ def _objective(glme):
     z = eta_lp - resp.offset + (resp.y - mu) / h
     w = resp.pw * h * h / dist.variance(mu)
     n, reml = len(z), glme._method == "REMPL"
+    if not free and lay.precise and lay.stable_schur_applies and lay.nterms == 1:
+        # Huge counts: increment form about the fit (fitglme.engine.lme.LMEProblem.set_data), the
+        # working residual rho = (y - mu) g'(mu), X'W rho consistent with the level sums; the
+        # objective is relative to the constant rho'W rho.
+        rho = (resp.y - mu) / h
+        z1 = Zs[0][:, 0]
+        ix = lay.indices[0]
+        k11 = np.bincount(ix, weights=w * z1 * z1, minlength=lay.m1)
+        k1x = lay.level_sum_columns((w * z1)[:, None] * X)
+        gam = np.divide(k1x, k11[:, None], out=np.zeros_like(k1x), where=k11[:, None] > 0)
+        gz = np.bincount(ix, weights=w * z1 * rho, minlength=lay.m1)  # Z'W rho
+        gx = gam.T @ gz + (X - z1[:, None] * gam[ix]).T @ (w * rho)  # X'W rho
+        bc = np.asarray(res.b, float)
+
+        def pwrss_of(Ls, fac, ws):  # ws = w: the dispersion is fixed at 1
+            lam = float(Ls[0][0, 0])
+            if lam == 0.0:
+                return np.inf
+            uc = bc / lam
+            ru = lam * gz - uc
+            du, dbeta = fac.solve(ru, gx)
+            return vdot(uc, uc) - vdot(ru, du) - vdot(gx, dbeta)
+    else:
+        def pwrss_of(Ls, fac, ws):
+            zts = [Z @ L for Z, L in zip(Zs, Ls)]
+            ru, rb = lay.zt_times(zts, ws * z), X.T @ (ws * z)
+            su, sb = fac.solve(ru, rb)
+            return float(z @ (ws * z) - ru @ su - rb @ sb)
 
     def f(x):
         eta = x[:k]
         s2 = float(np.exp(2 * x[-1])) if free else 1.0
-        zts = [Z @ L for Z, L in zip(Zs, _factors_from_natural(glme, eta))]
+        Ls = _factors_from_natural(glme, eta)
+        zts = [Z @ L for Z, L in zip(Zs, Ls)]
         ws = w / s2
         fac = factorize(lay, zts, ws, X)
-        ru, rb = lay.zt_times(zts, ws * z), X.T @ (ws * z)
-        su, sb = fac.solve(ru, rb)
-        pwrss = float(z @ (ws * z) - ru @ su - rb @ sb)
+        pwrss = pwrss_of(Ls, fac, ws)
         val = n * np.log(2 * np.pi * s2) - np.log(w).sum() + fac.logdet_re + pwrss
         if reml:
             val += fac.logdet_x - p * np.log(2 * np.pi)
