@@ -17,7 +17,7 @@ from .design.variables import as_table
 from .engine.blocks import NotPositiveDefinite, ReLayout
 from .engine.fit import FitSettings, fit_pl
 from .engine.laplace import fit_laplace
-from .engine.pirls import GLMResponse
+from .engine.pirls import GLMResponse, HugeReference
 from .errors import FitglmeError, warn
 from .family import is_canonical, make_distribution, make_link
 from .diagnostics import check_fit
@@ -209,7 +209,9 @@ def run_fit(req: FitRequest, response_override: np.ndarray | None = None):
     except (NotPositiveDefinite, np.linalg.LinAlgError, ZeroDivisionError, FloatingPointError,
             OverflowError) as exc:
         raise _numerical_failure(exc, method, dist, link, y) from exc
-    check_fit(result, blocks, dist, y)
+    check_fit(result, blocks, dist, y,
+              precise_counts=HugeReference.applies(resp, layout) if method in ("Laplace", "ApproximateLaplace")
+              else bool(resp.huge and layout.nterms == 1 and layout.stable_schur_applies))
     return dict(
         parsed=parsed, design=design, dist=dist, link=link, method=method, coding=coding,
         weights=weights, offset=offset, size=size, dispersion_flag=dflag, settings=settings,

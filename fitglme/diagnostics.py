@@ -16,7 +16,7 @@ from .errors import warn
 HUGE = 1e12
 
 
-def check_fit(result, blocks, dist, y) -> None:
+def check_fit(result, blocks, dist, y, precise_counts: bool = False) -> None:
     """Warn about boundary estimates, separation and precision problems of a fit."""
     for psi, blk in zip(result.psi, blocks):
         sd = np.sqrt(np.clip(np.diag(psi), 0.0, None))
@@ -57,8 +57,15 @@ def check_fit(result, blocks, dist, y) -> None:
         why = ("the data terms of the penalised least-squares system exceed the random-effect penalty by "
                f"more than double precision can resolve (counts above about {HUGE:.0e})" if counts else
                "they exceed the integer precision of doubles (2^52)")
+        if precise_counts:
+            advice = ("the fit used its cancellation-free forms for huge counts (one scalar random-effect "
+                      "term, log link), so the estimates keep their precision, but the absolute "
+                      "log-likelihood is only as precise as doubles allow here (its rounding can reach "
+                      f"eps times the summed terms, {2.2e-16 * big * len(y):.2g}).")
+        else:
+            advice = ("estimates and log-likelihood may be inaccurate. Consider rescaling the data (or an "
+                      "offset).")
         warn(
-            f"Responses or fitted means as large as {big:.3g}: {why}; estimates and log-likelihood "
-            "may be inaccurate. Consider rescaling the data (or an offset).",
+            f"Responses or fitted means as large as {big:.3g}: {why}; {advice}",
             "fitglme:HugeValues",
         )

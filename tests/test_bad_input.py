@@ -667,6 +667,21 @@ def test_huge_counts_warn_and_return_a_model():
         m = fitglme(d, FORMULA, Distribution="Poisson")
     assert "fitglme:HugeValues" in idents(rec)
     assert isinstance(m, GeneralizedLinearMixedModel)
+    # One scalar random term: the precise forms apply and the warning says so.
+    text = " ".join(str(r.message) for r in rec)
+    assert "keep their precision" in text and "may be inaccurate" not in text
+
+
+def test_huge_counts_warning_without_the_precise_forms():
+    """Outside the precise forms (here a random slope at 1e12) the warning keeps its caution."""
+    rng = np.random.default_rng(1)
+    d = pd.DataFrame({"x": rng.normal(size=40), "g": np.repeat(list("abcd"), 10)})
+    d["y"] = rng.poisson(3.0, 40).astype(float) * 1e12
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        fitglme(d, "y ~ x + (x|g)", Distribution="Poisson")
+    texts = [str(r.message) for r in rec if getattr(r.message, "identifier", "") == "fitglme:HugeValues"]
+    assert texts and "may be inaccurate" in texts[0]
 
 
 # Reference estimates (beta0 - log s, beta1, sigma) of y ~ x + (1|g) for the 40-row data of
