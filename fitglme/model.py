@@ -41,11 +41,14 @@ class GeneralizedLinearMixedModel:
     # ------------------------------------------------------------------ construction
     @classmethod
     def _from_fit(cls, request, response_override=None) -> "GeneralizedLinearMixedModel":
-        from .api import run_fit
+        from .api import run_fit, single_threaded_blas
 
         self = cls.__new__(cls)
         self._request = request
-        parts = run_fit(request, response_override)
+        # One BLAS thread for the whole call, design included: a multi-threaded BLAS call before the
+        # fit (the rank check's QR) leaves OpenBLAS threads spinning into it.
+        with single_threaded_blas():
+            parts = run_fit(request, response_override)
         self.__dict__.update({"_" + k: v for k, v in parts.items()})
         return self
 

@@ -262,7 +262,10 @@ def _assemble(terms: Sequence[TermCode], values: Mapping[str, np.ndarray], n: in
     out = np.empty((n, p), dtype=np.float64)
     j = 0
     for t in terms:
-        out[:, j:j + t.ncols] = t.columns(values, n)
+        if not t.factors:  # the intercept: filled in place (no (n, 1) block of ones)
+            out[:, j] = 1.0
+        else:
+            out[:, j:j + t.ncols] = t.columns(values, n)
         j += t.ncols
     return out
 

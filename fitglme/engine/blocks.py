@@ -185,6 +185,10 @@ class ReLayout:
 
     def z_times(self, zts: list[np.ndarray], u: np.ndarray) -> np.ndarray:
         """Z Lambda u, for Zt_k = Z_k L_k."""
+        if self.nterms == 1 and self.qs[0] == 1:  # one scalar term: the gathered vector is the result
+            out = u[self.indices[0]]
+            out *= zts[0][:, 0]
+            return out
         out = np.zeros(self.n)
         for k, uk in enumerate(self.split(u)):
             if self.qs[k] == 1:

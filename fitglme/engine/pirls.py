@@ -62,8 +62,9 @@ class GLMResponse:
             self._kernel = self._binomial_kernel
         elif name == "Poisson":
             self._wy = self.y if constant_value(self.w) == 1.0 else self.w * self.y
-            # sum w mu as a contiguous dot product (a broadcast w would sum in another order)
-            self._wc = np.ascontiguousarray(self.w)
+            # sum w mu: a plain sum for constant weights (no pass over a vector of ones)
+            self._w_const = constant_value(self.w)
+            self._wc = None if self._w_const is not None else np.ascontiguousarray(self.w)
             self._kernel = self._poisson_kernel
         else:
             self._kernel = None
@@ -84,15 +85,18 @@ class GLMResponse:
                 return vdot(self._my, np.log(mu)) + vdot(self._mny, np.log1p(-mu))
         return float(xlogy(self._my, mu).sum() + xlog1py(self._mny, -mu).sum())
 
+    def _sum_w_mu(self, mu: np.ndarray) -> float:
+        return self._w_const * float(mu.sum()) if self._wc is None else vdot(self._wc, mu)
+
     def _poisson_kernel(self, mu: np.ndarray, eta: np.ndarray | None = None) -> float:
         if eta is not None and self.link.kind == "log":
             # log mu = clip(eta) for the log link: no log pass needed.
             lo, hi = self._log_bounds
             if eta.min() >= lo and eta.max() <= hi:
-                return vdot(self._wy, eta) - vdot(self._wc, mu)
+                return vdot(self._wy, eta) - self._sum_w_mu(mu)
         if np.all(mu > 0):
-            return float(self._wy @ np.log(mu) - self._wc @ mu)
-        return float(xlogy(self._wy, mu).sum()) - vdot(self._wc, mu)
+            return float(self._wy @ np.log(mu)) - self._sum_w_mu(mu)
+        return float(xlogy(self._wy, mu).sum()) - self._sum_w_mu(mu)
 
     def rounding_scale(self, mu: np.ndarray) -> float:
         """Magnitude of the summed log-likelihood terms: the objective's rounding noise is about
