@@ -125,7 +125,8 @@ class GLMResponse:
         r = self.y - mu
         base = self._base(dispersion)
         if self.unit_canonical:  # h = V(mu) exactly: score = base r, W = base h
-            r *= base
+            if not (np.ndim(base) == 0 and base == 1.0):
+                r *= base
             return mu, r, h * base
         V = dist.variance(mu)
         hv = h / V
@@ -364,13 +365,15 @@ def pirls(
     u = u0.copy()
     beta = beta.copy()
     Xb = X if profile_beta else None
+    zero_offset = constant_value(resp.offset) == 0.0
     fixed_part = None if profile_beta else X @ beta + resp.offset
 
     def eta_of(u_, beta_):
         out = layout.z_times(zts, u_)
         if profile_beta:
             fixed = X @ beta_
-            fixed += resp.offset
+            if not zero_offset:
+                fixed += resp.offset
             out += fixed
         else:
             out += fixed_part
@@ -388,7 +391,8 @@ def pirls(
         g_u = layout.zt_times(zts, score) - u
         g_b = X.T @ score if profile_beta else None
         del score  # each n-vector is freed as soon as it is used
-        Wn = W if np.all(W > 0) else resp.working(eta, dispersion, False)[2]
+        # (log-Poisson, logit-binomial, identity-normal weights are positive by construction)
+        Wn = W if resp.unit_canonical or np.all(W > 0) else resp.working(eta, dispersion, False)[2]
         del W
         fac = factorize(layout, zts, Wn, Xb)
         del Wn
