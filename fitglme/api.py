@@ -14,7 +14,7 @@ import pandas as pd
 from .covariance import CovariancePattern, make_pattern
 from .design import build_design
 from .design.variables import as_table
-from .engine.blocks import NotPositiveDefinite, ReLayout
+from .engine.blocks import NotPositiveDefinite, ReLayout, constant_rows
 from .engine.fit import FitSettings, fit_pl
 from .engine.laplace import fit_laplace
 from .engine.pirls import GLMResponse, HugeReference
@@ -199,7 +199,7 @@ def run_fit(req: FitRequest, response_override: np.ndarray | None = None):
     layout = ReLayout([b.index for b in blocks], [b.nlevels for b in blocks], [b.q for b in blocks])
     resp = GLMResponse(dist, link, y, w, sz, off)
     layout.precise = resp.huge
-    Zs = [b.Z for b in blocks]
+    Zs = [constant_rows(b.Z) for b in blocks]  # (random intercepts: broadcast views)
     fitter = fit_pl if method in ("MPL", "REMPL") else fit_laplace
     try:
         with single_threaded_blas():

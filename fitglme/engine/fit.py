@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import warn
-from .blocks import ReLayout
+from .blocks import ReLayout, scale_columns
 from .lme import LMEProblem, LMEState, ThetaMap
 from .pirls import GLMResponse
 
@@ -152,7 +152,7 @@ def pseudo_likelihood(
             state, center = _huge_pl_step(resp, X, layout, Zs, thetas, lme, eta, state, theta, center,
                                           first=it == 1, polish=polish, opt=opt)
             theta = state.theta
-            eta_new = X @ state.beta + layout.z_times([Zk @ Lk for Zk, Lk in zip(Zs, state.Ls)], state.u) + resp.offset
+            eta_new = X @ state.beta + layout.z_times([scale_columns(Zk, Lk) for Zk, Lk in zip(Zs, state.Ls)], state.u) + resp.offset
         else:
             state = None  # the previous iteration's solution (its factorisation) is not needed
             lme.set_data(*working_data(eta))
@@ -161,7 +161,7 @@ def pseudo_likelihood(
             lme.release_data(None)  # (drops the reference to this eta)
             theta = state.theta
             eta_new = X @ state.beta
-            eta_new += layout.z_times([Zk @ Lk for Zk, Lk in zip(Zs, state.Ls)], state.u)
+            eta_new += layout.z_times([scale_columns(Zk, Lk) for Zk, Lk in zip(Zs, state.Ls)], state.u)
             eta_new += resp.offset
         # MATLAB's test: max|delta eta| <= max(PLTolerance * max|eta|, PLTolerance).
         eta -= eta_new

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import warn
-from .blocks import NotPositiveDefinite, factorize, vdot
+from .blocks import NotPositiveDefinite, factorize, scale_columns, vdot
 from .lme import ThetaMap
 from .optimize import minimize_bounded
 from .pirls import HugeReference, laplace_deviance, pirls
@@ -62,7 +62,7 @@ class LaplaceObjective:
             return self._memo[1]
         theta, beta, phi = self.unpack(x)
         Ls = self.thetas.factors(theta)
-        zts = [Zk @ Lk for Zk, Lk in zip(self.Zs, Ls)]
+        zts = [scale_columns(Zk, Lk) for Zk, Lk in zip(self.Zs, Ls)]
         st = pirls(self.layout, zts, self.X, self.resp, self.beta if self.approximate else beta,
                    self.u, phi, profile_beta=self.approximate, observed=True, Ls=Ls, **self.pirls_kwargs)
         return st, zts, theta, phi
@@ -140,7 +140,7 @@ class LaplaceObjective:
         traces = []
         for k, Zk, dL in derivs:
             parts = [None] * lay.nterms
-            parts[k] = Zk @ dL
+            parts[k] = scale_columns(Zk, dL)
             traces.append(fac.weighted_trace(W, zts, parts))
             del parts
         WMt = lay.z_times(zts, tu)
@@ -153,7 +153,7 @@ class LaplaceObjective:
         t_parts = lay.split(tu)
         for j, (k, Zk, dL) in enumerate(derivs):
             ix = lay.indices[k]
-            dzt = Zk @ dL
+            dzt = scale_columns(Zk, dL)
             dMu = _row_dots(dzt, u_parts[k], ix)
             v_dMu, wmt_dMu = vdot(v, dMu), vdot(WMt, dMu)
             if huge is not None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..covariance import CovariancePattern
-from .blocks import BlockFactor, NotPositiveDefinite, ReLayout, vdot
+from .blocks import BlockFactor, NotPositiveDefinite, ReLayout, scale_columns, vdot
 from .crossprod import assemble, cross_products, k_times, level_pairs, trace_blocks, zwx, zwz_vector
 from .optimize import minimize_bounded
 
@@ -215,7 +215,7 @@ class LMEProblem:
             if not r2 > 1e-8 * self.cp.zWz:
                 # Cancellation in z'Wz - r'A^{-1}r: recompute the residuals directly (one pass).
                 z, w = (self.z, self.w) if self.z is not None else self._recompute()
-                zts = [Zk @ Lk for Zk, Lk in zip(self.Zs, Ls)]
+                zts = [scale_columns(Zk, Lk) for Zk, Lk in zip(self.Zs, Ls)]
                 resid = z - self.X @ beta - lay.z_times(zts, u)
                 r2 = vdot(w, resid**2) + vdot(u, u)
             if self.sigma2_fixed is None:
