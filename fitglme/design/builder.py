@@ -270,6 +270,14 @@ def _assemble(terms: Sequence[TermCode], values: Mapping[str, np.ndarray], n: in
     return out
 
 
+def _random_design(terms: Sequence[TermCode], values: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+    """A random term's Z: a read-only broadcast column of ones for a random intercept (no memory
+    per row; the engine's row-wise products then read one array fewer), else :func:`_assemble`."""
+    if len(terms) == 1 and not terms[0].factors:
+        return np.broadcast_to(np.ones((1, 1)), (n, 1))
+    return _assemble(terms, values, n)
+
+
 # --------------------------------------------------------------------------------------------
 # Exclude / extra missing
 # --------------------------------------------------------------------------------------------
@@ -516,7 +524,7 @@ def build_design(tbl: Any, parsed: ParsedFormula, dummy_coding: str = "reference
             group_vars=gspec.group_vars,
             level_names=list(gspec.level_names),
             index=index,
-            Z=_assemble(rspec.terms, values, n),
+            Z=_random_design(rspec.terms, values, n),
             names=rspec.names,
         ))
 

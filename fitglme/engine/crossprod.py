@@ -123,9 +123,15 @@ def assemble(lay: ReLayout, cp: CrossProducts, Ls: list[np.ndarray]) -> Assemble
     B1X = np.einsum("ba,kbp->kap", L1, cp.K1X).reshape(m1 * q1, p)
     S = np.empty((Q2 + p, Q2 + p))
     if Q2:
-        K12L = rest_right(lay, Ls, cp.K12)
-        B[:, :Q2] = np.einsum("ba,kbj->kaj", L1, K12L.reshape(m1, q1, Q2)).reshape(m1 * q1, Q2)
-        del K12L  # (m1 q1, Q2): recomputed by trace_blocks rather than kept
+        if q1 == 1 and all(lay.qs[k] == 1 for k in lay.rest):
+            # scalar terms: Lambda_1' K12 Lambda_2 is K12 with its columns scaled, formed in B itself
+            # (no (m1, Q2) temporaries: in crossed designs they are as large as several n-vectors)
+            col = np.concatenate([np.full(lay.nlevels[k], Ls[k][0, 0]) for k in lay.rest]) * L1[0, 0]
+            np.multiply(cp.K12, col[None, :], out=B[:, :Q2])
+        else:
+            K12L = rest_right(lay, Ls, cp.K12)
+            B[:, :Q2] = np.einsum("ba,kbj->kaj", L1, K12L.reshape(m1, q1, Q2)).reshape(m1 * q1, Q2)
+            del K12L  # (m1 q1, Q2): recomputed by trace_blocks rather than kept
         S[:Q2, :Q2] = rest_left(lay, Ls, rest_right(lay, Ls, cp.K22))
         S2X = rest_left(lay, Ls, cp.K2X)
         S[:Q2, Q2:] = S2X

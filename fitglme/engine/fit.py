@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import warn
+from ..options import constant_value
 from .blocks import ReLayout, scale_columns
 from .lme import LMEProblem, LMEState, ThetaMap
 from .pirls import GLMResponse
@@ -134,11 +135,16 @@ def pseudo_likelihood(
         """Working response z = eta - offset + (y - mu) / h and weights w = pw h^2 / V."""
         mu = link.inverse(eta_)
         h = link.mu_eta(eta_)
-        V = dist.variance(mu)
         z = resp.y - mu  # in place: each n-vector is freed as soon as it is used
+        V = None if resp.unit_canonical else dist.variance(mu)  # (h = V for canonical links)
         del mu
         z /= h
-        z += eta_ - resp.offset
+        z += eta_
+        if constant_value(resp.offset) != 0.0:
+            z -= resp.offset
+        if V is None:  # w = pw h^2 / V = pw h
+            h *= resp.pw
+            return z, h
         w = resp.pw * h
         w *= h
         w /= V
