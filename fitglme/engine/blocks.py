@@ -350,7 +350,7 @@ class BlockFactor:
         l1 = lay.indices[f]
         x1, y1 = xs[f], ys[f]
         if x1 is not None and y1 is not None:
-            out = np.einsum("ia,iab,ib->i", x1, H11[l1], y1)
+            out = _level_form(x1, H11, l1, y1)
         else:
             out = np.zeros(lay.n)
         cols = {}
@@ -423,6 +423,26 @@ class BlockFactor:
         Lx = self.L2[Q2:, Q2:]
         Li = _tri_solve(Lx, np.eye(self.p), lower=True)
         return Li.T @ Li
+
+
+def _level_form(x: np.ndarray, H: np.ndarray, ix: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """x_i' H[ix_i] y_i for every row, entry by entry with (n,) temporaries (no (n, q, q) gather);
+    when x is y, H's symmetry halves the gathers."""
+    q = H.shape[1]
+    same = x is y
+    out = None
+    for a in range(q):
+        for b in range(a if same else 0, q):
+            t = H[ix, a, b]
+            t *= x[:, a]
+            t *= y[:, b]
+            if same and b != a:
+                t *= 2.0
+            if out is None:
+                out = t
+            else:
+                out += t
+    return out
 
 
 def _tri_solve(L: np.ndarray, b: np.ndarray, lower: bool) -> np.ndarray:

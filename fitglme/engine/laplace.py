@@ -153,8 +153,8 @@ class LaplaceObjective:
         t_parts = lay.split(tu)
         for j, (k, Zk, dL) in enumerate(derivs):
             ix = lay.indices[k]
-            dzt = scale_columns(Zk, dL)
-            dMu = _row_dots(dzt, u_parts[k], ix)
+            # (Z dL)_i . w[ix_i] = Z_i . (w dL')[ix_i]: no (n, q) Z dL is formed
+            dMu = _row_dots(Zk, u_parts[k] @ dL.T, ix)
             v_dMu, wmt_dMu = vdot(v, dMu), vdot(WMt, dMu)
             if huge is not None:
                 # s'(Z dL w) = sum over levels of (Z's)_l' dL w_l, with the score sums Z's of the
@@ -164,8 +164,8 @@ class LaplaceObjective:
                 s_dMt = float(np.sum(Gk * (t_parts[k] @ dL.T)))
             else:
                 s_dMu = vdot(s, dMu)
-                s_dMt = vdot(s, _row_dots(dzt, t_parts[k], ix))
-            del dMu, dzt
+                s_dMt = vdot(s, _row_dots(Zk, t_parts[k] @ dL.T, ix))
+            del dMu
             g[j] = -2 * s_dMu + 2 * traces[j] + v_dMu + s_dMt - wmt_dMu
         if not self.approximate:
             Xs = huge["Xs"] if huge is not None else X.T @ s
@@ -176,12 +176,14 @@ class LaplaceObjective:
 
 
 def _row_dots(a: np.ndarray, levels: np.ndarray, ix: np.ndarray) -> np.ndarray:
-    """a_i . levels[ix_i] for every row i; for one column the gathered vector is reused."""
-    if a.shape[1] == 1:
-        out = levels[ix, 0]
-        out *= a[:, 0]
-        return out
-    return np.einsum("ij,ij->i", a, levels[ix])
+    """a_i . levels[ix_i] for every row i, column by column (no (n, q) gather)."""
+    out = levels[ix, 0]
+    out *= a[:, 0]
+    for c in range(1, a.shape[1]):
+        t = levels[ix, c]
+        t *= a[:, c]
+        out += t
+    return out
 
 
 def joint_hessian(obj: "LaplaceObjective", x: np.ndarray) -> np.ndarray:
