@@ -246,9 +246,14 @@ def _check_rank(design) -> None:
     X = design.X
     if X.shape[1] == 0:
         return
-    scale = np.sqrt((X**2).sum(0))
+    scale = np.sqrt(np.einsum("ij,ij->j", X, X))
     scale[scale == 0] = 1.0
-    Q, R = np.linalg.qr(X / scale)
+    # R of the column-scaled X by blocks of rows (R_k = qr([R_{k-1}; X_k])): the same triangular
+    # factor up to signs, without an (n, p) copy of X or a Q.
+    R = np.zeros((0, X.shape[1]))
+    step = 8192
+    for start in range(0, X.shape[0], step):
+        R = np.linalg.qr(np.vstack([R, X[start:start + step] / scale]), mode="r")
     d = np.abs(np.diag(R))
     tol = max(X.shape) * np.finfo(float).eps * (d.max() if d.size else 1.0) * 10
     bad = np.flatnonzero(d <= tol)
