@@ -211,7 +211,8 @@ def run_fit(req: FitRequest, response_override: np.ndarray | None = None):
         raise _numerical_failure(exc, method, dist, link, y) from exc
     check_fit(result, blocks, dist, y,
               precise_counts=HugeReference.applies(resp, layout) if method in ("Laplace", "ApproximateLaplace")
-              else bool(resp.huge and layout.nterms == 1 and layout.stable_schur_applies))
+              else bool(resp.huge and layout.nterms == 1 and layout.stable_schur_applies),
+              ridged=layout.ridged)
     return dict(
         parsed=parsed, design=design, dist=dist, link=link, method=method, coding=coding,
         weights=weights, offset=offset, size=size, dispersion_flag=dflag, settings=settings,

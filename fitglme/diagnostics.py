@@ -16,7 +16,7 @@ from .errors import warn
 HUGE = 1e12
 
 
-def check_fit(result, blocks, dist, y, precise_counts: bool = False) -> None:
+def check_fit(result, blocks, dist, y, precise_counts: bool = False, ridged: bool = False) -> None:
     """Warn about boundary estimates, separation and precision problems of a fit."""
     for psi, blk in zip(result.psi, blocks):
         sd = np.sqrt(np.clip(np.diag(psi), 0.0, None))
@@ -62,6 +62,13 @@ def check_fit(result, blocks, dist, y, precise_counts: bool = False) -> None:
                       "term, log link), so the estimates keep their precision, but the absolute "
                       "log-likelihood is only as precise as doubles allow here (its rounding can reach "
                       f"eps times the summed terms, {2.2e-16 * big * len(y):.2g}).")
+        elif ridged:
+            advice = ("the penalised system lost positive definiteness to rounding and was regularised at "
+                      "the rounding level, so the split between the fixed effects and the random effects "
+                      "along their shared directions (e.g. the intercept against random intercepts) is "
+                      "not determined and those estimates are unreliable (the fitted values, determined by "
+                      "the data, are not affected). The precise forms for huge counts cover one scalar random-effect term "
+                      "(e.g. (1|g)); otherwise consider rescaling the data (or an offset).")
         else:
             advice = ("estimates and log-likelihood may be inaccurate. Consider rescaling the data (or an "
                       "offset).")

@@ -672,6 +672,26 @@ def test_huge_counts_warn_and_return_a_model():
     assert "keep their precision" in text and "may be inaccurate" not in text
 
 
+@pytest.mark.parametrize("formula", ["y ~ x + (x|g)", "y ~ x + (1|g) + (1|h)"])
+def test_huge_counts_outside_the_precise_forms_return_a_model(formula):
+    """Counts of 1e15 with a random slope or crossed terms: the penalised system loses positive
+    definiteness to rounding; the fit still returns a model, warns that the fixed/random split is
+    unreliable, and its fitted values agree with a fit at 1e12 (where no regularisation is needed)."""
+    rng = np.random.default_rng(1)
+    d = pd.DataFrame({"x": rng.normal(size=40), "g": np.repeat(list("abcd"), 10),
+                      "h": np.tile(list("pqrst"), 8)})
+    base = rng.poisson(3.0, 40).astype(float)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        m = fitglme(d.assign(y=base * 1e15), formula, Distribution="Poisson")
+    texts = [str(r.message) for r in rec if getattr(r.message, "identifier", "") == "fitglme:HugeValues"]
+    assert texts and "unreliable" in texts[0]
+    assert isinstance(m, GeneralizedLinearMixedModel)
+    ref = quiet(fitglme, d.assign(y=base * 1e12), formula, Distribution="Poisson")
+    ratio = (np.asarray(m.fitted()).ravel() / 1e15) / (np.asarray(ref.fitted()).ravel() / 1e12)
+    assert np.max(np.abs(ratio - 1)) < 1e-6
+
+
 def test_huge_counts_warning_without_the_precise_forms():
     """Outside the precise forms (here a random slope at 1e12) the warning keeps its caution."""
     rng = np.random.default_rng(1)

@@ -69,6 +69,7 @@ class ReLayout:
 
     precise = False
     stable_schur_applies = False
+    ridged = False  # set when a huge-count fit needed a rounding-level ridge (see _cholesky)
 
     def __init__(self, indices: list[np.ndarray], nlevels: list[int], qs: list[int]) -> None:
         self.n = int(len(indices[0])) if indices else 0
@@ -555,10 +556,7 @@ def factor_blocks(lay: ReLayout, A11: np.ndarray, B: np.ndarray, S: np.ndarray, 
         L1 = np.sqrt(A11)
         L1inv = 1.0 / L1
     else:
-        try:
-            L1 = np.linalg.cholesky(A11)
-        except np.linalg.LinAlgError as exc:
-            raise NotPositiveDefinite from exc
+        L1 = _cholesky(A11, lay)
         L1inv = np.linalg.inv(L1)
     if Q2:
         S[np.arange(Q2), np.arange(Q2)] += 1.0
@@ -566,10 +564,38 @@ def factor_blocks(lay: ReLayout, A11: np.ndarray, B: np.ndarray, S: np.ndarray, 
     del B
     if schur is not None:
         S = schur
+        d0 = None
     else:
+        d0 = np.abs(np.diag(S)).copy() if lay.precise else None
         S -= C.T @ C
+    L2 = _cholesky(S, lay, d0) if n2 else np.zeros((0, 0))
+    return BlockFactor(lay, L1, L1inv, C, L2, p)
+
+
+def _cholesky(M: np.ndarray, lay: "ReLayout", scale: np.ndarray | None = None) -> np.ndarray:
+    """Cholesky factor of M (or of each block of a stack of blocks).
+
+    Huge counts (``precise``, set by the fit when a count exceeds 1e6) outside the cancellation-free
+    forms: a block that rounding has left indefinite -- the penalty's identity lost beside data terms
+    ~1e16 times larger, or a Schur complement that cancelled every digit -- gets a ridge at the
+    rounding level of its terms (``scale``: their magnitude before the cancellation, else M's
+    diagonal), so that the fit goes on as precisely as doubles allow (the fitglme:HugeValues warning
+    says the estimates may be inaccurate) instead of failing; ``lay.ridged`` records that it happened.
+    """
     try:
-        L2 = np.linalg.cholesky(S) if n2 else np.zeros((0, 0))
+        return np.linalg.cholesky(M)
+    except np.linalg.LinAlgError as exc:
+        if not lay.precise:
+            raise NotPositiveDefinite from exc
+    k = M.shape[-1]
+    diag = np.abs(np.diagonal(M, axis1=-2, axis2=-1)) if scale is None else scale
+    ridge = 64.0 * k * np.finfo(float).eps * np.maximum(diag, np.max(diag, axis=-1, keepdims=True) * 1e-300)
+    Mr = M.copy()
+    idx = np.arange(k)
+    Mr[..., idx, idx] += ridge
+    try:
+        L = np.linalg.cholesky(Mr)
     except np.linalg.LinAlgError as exc:
         raise NotPositiveDefinite from exc
-    return BlockFactor(lay, L1, L1inv, C, L2, p)
+    lay.ridged = True
+    return L
