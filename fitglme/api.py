@@ -14,7 +14,8 @@ import pandas as pd
 from .covariance import CovariancePattern, make_pattern
 from .design import build_design
 from .design.variables import as_table
-from .engine.blocks import NotPositiveDefinite, ReLayout, constant_rows
+from .engine.blocks import NotPositiveDefinite
+from .engine.layout import ReLayout, constant_rows
 from .engine.fit import FitSettings, fit_pl
 from .engine.laplace import fit_laplace
 from .engine.pirls import GLMResponse, HugeReference

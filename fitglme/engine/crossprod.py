@@ -6,7 +6,7 @@ every quantity of the LME objective is a function of
     K = Z'WZ, Z'WX, Z'Wz, X'WX, X'Wz, z'Wz
 
 stored per level for the first (block-diagonal) term and densely for the other terms, exactly
-in the layout of :mod:`fitglme.engine.blocks`.  They are accumulated in one pass over the n rows;
+in the layout of :mod:`fitglme.engine.layout`.  They are accumulated in one pass over the n rows;
 afterwards an evaluation of the objective and of its exact gradient at a new theta costs
 O(m1 q1^2 (Q2 + p) + Q2^3), independent of n (the approach of MixedModels.jl).
 
@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .blocks import BlockFactor, ReLayout, factor_blocks, vdot
+from .blocks import BlockFactor, factor_blocks
+from .layout import ReLayout, vdot
 
 
 @dataclass

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import warn
 from ..options import constant_value
-from .blocks import ReLayout, scale_columns
+from .layout import ReLayout, scale_columns
 from .lme import LMEProblem, LMEState, ThetaMap
 from .pirls import GLMResponse
 

@@ -23,7 +23,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import warn
-from .blocks import NotPositiveDefinite, factorize, scale_columns, vdot
+from .blocks import NotPositiveDefinite, factorize
+from .layout import scale_columns, vdot
 from .lme import ThetaMap
 from .optimize import minimize_bounded
 from .pirls import HugeReference, laplace_deviance, pirls

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..covariance import CovariancePattern
-from .blocks import BlockFactor, NotPositiveDefinite, ReLayout, scale_columns, vdot
+from .blocks import BlockFactor, NotPositiveDefinite
+from .layout import ReLayout, scale_columns, vdot
 from .crossprod import assemble, cross_products, k_times, level_pairs, trace_blocks, zwx, zwz_vector
 from .optimize import minimize_bounded
 

@@ -21,7 +21,8 @@ import numpy as np
 from scipy.special import xlog1py, xlogy
 
 from ..options import constant_value
-from .blocks import BlockFactor, ReLayout, factorize, vdot
+from .blocks import BlockFactor, factorize
+from .layout import ReLayout, vdot
 
 
 #: Poisson responses (times prior weights) above this make the fits use their cancellation-free

@@ -27,7 +27,8 @@ from scipy import stats as sps
 from scipy.linalg import solve_triangular
 
 from ..display.tables import MatlabDataset
-from ..engine.blocks import NotPositiveDefinite, factorize, vdot
+from ..engine.blocks import NotPositiveDefinite, factorize
+from ..engine.layout import vdot
 from ..engine.pirls import HugeReference, laplace_deviance, pirls
 from ..inference import t_quantile, two_sided_p
 from ..options import as_float_in, match_string, parse_name_value
