@@ -69,6 +69,10 @@ class ReLayout:
         self.sizes = [m * q for m, q in zip(self.nlevels, self.qs)]
         self.offsets = np.concatenate([[0], np.cumsum(self.sizes)]).astype(np.int64)
         self.Q = int(self.offsets[-1])
+        # Rows grouped by level (each level one run of consecutive rows, every level present, as in
+        # data sorted by group): per-level sums are then np.add.reduceat over the runs, ~1.7x faster
+        # than a bincount scatter.  None: bincount.
+        self._starts = [_run_starts(ix, m) for ix, m in zip(self.indices, self.nlevels)]
         if self.nterms == 0:
             self.first = -1
             self.rest: list[int] = []
@@ -86,9 +90,16 @@ class ReLayout:
         self.stable_schur_applies = self.Q2 == 0 and self.q1 == 1
         self.qr = sum(self.qs[k] for k in self.rest)
 
+    def sum_by_level(self, k: int, v: np.ndarray) -> np.ndarray:
+        """Per level of term k, the sum of v over its rows: (m_k,)."""
+        starts = self._starts[k]
+        if starts is not None and not self.precise:  # (huge counts: the validated bincount sums)
+            return np.add.reduceat(v, starts)
+        return np.bincount(self.indices[k], weights=v, minlength=self.nlevels[k])
+
     def level_sum(self, v: np.ndarray) -> np.ndarray:
-        """Per first-term level, the sum of v over its rows, in row order: (m1,)."""
-        return np.bincount(self.indices[self.first], weights=v, minlength=self.m1)
+        """Per first-term level, the sum of v over its rows: (m1,)."""
+        return self.sum_by_level(self.first, v)
 
     def level_sum_columns(self, M: np.ndarray) -> np.ndarray:
         """Per first-term level, the column sums of the (n, c) array M over its rows: (m1, c)."""
@@ -130,7 +141,7 @@ class ReLayout:
             for a in range(qk):
                 xa = xk[:, a] if w is None else w * xk[:, a]
                 for b in range(ql):
-                    blocks[:, a, b] = np.bincount(ix_k, weights=xa * yl[:, b], minlength=mk)
+                    blocks[:, a, b] = self.sum_by_level(k, xa * yl[:, b])
             out = np.zeros((mk, qk, mk, ql))
             lev = np.arange(mk)
             out[lev, :, lev, :] = blocks
@@ -178,7 +189,7 @@ class ReLayout:
             blk = np.empty((m, q, V.shape[1]))
             for a in range(q):
                 for c in range(V.shape[1]):
-                    blk[:, a, c] = np.bincount(self.indices[k], weights=xs[k][:, a] * V[:, c], minlength=m)
+                    blk[:, a, c] = self.sum_by_level(k, xs[k][:, a] * V[:, c])
             out[self.rest_offsets[j] : self.rest_offsets[j + 1]] = blk.reshape(m * q, -1)
         return out
 
@@ -213,7 +224,7 @@ class ReLayout:
             m, q = self.nlevels[k], self.qs[k]
             acc = np.zeros((m, q))
             for a in range(q):
-                acc[:, a] = np.bincount(self.indices[k], weights=zts[k][:, a] * v, minlength=m)
+                acc[:, a] = self.sum_by_level(k, zts[k][:, a] * v)
             out[self.offsets[k] : self.offsets[k + 1]] = acc.ravel()
         return out
 
@@ -234,3 +245,15 @@ class ReLayout:
         for j, k in enumerate(self.rest):
             out[self.offsets[k] : self.offsets[k + 1]] = ur[self.rest_offsets[j] : self.rest_offsets[j + 1]]
         return out
+
+
+def _run_starts(ix: np.ndarray, m: int) -> np.ndarray | None:
+    """Start of each level's run of rows when the rows are grouped by level in level order with
+    every level present (ix non-decreasing, covering 0..m-1); else None."""
+    n = ix.size
+    if n == 0 or m == 0 or ix[0] != 0 or ix[-1] != m - 1:
+        return None
+    step = np.diff(ix)
+    if step.min(initial=0) < 0 or step.max(initial=0) > 1:
+        return None
+    return np.concatenate([[0], np.flatnonzero(step) + 1])

@@ -231,7 +231,7 @@ class HugeReference:
         self.G = layout.zt_times(Zs, s)  # Z's_r (covariate scale), public order
         z1 = Zs[layout.first][:, 0]
         ix = layout.indices[layout.first]
-        k11 = np.bincount(ix, weights=self.wmu * z1 * z1, minlength=layout.m1)
+        k11 = layout.level_sum(self.wmu * z1 * z1)
         k1x = (layout.level_sum_columns((self.wmu * z1)[:, None] * X))
         self.Gamma = np.divide(k1x, k11[:, None], out=np.zeros_like(k1x), where=k11[:, None] > 0)
         self.R = X - z1[:, None] * self.Gamma[ix]

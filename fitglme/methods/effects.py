@@ -305,10 +305,10 @@ def _objective(glme):
         rho = (resp.y - mu) / h
         z1 = Zs[0][:, 0]
         ix = lay.indices[0]
-        k11 = np.bincount(ix, weights=w * z1 * z1, minlength=lay.m1)
+        k11 = lay.level_sum(w * z1 * z1)
         k1x = lay.level_sum_columns((w * z1)[:, None] * X)
         gam = np.divide(k1x, k11[:, None], out=np.zeros_like(k1x), where=k11[:, None] > 0)
-        gz = np.bincount(ix, weights=w * z1 * rho, minlength=lay.m1)  # Z'W rho
+        gz = lay.level_sum(w * z1 * rho)  # Z'W rho
         gx = gam.T @ gz + (X - z1[:, None] * gam[ix]).T @ (w * rho)  # X'W rho
         bc = np.asarray(res.b, float)
 
