@@ -157,18 +157,16 @@ def pseudo_likelihood(
         if resp.huge:
             state, center = _huge_pl_step(resp, X, layout, Zs, thetas, lme, eta, state, theta, center,
                                           first=it == 1, polish=polish, opt=opt)
-            theta = state.theta
-            eta_new = X @ state.beta + layout.z_times([scale_columns(Zk, Lk) for Zk, Lk in zip(Zs, state.Ls)], state.u) + resp.offset
         else:
             state = None  # the previous iteration's solution (its factorisation) is not needed
             lme.set_data(*working_data(eta))
             lme.release_data(lambda e=eta: working_data(e))  # only the cross products are kept
             state, _ = lme.fit(theta, polish=polish, **opt)
             lme.release_data(None)  # (drops the reference to this eta)
-            theta = state.theta
-            eta_new = X @ state.beta
-            eta_new += layout.z_times([scale_columns(Zk, Lk) for Zk, Lk in zip(Zs, state.Ls)], state.u)
-            eta_new += resp.offset
+        theta = state.theta
+        eta_new = X @ state.beta
+        eta_new += layout.z_times([scale_columns(Zk, Lk) for Zk, Lk in zip(Zs, state.Ls)], state.u)
+        eta_new += resp.offset
         # MATLAB's test: max|delta eta| <= max(PLTolerance * max|eta|, PLTolerance).
         eta -= eta_new
         change = np.max(np.abs(eta, out=eta)) / max(np.max(np.abs(eta_new)), 1.0)
@@ -234,7 +232,7 @@ def _huge_pl_step(resp, X, layout, Zs, thetas, lme, eta, state, theta, center, *
         state = lme.solve(theta)
         prev = (np.zeros(X.shape[1]), np.zeros(layout.Q))
         for _ in range(2):
-            c = (state.beta, [uk @ L.T for uk, L in zip(layout.split(state.u), state.Ls)])
+            c = (state.beta, _b_parts(layout, state.Ls, state.u))
             bc = np.concatenate([bk.ravel() for bk in c[1]])
             step = X @ (c[0] - prev[0]) + layout.z_times(Zs, bc - prev[1])
             lme.set_data(lme.z - step, w, c)
@@ -247,14 +245,13 @@ def _huge_pl_step(resp, X, layout, Zs, thetas, lme, eta, state, theta, center, *
         # the directions identified by the penalty alone (e.g. intercept against random
         # intercepts) by far more than eta changes, and the objective's gradient carries a
         # rounding error of eps W times that step.  From the re-centred data the step is tiny.
-        b_new = [uk @ L.T for uk, L in zip(layout.split(state.u), state.Ls)]
+        b_new = _b_parts(layout, state.Ls, state.u)
         db = np.concatenate([(bn - bc).ravel() for bn, bc in zip(b_new, center[1])])
         step = X @ (state.beta - center[0]) + layout.z_times(Zs, db)
         center = (state.beta, b_new)
         lme.set_data(lme.z - step, w, center)
         state, _ = lme.fit(state.theta, polish=polish, **opt)
-    center = (state.beta, [uk @ L.T for uk, L in zip(layout.split(state.u), state.Ls)])
-    return state, center
+    return state, (state.beta, _b_parts(layout, state.Ls, state.u))
 
 
 def fit_pl(resp, X, layout, Zs, patterns, settings: FitSettings) -> EngineResult:
@@ -292,6 +289,11 @@ def fit_pl(resp, X, layout, Zs, patterns, settings: FitSettings) -> EngineResult
     )
 
 
+def _b_parts(layout: ReLayout, Ls: list[np.ndarray], u: np.ndarray) -> list[np.ndarray]:
+    """b = Lambda u per term, as (m_k, q_k) arrays."""
+    return [uk @ L.T for uk, L in zip(layout.split(u), Ls)]
+
+
 def _b_from_u(layout: ReLayout, Ls: list[np.ndarray], u: np.ndarray) -> np.ndarray:
-    parts = [(uk @ L.T).ravel() for uk, L in zip(layout.split(u), Ls)]
+    parts = [bk.ravel() for bk in _b_parts(layout, Ls, u)]
     return np.concatenate(parts) if parts else np.zeros(0)

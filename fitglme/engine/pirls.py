@@ -261,8 +261,8 @@ def _pirls_huge(layout, zts, L, X, resp, ref: HugeReference, beta, u0, max_iter,
             e = np.expm1(d)
             quad = ref.wmu * (e - d)
             ll = vdot(ref.Xs, dbeta) + vdot(ref.G, db) - float(np.sum(quad))
-        # the rounding scale of ll: its second-order sum is exact to eps of its own size
-        return e, ll, float(np.sum(np.abs(quad)))
+        # (e, the rounding scale of ll: its second-order sum is exact to eps of its own size)
+        return ll, (e, float(np.sum(np.abs(quad))))
 
     def score_sums(e):
         """Z's (covariate scale) and X's, consistent along the columns of X within Z's span."""
@@ -272,13 +272,13 @@ def _pirls_huge(layout, zts, L, X, resp, ref: HugeReference, beta, u0, max_iter,
 
     u = u0.copy()
     beta = np.array(beta, float)
-    e, ll, scale = at(u, beta)
+    ll, (e, scale) = at(u, beta)
     pdev = -2.0 * ll + vdot(u, u)
     if lam != 0.0:
         # The reference's own fit is a safe start near the reference (a warm start left by a wild
         # trial point of the optimiser may be too far out for Newton's method).
         ur, br = ref.b / lam, (ref.beta if profile_beta else beta)
-        er, llr, sr = at(ur, br)
+        llr, (er, sr) = at(ur, br)
         pr = -2.0 * llr + vdot(ur, ur)
         if not pdev <= pr:
             u, beta, e, ll, pdev, scale = ur, br.copy(), er, llr, pr, sr
@@ -292,20 +292,11 @@ def _pirls_huge(layout, zts, L, X, resp, ref: HugeReference, beta, u0, max_iter,
         g_u = lam * G - u
         du, db = fac.solve(g_u, xs if profile_beta else None)
         decrement = vdot(du, g_u) + (vdot(db, xs) if profile_beta else 0.0)
-        t = 1.0
-        accepted = False
-        for _ in range(30):
-            un = u + t * du
-            bn = beta + t * db if profile_beta else beta
-            en, lln, sn = at(un, bn)
-            pdevn = -2.0 * lln + vdot(un, un)
-            if np.isfinite(pdevn) and pdevn <= pdev + 1e-10 * abs(pdev):
-                accepted = True
-                break
-            t *= 0.5
-        if not accepted:
+        step = _backtrack(at, u, beta, du, db, pdev, profile_beta)
+        if step is None:
             converged = decrement < 1e-8 * max(1.0, abs(pdev), scale)
             break
+        un, bn, lln, pdevn, (en, sn) = step
         stalled = not pdevn < pdev  # accepted within rounding, no decrease
         u, beta, e, ll, pdev, scale = un, bn, en, lln, pdevn, sn
         if stalled and decrement < 1e-8 * max(1.0, abs(pdev), scale):
@@ -331,6 +322,24 @@ def _pirls_huge(layout, zts, L, X, resp, ref: HugeReference, beta, u0, max_iter,
         xs = ref.Gamma.T @ G + ref.Rs - ref.R.T @ (ref.wmu * e)
     huge = {"G": G, "Xs": xs}
     return PirlsState(u, beta, eta, mu, ll, fac, W, converged, it, ref.loglik, huge)
+
+
+def _backtrack(trial, u, beta, du, db, pdev: float, profile_beta: bool):
+    """Newton step halved (at most 30 times) until the penalised deviance does not increase.
+
+    ``trial(u, beta)`` returns (log-likelihood, extra); the result is (u, beta, loglik, penalised
+    deviance, extra) at the accepted point, or None when no step decreases it (the mode is then
+    reached to rounding precision)."""
+    t = 1.0
+    for _ in range(30):
+        un = u + t * du
+        bn = beta + t * db if profile_beta else beta
+        lln, extra = trial(un, bn)
+        pdevn = -2.0 * lln + vdot(un, un)
+        if np.isfinite(pdevn) and pdevn <= pdev + 1e-10 * abs(pdev):
+            return un, bn, lln, pdevn, extra
+        t *= 0.5
+    return None
 
 
 def pirls(
@@ -400,26 +409,20 @@ def pirls(
         du, db = fac.solve(g_u, g_b)
         del fac
         decrement = vdot(du, g_u) + (vdot(db, g_b) if profile_beta else 0.0)
-        t = 1.0
-        accepted = False
-        for _ in range(30):
-            un = u + t * du
-            bn = beta + t * db if profile_beta else beta
-            etan = eta_of(un, bn)
+
+        def trial(u_, b_):
+            etan = eta_of(u_, b_)
             mun = resp.link.inverse(etan)
-            lln = resp.loglik(mun, dispersion, etan)
-            pdevn = -2.0 * lln + vdot(un, un)
-            if np.isfinite(pdevn) and pdevn <= pdev + 1e-10 * abs(pdev):
-                accepted = True
-                break
-            t *= 0.5
-        if not accepted:
+            return resp.loglik(mun, dispersion, etan), (etan, mun)
+
+        step = _backtrack(trial, u, beta, du, db, pdev, profile_beta)
+        if step is None:
             # No decrease possible: the mode is reached to rounding precision.
             mu = resp.link.inverse(eta)
             converged = decrement < 1e-8 * max(1.0, abs(pdev), resp.rounding_scale(mu))
             break
-        u, beta, eta, mu, ll, pdev = un, bn, etan, mun, lln, pdevn
-        del etan, mun  # (aliases: mu must have no other reference when it is dropped)
+        u, beta, ll, pdev, (eta, mu) = step
+        del step  # (aliases: mu must have no other reference when it is dropped)
         if display:
             print(f"    PIRLS iteration {it:3d}: penalised deviance = {pdev:.12g}, Newton decrement = {decrement:.3g}")
         # Newton converges quadratically: stop only when the decrement is at rounding level,
