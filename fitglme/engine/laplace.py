@@ -34,8 +34,10 @@ class LaplaceObjective:
     """f(x) and its gradient for x = [theta, (beta), (log phi)]."""
 
     def __init__(self, resp, X, layout, Zs, thetas: ThetaMap, *, approximate: bool, dispersion_free: bool,
-                 beta0: np.ndarray, u0: np.ndarray, pirls_kwargs: dict | None = None) -> None:
+                 beta0: np.ndarray, u0: np.ndarray, pirls_kwargs: dict | None = None,
+                 reference: HugeReference | None = None) -> None:
         self.pirls_kwargs = pirls_kwargs or {}
+        self.reference = reference  # huge counts: PIRLS relative to this fit (HugeReference)
         self.resp, self.X, self.layout, self.Zs, self.thetas = resp, X, layout, Zs, thetas
         self.approximate = approximate
         self.dfree = dispersion_free
@@ -65,7 +67,8 @@ class LaplaceObjective:
         Ls = self.thetas.factors(theta)
         zts = [scale_columns(Zk, Lk) for Zk, Lk in zip(self.Zs, Ls)]
         st = pirls(self.layout, zts, self.X, self.resp, self.beta if self.approximate else beta,
-                   self.u, phi, profile_beta=self.approximate, observed=True, Ls=Ls, **self.pirls_kwargs)
+                   self.u, phi, profile_beta=self.approximate, observed=True, Ls=Ls, reference=self.reference,
+                   **self.pirls_kwargs)
         return st, zts, theta, phi
 
     def value(self, x) -> float:
@@ -155,17 +158,18 @@ class LaplaceObjective:
         for j, (k, Zk, dL) in enumerate(derivs):
             ix = lay.indices[k]
             # (Z dL)_i . w[ix_i] = Z_i . (w dL')[ix_i]: no (n, q) Z dL is formed
-            dMu = _row_dots(Zk, u_parts[k] @ dL.T, ix)
+            ud, td = u_parts[k] @ dL.T, t_parts[k] @ dL.T
+            dMu = _row_dots(Zk, ud, ix)
             v_dMu, wmt_dMu = vdot(v, dMu), vdot(WMt, dMu)
             if huge is not None:
                 # s'(Z dL w) = sum over levels of (Z's)_l' dL w_l, with the score sums Z's of the
                 # huge-count reference form (fitglme.engine.pirls.HugeReference).
                 Gk = huge["G"].reshape(lay.nlevels[k], lay.qs[k])
-                s_dMu = float(np.sum(Gk * (u_parts[k] @ dL.T)))
-                s_dMt = float(np.sum(Gk * (t_parts[k] @ dL.T)))
+                s_dMu = float(np.sum(Gk * ud))
+                s_dMt = float(np.sum(Gk * td))
             else:
                 s_dMu = vdot(s, dMu)
-                s_dMt = vdot(s, _row_dots(Zk, t_parts[k] @ dL.T, ix))
+                s_dMt = vdot(s, _row_dots(Zk, td, ix))
             del dMu
             g[j] = -2 * s_dMu + 2 * traces[j] + v_dMu + s_dMt - wmt_dMu
         if not self.approximate:
@@ -209,13 +213,6 @@ def _joint_start(obj_like, theta, beta, phi, dfree):
 
 def fit_laplace(resp, X, layout, Zs, patterns, settings):
     """Laplace / ApproximateLaplace, started from InitPLIterations pseudo-likelihood iterations."""
-    try:
-        return _fit_laplace(resp, X, layout, Zs, patterns, settings)
-    finally:
-        resp.reference = None
-
-
-def _fit_laplace(resp, X, layout, Zs, patterns, settings):
     from .fit import EngineResult, _b_from_u, pseudo_likelihood
 
     dist = resp.dist
@@ -236,10 +233,11 @@ def _fit_laplace(resp, X, layout, Zs, patterns, settings):
     pk = settings.pirls_kwargs()
     okw = settings.optimizer_kwargs()
     p = X.shape[1]
+    reference = None
 
     def run(approx, theta_start, beta_start, u_start, phi_start):
         obj = LaplaceObjective(resp, X, layout, Zs, thetas, approximate=approx, dispersion_free=dfree,
-                               beta0=beta_start, u0=u_start, pirls_kwargs=pk)
+                               beta0=beta_start, u0=u_start, pirls_kwargs=pk, reference=reference)
         x0, lo, hi = [theta_start], [thetas.lower], [thetas.upper]
         if not approx:
             x0.append(beta_start)
@@ -254,7 +252,7 @@ def _fit_laplace(resp, X, layout, Zs, patterns, settings):
         scale[: thetas.size] = thetas.scale_mask()
         label = "ApproximateLaplace" if approx else "Laplace"
         res = minimize_bounded(obj.value, x0, lo, hi, fg=obj.value_and_grad, scale_params=scale,
-                               label=label, jacobi=resp.reference is not None, **okw)
+                               label=label, jacobi=reference is not None, **okw)
         return obj, res
 
     if settings.sequential and not approximate:
@@ -269,12 +267,12 @@ def _fit_laplace(resp, X, layout, Zs, patterns, settings):
         # Huge counts: the objective relative to a reference fit (fitglme.engine.pirls.HugeReference),
         # first the start, then -- re-centred -- the optimum of the first run, so that the final
         # evaluations take small steps from the reference.
-        resp.reference = HugeReference(layout, Zs, X, resp, beta0, _b_from_u(layout, thetas.factors(theta0), u0))
+        reference = HugeReference(layout, Zs, X, resp, beta0, _b_from_u(layout, thetas.factors(theta0), u0))
     obj, res = run(approximate, theta0, beta0, u0, s2)
     if huge:
         st_mid, zts_mid, theta_mid, _ = obj.mode(res.x)
         beta_mid = st_mid.beta if approximate else obj.unpack(res.x)[1]
-        resp.reference = HugeReference(layout, Zs, X, resp, beta_mid, _b_from_u(layout, thetas.factors(theta_mid), st_mid.u))
+        reference = HugeReference(layout, Zs, X, resp, beta_mid, _b_from_u(layout, thetas.factors(theta_mid), st_mid.u))
         obj, res = run(approximate, theta_mid, beta_mid, st_mid.u, s2)
     if not res.converged:
         warn(
@@ -312,7 +310,7 @@ def _fit_laplace(resp, X, layout, Zs, patterns, settings):
     cov_beta = full.beta_covariance()
     if settings.check_hessian or settings.covariance_method == "JointHessian":
         jobj = LaplaceObjective(resp, X, layout, Zs, thetas, approximate=False, dispersion_free=dfree,
-                                beta0=beta, u0=st.u, pirls_kwargs=pk)
+                                beta0=beta, u0=st.u, pirls_kwargs=pk, reference=reference)
         xj = _joint_start(jobj, theta, beta, phi, dfree)
         H = joint_hessian(jobj, xj)
         at_bound = np.zeros(len(xj), bool)

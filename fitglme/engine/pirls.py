@@ -37,9 +37,6 @@ class GLMResponse:
     ``weights * size`` (the response is a proportion).
     """
 
-    #: a HugeReference while a huge-count Laplace fit runs (see pirls)
-    reference = None
-
     def __init__(self, dist, link, y, weights, size, offset) -> None:
         self.dist, self.link = dist, link
         # Vectors are kept as given (no copies): a constant weight, size or offset may be a
@@ -357,21 +354,21 @@ def pirls(
     tol: float = 1e-20,
     display: bool = False,
     Ls: list[np.ndarray] | None = None,
+    reference: "HugeReference | None" = None,
 ) -> PirlsState:
     """Conditional mode of u (and beta when ``profile_beta``) for fixed Lambda.
 
-    ``Ls`` (the factors, optional): with ``resp.reference`` set (huge counts) the mode is found
-    relative to that reference (:class:`HugeReference`).
+    ``reference`` (huge counts, with the factors ``Ls``): the mode is found relative to that
+    reference fit (:class:`HugeReference`).
 
     Raises
     ------
     NotPositiveDefinite
         When the system cannot be factored (the objective is then +inf).
     """
-    ref = getattr(resp, "reference", None)
-    if ref is not None and Ls is not None:
-        return _pirls_huge(layout, zts, Ls[0], X, resp, ref, np.asarray(beta, float), u0, max_iter, tol, display,
-                           profile_beta)
+    if reference is not None:
+        return _pirls_huge(layout, zts, Ls[0], X, resp, reference, np.asarray(beta, float), u0, max_iter, tol,
+                           display, profile_beta)
     u = u0.copy()
     beta = beta.copy()
     Xb = X if profile_beta else None

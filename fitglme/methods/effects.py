@@ -283,11 +283,8 @@ def _objective(glme):
             phi = float(np.exp(2 * x[-1])) if free else 1.0
             Ls = _factors_from_natural(glme, eta)
             zts = [Z @ L for Z, L in zip(Zs, Ls)]
-            resp.reference = ref
-            try:
-                st = pirls(lay, zts, X, resp, beta, state["u"], phi, profile_beta=False, observed=True, Ls=Ls)
-            finally:
-                resp.reference = None
+            st = pirls(lay, zts, X, resp, beta, state["u"], phi, profile_beta=False, observed=True, Ls=Ls,
+                       reference=ref)
             return 0.5 * laplace_deviance(st)
 
         return f, np.concatenate([res.beta, eta0, logs0])
