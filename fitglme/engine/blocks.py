@@ -285,8 +285,7 @@ def factorize(layout: ReLayout, zts: list[np.ndarray], w: np.ndarray, X: np.ndar
     if lay.precise and p and lay.stable_schur_applies:
         # Within-level residuals of the X rows on the first term's column (row space: no squaring).
         d = A11[:, 0, 0]
-        gamma = np.divide(B, d[:, None], out=np.zeros_like(B), where=d[:, None] > 0)
-        r = X - zt1[:, :1] * gamma[lay.indices[lay.first]]
+        r = lay.within_level_fit(zt1[:, 0], d, B, X)[1]
         schur = stable_schur(d, B, (w[:, None] * r).T @ r)
     return factor_blocks(lay, A11, B, S, p, schur)
 

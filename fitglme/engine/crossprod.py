@@ -77,8 +77,7 @@ def cross_products(lay: ReLayout, Zs: list[np.ndarray], w: np.ndarray, X: np.nda
         # leave an error far above the information the penalty gives about columns of X within
         # the span of Z1, such as the intercept).
         k11 = K11[:, 0, 0]
-        gamma = np.divide(K1X[:, 0, :], k11[:, None], out=np.zeros((m1, p)), where=k11[:, None] > 0)
-        r = X - Z1[:, :1] * gamma[lay.indices[lay.first]]
+        gamma, r = lay.within_level_fit(Z1[:, 0], k11, K1X[:, 0, :], X)
         wr = w[:, None] * r
         R = wr.T @ r
         XWz = gamma.T @ K1z[:, 0] + wr.T @ z

@@ -101,6 +101,15 @@ class ReLayout:
         """Per first-term level, the sum of v over its rows: (m1,)."""
         return self.sum_by_level(self.first, v)
 
+    def within_level_fit(self, z1: np.ndarray, k11: np.ndarray, k1x: np.ndarray,
+                         X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """X = z1 Gamma[level] + r for a one-column first term: Gamma (m1, p) = k1x / k11 per level
+        (the weighted per-level regression of X on z1, from the level sums k11 = sum w z1^2 and
+        k1x = sum w z1 x), and the within-level residual rows r (n, p), formed in row space (no
+        squared condition number: what the cancellation-free Schur complement needs)."""
+        gamma = np.divide(k1x, k11[:, None], out=np.zeros_like(k1x), where=k11[:, None] > 0)
+        return gamma, X - z1[:, None] * gamma[self.indices[self.first]]
+
     def level_sum_columns(self, M: np.ndarray) -> np.ndarray:
         """Per first-term level, the column sums of the (n, c) array M over its rows: (m1, c)."""
         out = np.empty((self.m1, M.shape[1]))

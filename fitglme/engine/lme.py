@@ -125,6 +125,7 @@ class LMEProblem:
         self.z: np.ndarray | None = None
         self.w: np.ndarray | None = None
         self._recompute = None
+        self._last: tuple | None = None  # (theta bytes, state) of the last solve
 
     def set_data(self, z: np.ndarray, w: np.ndarray, center: tuple | None = None) -> None:
         """New working response and weights: one pass over the rows for the cross products.
@@ -161,9 +162,8 @@ class LMEProblem:
 
         The last state is remembered: the optimiser's final point is usually the last one solved."""
         theta = np.asarray(theta, float)
-        last = getattr(self, "_last", None)
-        if last is not None and last[0] == theta.tobytes():
-            return last[1]
+        if self._last is not None and self._last[0] == theta.tobytes():
+            return self._last[1]
         self._last = None
         state = self._solve(theta)
         self._last = (theta.tobytes(), state)

@@ -227,11 +227,9 @@ class HugeReference:
         s = resp.pw * (resp.y - self.mu)
         self.G = layout.zt_times(Zs, s)  # Z's_r (covariate scale), public order
         z1 = Zs[layout.first][:, 0]
-        ix = layout.indices[layout.first]
         k11 = layout.level_sum(self.wmu * z1 * z1)
-        k1x = (layout.level_sum_columns((self.wmu * z1)[:, None] * X))
-        self.Gamma = np.divide(k1x, k11[:, None], out=np.zeros_like(k1x), where=k11[:, None] > 0)
-        self.R = X - z1[:, None] * self.Gamma[ix]
+        k1x = layout.level_sum_columns((self.wmu * z1)[:, None] * X)
+        self.Gamma, self.R = layout.within_level_fit(z1, k11, k1x, X)
         self.Rs = self.R.T @ s
         self.Xs = self.Gamma.T @ self.G + self.Rs
         self.loglik = resp.loglik(self.mu, 1.0, eta)
