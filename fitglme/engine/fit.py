@@ -130,6 +130,7 @@ def pseudo_likelihood(
     it = 0
     change = change_prev = np.inf
     center = None
+    force_polish = False  # a converged iterate whose inner fit was not polished is fitted once more
 
     def working_data(eta_):
         """Working response z = eta - offset + (y - mu) / h and weights w = pw h^2 / V."""
@@ -153,7 +154,7 @@ def pseudo_likelihood(
     for it in range(1, max_iter + 1):
         # Intermediate iterations need no polished inner fit; near the fixed point they do.
         opt = settings.optimizer_kwargs() if settings is not None else {}
-        polish = precise and change_prev < 1e-3
+        polish = precise and (change_prev < 1e-3 or force_polish)
         if resp.huge:
             state, center = _huge_pl_step(resp, X, layout, Zs, thetas, lme, eta, state, theta, center,
                                           first=it == 1, polish=polish, opt=opt)
@@ -177,6 +178,11 @@ def pseudo_likelihood(
         if resp.huge and it == 1 and it < max_iter:
             continue  # the first huge-count step only solves at the start theta (see above)
         if change <= tol:
+            if precise and not polish and it < max_iter:
+                # The estimates are those of the last inner fit: it must be pinned by its gradient
+                # (Newton polish), not left where the quasi-Newton phase stopped (docs/choices.md).
+                force_polish = True
+                continue
             converged = True
             break
         if not precise and change <= INIT_PL_STOP:
