@@ -37,13 +37,15 @@ measured on this machine (``python -m compat_tests.test_extra_references`` print
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from fitglme import coefTest, fitted, predict
 
-from .references import EXTRA, EXTRA_CASES, fit_case, load_case
+from .references import EXTRA, EXTRA_CASES, cauchit_link, fit_case, load_case
 
 #: per kind of fit: (log-likelihood absolute, everything else relative); see the module docstring.
 TOL = {"laplace": (1e-7, 1e-7), "pql": (2e-6, 1e-6), "normal": (1e-8, 1e-6)}
@@ -214,6 +216,41 @@ def test_excluded_rows_are_nan_and_not_fitted():
     assert mu.shape == (len(df),)
     assert np.all(np.isnan(mu[excl]))
     assert np.sum(~np.isnan(mu)) == len(df) - len(excl) == ref["results"]["NumObservations"]
+    # the same rows as a boolean mask: the same fit
+    from fitglme import fitglme
+
+    from .references import case_options
+
+    opts = case_options(ref)
+    mask = np.zeros(len(df), bool)
+    mask[excl] = True
+    opts["Exclude"] = mask
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        g2 = fitglme(df, ref["matlab"]["formula"], **opts)
+    assert g2.LogLikelihood == pytest.approx(glme.LogLikelihood, abs=1e-9)
+
+
+def test_custom_link_without_second_derivative_for_mpl():
+    """MATLAB needs SecondDerivative only for Laplace / ApproximateLaplace: the MPL fit without it
+    is the same reference fit; Laplace without it is refused."""
+    from fitglme import FitglmeError, fitglme
+
+    ref, df = load_case("cauchit_sim_mpl", EXTRA)
+    link = cauchit_link()
+    del link["SecondDerivative"]
+    tol = TOL["pql"][1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        glme = fitglme(df, ref["matlab"]["formula"], Distribution="Binomial", BinomialSize="size",
+                       FitMethod="MPL", DispersionFlag=True, Link=link)
+    est = glme.Coefficients["Estimate"].to_numpy()[_order(glme, ref)]
+    assert _rel(est, ref["results"]["coefficients"]["Estimate"]) < tol
+    assert glme.Link.Name.lower() == "cauchit"  # the struct's Name (display-cased by the model)
+    with pytest.raises(FitglmeError) as err:
+        fitglme(df, ref["matlab"]["formula"], Distribution="Binomial", BinomialSize="size",
+                FitMethod="Laplace", Link=link)
+    assert err.value.identifier == "fitglme:MustSupplySecondDerivative"
 
 
 def main() -> None:  # pragma: no cover - reporting helper
@@ -225,8 +262,6 @@ def main() -> None:  # pragma: no cover - reporting helper
 
 
 if __name__ == "__main__":  # pragma: no cover
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         main()

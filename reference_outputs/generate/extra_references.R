@@ -225,10 +225,18 @@ fit_engine <- function(spec, d) {
     w <- if (is.null(spec$size)) rep(1, nrow(d)) else d[[spec$size]]
     f <- laplace_ri(y, X, d[[spec$group]], spec$r_dist, spec$r_link, w = w, offset = off)
     jq <- joint_sigma(X, f$Z, f$wobs, f$Psi)
+    tmb <- NULL
+    if (!is.null(spec$tmb_check)) {              # an independent engine on the same model, for the record
+      tf <- eval(spec$tmb_check)
+      tmb <- list(engine = "glmmTMB_mapped (Laplace, ML dispersion, Newton-polished)", dloglik_ours_minus_glmmTMB = f$loglik - as.numeric(logLik(tf)),
+                  max_rel_diff_beta = max(abs(f$beta - fixef(tf)$cond) / abs(fixef(tf)$cond)),
+                  rel_diff_sd = abs(f$s / sqrt(VarCorr(tf)$cond[[1]][1, 1]) - 1),
+                  rel_diff_dispersion = abs(f$phi / sigma(tf)^2 - 1))
+    }
     return(list(beta = f$beta, vcov = jq$vcov_beta, loglik = f$loglik, npar = f$npar, phi = f$phi,
                 phi_est = dist_spec(spec$r_dist)$phi_free, Psi_term = matrix(f$s^2), b = f$b, condsd = jq$condsd,
                 sepred = jq$sepred, mu_c = f$mu_c, mu_m = f$mu_m, Sigma = jq$Sigma, Z = f$Z, linkinv = f$linkinv,
-                diagnostics = list(polish = f$polish)))
+                diagnostics = list(polish = f$polish, glmmTMB_check = tmb)))
   }
   if (spec$engine == "pql") {
     fam <- spec$r_family
@@ -363,8 +371,8 @@ dense_lmm <- function(y, X, Z, m, pattern, REML, sigma0, Psi0) {
 }
 
 ## glmmTMB with tied parameters (map), Newton-polished, then refitted from the polished start
-glmmTMB_mapped <- function(formula, data, family, map, newton_steps = 10) {
-  fit0 <- glmmTMB(formula, data = data, family = family, map = map)
+glmmTMB_mapped <- function(formula, data, family, map = NULL, newton_steps = 10, start = NULL) {
+  fit0 <- glmmTMB(formula, data = data, family = family, map = map, start = start)
   o <- fit0$obj; p <- fit0$fit$par; g0 <- max(abs(o$gr(p)))
   for (i in seq_len(newton_steps)) {
     H <- optimHess(p, o$fn, o$gr); pn <- p - solve(H, as.vector(o$gr(p))); gn <- max(abs(o$gr(pn)))
@@ -389,6 +397,13 @@ make_data <- function(dir) {
   eta <- 0.3 + 0.04 * x + u[gi]; mu <- 1 / sqrt(eta)
   y <- signif(rinvgauss1(n, mu, lambda = 4), 6)
   write_case_csv(data.frame(g = sprintf("V%02d", gi), x = x, y = y), file.path(dir, "invgauss_sim.csv"))
+  ## Gamma, MATLAB's default link (power -1, R "inverse"): 25 groups x 8, shape 5
+  set.seed(20261206)
+  ng <- 25; m <- 8; n <- ng * m; gi <- rep(seq_len(ng), each = m)
+  x <- round(rnorm(n), 4); u <- rnorm(ng, 0, 0.06)
+  mu <- 1 / (0.6 + 0.08 * x + u[gi])
+  y <- signif(rgamma(n, shape = 5, rate = 5 / mu), 6)
+  write_case_csv(data.frame(g = sprintf("R%02d", gi), x = x, y = y), file.path(dir, "gamma_inverse_sim.csv"))
   ## Poisson, power link 0.5 (sqrt): 20 groups x 8
   set.seed(20261202)
   ng <- 20; m <- 8; n <- ng * m; gi <- rep(seq_len(ng), each = m)
@@ -452,6 +467,21 @@ cases <- list(
        pql_fixed = y ~ x, pql_random = ~ 1 | g,
        description = "simulated inverse Gaussian, canonical link; PQL (MASS::glmmPQL algorithm, tol 1e-16)",
        categorical = list(g = NULL), response = "y", dist = "InverseGaussian", link = NULL, method = "MPL",
+       formula = "y ~ 1 + x + (1|g)", group = "g", re_names = "(Intercept)", x_formula = X1, z_formula = Z1,
+       coef_names = c("(Intercept)", "x"), predict = TRUE,
+       tests = list(list(description = "x = 0", H = list(c(0, 1)), C = list(0)))),
+  base(name = "gamma_inverse_sim_laplace", data = "gamma_inverse_sim.csv", engine = "laplace_ri", r_dist = "Gamma", r_link = "inverse",
+       tmb_check = quote(glmmTMB_mapped(y ~ x + (1 | g), data = d, family = Gamma(link = "inverse"),
+                                         start = list(beta = unname(coef(glm(y ~ x, family = Gamma, data = d)))))),
+       description = "simulated Gamma (shape 5), MATLAB's default link (power -1; R 'inverse'), random intercept; Laplace with ML dispersion",
+       categorical = list(g = NULL), response = "y", dist = "Gamma", link = NULL, method = "Laplace",
+       formula = "y ~ 1 + x + (1|g)", group = "g", re_names = "(Intercept)", x_formula = X1, z_formula = Z1,
+       coef_names = c("(Intercept)", "x"), predict = TRUE,
+       tests = list(list(description = "x = 0.08 (the simulated value)", H = list(c(0, 1)), C = list(0.08)))),
+  base(name = "gamma_inverse_sim_mpl", data = "gamma_inverse_sim.csv", engine = "pql", r_family = Gamma(link = "inverse"),
+       pql_fixed = y ~ x, pql_random = ~ 1 | g,
+       description = "simulated Gamma, MATLAB's default link (power -1); PQL",
+       categorical = list(g = NULL), response = "y", dist = "Gamma", link = NULL, method = "MPL",
        formula = "y ~ 1 + x + (1|g)", group = "g", re_names = "(Intercept)", x_formula = X1, z_formula = Z1,
        coef_names = c("(Intercept)", "x"), predict = TRUE,
        tests = list(list(description = "x = 0", H = list(c(0, 1)), C = list(0)))),
