@@ -48,7 +48,8 @@ def cauchit_link() -> dict:
         "Name": "cauchit",
         "Link": lambda mu: np.tan(np.pi * (mu - 0.5)),
         "Derivative": lambda mu: np.pi / np.cos(np.pi * (mu - 0.5)) ** 2,
-        "SecondDerivative": lambda mu: 2 * np.pi**2 * np.tan(np.pi * (mu - 0.5)) / np.cos(np.pi * (mu - 0.5)) ** 2,
+        "SecondDerivative": lambda mu: (2 * np.pi**2 * np.tan(np.pi * (mu - 0.5))
+                                        / np.cos(np.pi * (mu - 0.5)) ** 2),
         "Inverse": lambda eta: 0.5 + np.arctan(eta) / np.pi,
     }
 
