@@ -209,6 +209,7 @@ assemble <- function(spec, d, fitinfo) {
     FittedConditional = I(fitinfo$mu_c), FittedMarginal = I(fitinfo$mu_m),
     NumObservations = n, NumFixedEffects = p, DFE = n - p)
   if (!is.null(fitinfo$loglik_type)) res$LogLikelihood_type <- fitinfo$loglik_type
+  if (!is.null(fitinfo$LogLikelihood_laplace_at_estimates)) res$LogLikelihood_laplace_at_estimates <- fitinfo$LogLikelihood_laplace_at_estimates
   if (spec$dist == "poisson" && !spec$method %in% c("MPL", "REMPL")) res$LogLikelihood_constant <- -sum(lgamma(d[[spec$response]] + 1))
   if (spec$dist == "binomial" && !spec$method %in% c("MPL", "REMPL")) {
     m <- d[[spec$size]]; res$LogLikelihood_constant <- sum(lchoose(m, round(m * d[[spec$response]])))
@@ -297,9 +298,18 @@ fit_engine <- function(spec, d) {
     ll <- logLik(fit)
     eta_c <- as.vector(X %*% beta + Z %*% b) + off
     linkinv <- if (is_glmm) family(fit)$linkinv else identity
+    ll_lapl <- NULL
+    if (is_glmm && fit@devcomp$dims[["nAGQ"]] == 0) {
+      ## lme4's nAGQ = 0 logLik is its joint (u, beta) PIRLS deviance; the Laplace log-likelihood
+      ## (nAGQ = 1 deviance function) at the same (theta, beta), for comparison
+      c1 <- spec$r_call; c1$nAGQ <- 1L; c1$devFunOnly <- TRUE; c1$control <- quote(glmerControl(tolPwrss = 1e-12))
+      f1 <- eval(c1)
+      ll_lapl <- -0.5 * f1(c(getME(fit, "theta"), unname(beta)))
+    }
     return(list(beta = beta, vcov = unname(vc), loglik = as.numeric(ll), npar = attr(ll, "df"), phi = phi, phi_est = !is_glmm,
                 Psi_term = Psi, b = b, condsd = jq$condsd, sepred = jq$sepred, mu_c = linkinv(eta_c),
                 mu_m = linkinv(as.vector(X %*% beta) + off), Sigma = jq$Sigma, Z = Z, linkinv = linkinv,
+                LogLikelihood_laplace_at_estimates = ll_lapl,
                 diagnostics = list(polish = attr(fit, "polish"), max_abs_diff_vcov_dense_vs_lme4 = max(abs(jq$vcov_beta - vc)),
                                    max_abs_diff_fitted_vs_lme4 = max(abs(linkinv(eta_c) - fitted(fit))),
                                    theta_lme4 = I(unname(getME(fit, "theta"))))))
@@ -565,6 +575,14 @@ cases <- list(
        categorical = list(g = NULL), response = "yN", dist = "Normal", link = "identity", method = "REMPL", pattern = "CompSymm",
        formula = "yN ~ 1 + x1 + x2 + (1 + x1 + x2|g)", group = "g", re_names = c("(Intercept)", "x1", "x2"), x_formula = ~ x1 + x2,
        z_formula = ~ x1 + x2, coef_names = c("(Intercept)", "x1", "x2")),
+  base(name = "offset_sim_poisson_full_approxlaplace", data = "offset_sim.csv", engine = "glmer",
+       r_call = quote(glmer(y ~ 0 + cond + x + (1 | g), data = d, family = poisson, offset = logE, nAGQ = 0L, control = tight_glmer)),
+       description = "as offset_sim_poisson_full_laplace, ApproximateLaplace (lme4 nAGQ = 0: beta from PIRLS, not in the outer optimisation)",
+       categorical = list(g = NULL, cond = c("A", "B", "C")), response = "y", dist = "Poisson", link = "log", method = "ApproximateLaplace",
+       options = list(DummyVarCoding = "full", Offset = "logE"), offset = "logE",
+       formula = "y ~ -1 + cond + x + (1|g)", group = "g", re_names = "(Intercept)", x_formula = ~ 0 + cond + x, z_formula = Z1,
+       coef_names = c("cond_A", "cond_B", "cond_C", "x"),
+       tests = list(list(description = "cond_A = cond_B = cond_C", H = list(c(1, -1, 0, 0), c(0, 1, -1, 0)), C = list(0, 0)))),
   ## covariance patterns, Poisson Laplace
   base(name = "pattern_sim_poisson_diag_laplace", data = "pattern_sim.csv", engine = "glmer",
        r_call = quote(glmer(yP ~ x1 + (1 + x1 || g), data = d, family = poisson, nAGQ = 1L, control = tight_glmer)),
@@ -573,6 +591,12 @@ cases <- list(
        formula = "yP ~ 1 + x1 + (1 + x1|g)", group = "g", re_names = c("(Intercept)", "x1"), x_formula = ~ x1, z_formula = ~ x1,
        coef_names = c("(Intercept)", "x1"), predict = TRUE,
        tests = list(list(description = "x1 = 0", H = list(c(0, 1)), C = list(0)))),
+  base(name = "pattern_sim_poisson_diag_approxlaplace", data = "pattern_sim.csv", engine = "glmer",
+       r_call = quote(glmer(yP ~ x1 + (1 + x1 || g), data = d, family = poisson, nAGQ = 0L, control = tight_glmer)),
+       description = "as pattern_sim_poisson_diag_laplace, ApproximateLaplace (lme4 nAGQ = 0)",
+       categorical = list(g = NULL), response = "yP", dist = "Poisson", link = "log", method = "ApproximateLaplace", pattern = "Diagonal",
+       formula = "yP ~ 1 + x1 + (1 + x1|g)", group = "g", re_names = c("(Intercept)", "x1"), x_formula = ~ x1, z_formula = ~ x1,
+       coef_names = c("(Intercept)", "x1"), predict = TRUE),
   base(name = "pattern_sim_poisson_iso_laplace", data = "pattern_sim.csv", engine = "glmmTMB",
        tmb_formula = yP ~ x1 + diag(1 + x1 | g), tmb_map = list(theta = factor(c(1, 1))), r_family = poisson(),
        description = "simulated Poisson, Isotropic covariance (glmmTMB diag() with the two standard deviations tied by map), Laplace",
