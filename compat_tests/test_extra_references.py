@@ -154,6 +154,11 @@ def test_fit_matches_reference(case):
     r = ref["results"]
     assert glme.NumObservations == r["NumObservations"] and glme.DFE == r["DFE"]
     assert glme.DispersionEstimated == r["DispersionEstimated"]
+    # the parameter count of AIC/BIC as R counts it (p + covariance parameters [+ dispersion]);
+    # then AIC follows from the log-likelihood compared above
+    assert glme._num_parameters == r["NumParameters_for_AIC"]
+    aic_ref = r["AIC"] - 2 * (r.get("LogLikelihood_laplace_at_estimates", r["LogLikelihood"]) - r["LogLikelihood"])
+    assert abs(float(glme.ModelCriterion["AIC"][0]) - aic_ref) < 2 * tol_ll
 
 
 @pytest.mark.parametrize("case", [c for c in EXTRA_CASES if "coefTest" in load_case(c, EXTRA)[0]["results"]])
@@ -208,6 +213,8 @@ def test_case_coverage():
     opts = {c: load_case(c, EXTRA)[0]["matlab"]["options"] for c in EXTRA_CASES}
     assert any(o["Distribution"] == "InverseGaussian" and o["FitMethod"] == "Laplace" for o in opts.values())
     assert any(o["Distribution"] == "InverseGaussian" and o["FitMethod"] == "MPL" for o in opts.values())
+    assert any(o["Distribution"] == "InverseGaussian" and o["FitMethod"] == "REMPL" for o in opts.values())
+    assert any(o["Distribution"] == "Gamma" and "Link" not in o for o in opts.values())
     assert {o.get("Link") for o in opts.values() if isinstance(o.get("Link"), float)} == {0.5}
     assert sum(isinstance(o.get("Link"), dict) for o in opts.values()) == 2
     assert any(o.get("DummyVarCoding") == "full" for o in opts.values())

@@ -62,6 +62,14 @@ dist_spec <- function(name) switch(name,
                ll = function(y, mu, phi, w) { lam <- w / phi; 0.5 * log(lam / (2 * pi * y^3)) - lam * (y - mu)^2 / (2 * mu^2 * y) }),
   stop("no distribution ", name))
 
+## pql_fit with a choice of ML (MPL, as the library's) or REML (REMPL) for the pseudo-data LME
+pql_fit_method <- function(..., lme_method = "ML") {
+  f <- pql_fit
+  body(f) <- parse(text = gsub('method = "ML"', 'method = lme_method', paste(deparse(body(pql_fit)), collapse = "\n"), fixed = TRUE))[[1]]
+  formals(f)$lme_method <- lme_method
+  f(...)
+}
+
 ## ---------------------------------------------------------------- laplace_ri
 ## Model: eta = X beta + b[g] + offset, b ~ N(0, s^2), y | b ~ dist(mu = g^-1(eta), phi).
 ## Laplace log-likelihood: sum_k [ sum_i l_i(b_k) - b_k^2/(2 s^2) - log s - log(H_k)/2 ],
@@ -241,8 +249,8 @@ fit_engine <- function(spec, d) {
   }
   if (spec$engine == "pql") {
     fam <- spec$r_family
-    pf <- pql_fit(spec$pql_fixed, random = spec$pql_random, family = fam, data = d, offset = if (is.null(spec$offset)) NULL else off,
-                  weights = if (is.null(spec$size)) NULL else d[[spec$size]])
+    pf <- pql_fit_method(spec$pql_fixed, random = spec$pql_random, family = fam, data = d, offset = if (is.null(spec$offset)) NULL else off,
+                         weights = if (is.null(spec$size)) NULL else d[[spec$size]], lme_method = if (spec$method == "REMPL") "REML" else "ML")
     fit <- pf$fit; sig2 <- fit$sigma^2
     Psi <- as.matrix(pdMatrix(fit$modelStruct$reStruct)[[1]]) * sig2
     re <- as.matrix(ranef(fit)); re <- re[match(levels(d[[spec$group]]), rownames(re)), , drop = FALSE]
@@ -254,7 +262,7 @@ fit_engine <- function(spec, d) {
                 phi = sig2, phi_est = TRUE, Psi_term = Psi, b = b, condsd = jq$condsd, sepred = jq$sepred,
                 mu_c = fam$linkinv(eta_c), mu_m = fam$linkinv(as.vector(X %*% beta) + off), Sigma = jq$Sigma, Z = Z,
                 linkinv = fam$linkinv,
-                loglik_type = "pseudo-likelihood: nlme ML log-likelihood of the final working-response LME (includes varFixed weight terms)",
+                loglik_type = sprintf("pseudo-likelihood: nlme %s log-likelihood of the final working-response LME (includes varFixed weight terms)", fit$method),
                 diagnostics = list(pql_iterations = pf$iterations, pql_final_criterion = pf$criterion,
                                    max_abs_diff_vcov_dense_vs_lme = max(abs(jq$vcov_beta - fit$varFix)),
                                    max_abs_diff_eta_vs_lme = max(abs(eta_c - (as.vector(fitted(fit)) + off))))))
@@ -480,6 +488,12 @@ cases <- list(
        formula = "y ~ 1 + x + (1|g)", group = "g", re_names = "(Intercept)", x_formula = X1, z_formula = Z1,
        coef_names = c("(Intercept)", "x"), predict = TRUE,
        tests = list(list(description = "x = 0", H = list(c(0, 1)), C = list(0)))),
+  base(name = "invgauss_sim_rempl", data = "invgauss_sim.csv", engine = "pql", r_family = inverse.gaussian(),
+       pql_fixed = y ~ x, pql_random = ~ 1 | g,
+       description = "simulated inverse Gaussian, canonical link; PQL with REML pseudo-data fits (REMPL)",
+       categorical = list(g = NULL), response = "y", dist = "InverseGaussian", link = NULL, method = "REMPL",
+       formula = "y ~ 1 + x + (1|g)", group = "g", re_names = "(Intercept)", x_formula = X1, z_formula = Z1,
+       coef_names = c("(Intercept)", "x")),
   base(name = "gamma_inverse_sim_laplace", data = "gamma_inverse_sim.csv", engine = "laplace_ri", r_dist = "Gamma", r_link = "inverse",
        tmb_check = quote(glmmTMB_mapped(y ~ x + (1 | g), data = d, family = Gamma(link = "inverse"),
                                          start = list(beta = unname(coef(glm(y ~ x, family = Gamma, data = d)))))),
