@@ -28,7 +28,7 @@ measured on this machine (``python -m compat_tests.test_extra_references`` print
   as ``LogLikelihood_laplace_at_estimates``).  Our LogLikelihood is compared with the latter
   within 1e-7 (measured 1e-12); everything else within 1e-6 relative (measured 2.1e-7, the modes of
   that case: lme4 maximises its slightly different objective, which moves the optimum by ~1e-7).
-* ``pql`` (MPL against MASS::glmmPQL's iteration run to 1e-16): 1e-6 relative, log-likelihood
+* ``pql`` (MPL / REMPL against MASS::glmmPQL's iteration run to 1e-16, ML / REML pseudo-data fits): 1e-6 relative, log-likelihood
   2e-6 absolute.  Largest measured: 3.1e-7 (modes of cauchit_sim_mpl), 1.9e-7 (its random-effect
   SD), 4.8e-7 in logLik (offset_sim_poisson_mpl; the pseudo-likelihood moves with the PL stopping
   point); fixed effects within 6e-9.
