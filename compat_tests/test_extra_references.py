@@ -198,7 +198,7 @@ def test_predict_intervals_match_dense_r(case, conditional):
     tol = TOL[kind(ref)][1]
     P = ref["results"]["predict"]
     new = pd.read_csv(EXTRA / P["data_file"], dtype={c: str for c in ref["categorical_levels"]})
-    assert (new[ref["matlab"]["formula"].split("|")[-1].strip(" )")] == "NEW").sum() == 2
+    assert (new[ref["results"]["CovarianceParameters"][0]["Group"]] == "NEW").sum() == 2
     kw = {"Offset": new[P["Offset"]].to_numpy()} if P.get("Offset") else {}
     ypred, ci, df = predict(glme, new, Conditional=conditional, **kw)
     R = P["Conditional" if conditional else "Marginal"]
