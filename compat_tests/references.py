@@ -19,18 +19,42 @@ from fitglme import fitglme
 ROOT = Path(__file__).resolve().parent.parent / "reference_outputs"
 LME4 = ROOT / "lme4"
 MATLAB = ROOT / "matlab"
+EXTRA = ROOT / "extra"
 
 LME4_CASES = sorted(p.stem for p in LME4.glob("*.json"))
+#: reference_outputs/extra: made by reference_outputs/generate/extra_references.R (every file there
+#: with a ``results`` key is a case; laplace_ri_selfcheck.json is the generator's own check).
+EXTRA_CASES = sorted(p.stem for p in EXTRA.glob("*.json") if "results" in json.loads(p.read_text()))
 
 
-def load_case(case: str) -> tuple[dict, pd.DataFrame]:
-    """The JSON of an lme4 reference case and its data (categoricals with the listed levels)."""
-    ref = json.loads((LME4 / f"{case}.json").read_text())
-    levels = ref["categorical_levels"]
-    df = pd.read_csv(LME4 / ref["data_file"], dtype={c: str for c in levels})
+def read_table(folder: Path, data_file: str, levels: dict) -> pd.DataFrame:
+    """A reference CSV with the listed columns categorical (levels in the given order)."""
+    df = pd.read_csv(folder / data_file, dtype={c: str for c in levels})
     for col, lev in levels.items():
         df[col] = pd.Categorical(df[col], categories=lev)
-    return ref, df
+    return df
+
+
+def load_case(case: str, folder: Path = LME4) -> tuple[dict, pd.DataFrame]:
+    """The JSON of a reference case and its data (categoricals with the listed levels)."""
+    ref = json.loads((folder / f"{case}.json").read_text())
+    return ref, read_table(folder, ref["data_file"], ref["categorical_levels"])
+
+
+def cauchit_link() -> dict:
+    """The cauchit link g(mu) = tan(pi (mu - 1/2)) as a MATLAB custom-link struct (R's
+    ``make.link("cauchit")``; written out here, not taken from fitglme)."""
+    return {
+        "Name": "cauchit",
+        "Link": lambda mu: np.tan(np.pi * (mu - 0.5)),
+        "Derivative": lambda mu: np.pi / np.cos(np.pi * (mu - 0.5)) ** 2,
+        "SecondDerivative": lambda mu: (2 * np.pi**2 * np.tan(np.pi * (mu - 0.5))
+                                        / np.cos(np.pi * (mu - 0.5)) ** 2),
+        "Inverse": lambda eta: 0.5 + np.arctan(eta) / np.pi,
+    }
+
+
+CUSTOM_LINKS = {"cauchit": cauchit_link}
 
 
 def case_options(ref: dict) -> dict:
@@ -38,11 +62,15 @@ def case_options(ref: dict) -> dict:
     o = dict(ref["matlab"]["options"])
     out = {
         "Distribution": o["Distribution"],
-        "Link": o["Link"],
         "FitMethod": o["FitMethod"],
         "DummyVarCoding": o.get("DummyVarCoding", "reference"),
     }
-    for k in ("BinomialSize", "Weights", "Offset"):
+    link = o.get("Link")  # absent: MATLAB's default (canonical) link
+    if isinstance(link, dict):
+        out["Link"] = CUSTOM_LINKS[link["custom"]]()
+    elif link is not None:
+        out["Link"] = link
+    for k in ("BinomialSize", "Weights", "Offset", "CovariancePattern", "Exclude"):
         if o.get(k):
             out[k] = o[k]
     if o.get("DispersionFlag"):
@@ -51,8 +79,8 @@ def case_options(ref: dict) -> dict:
 
 
 @lru_cache(maxsize=None)
-def fit_case(case: str):
-    ref, df = load_case(case)
+def fit_case(case: str, folder: Path = LME4):
+    ref, df = load_case(case, folder)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         glme = fitglme(df, ref["matlab"]["formula"], **case_options(ref))
