@@ -423,7 +423,7 @@ def pirls(
         if polish:
             u, beta, eta, mu, ll, converged, it = _newton(
                 layout, zts, X, resp, eta_of, u, beta, dispersion, profile_beta, observed, POLISH_MAX_ITER,
-                tol, display, trace)
+                tol, display, trace, record=False)
             trace.polish_iterations = it
         else:
             eta = eta_of(u, beta)
@@ -448,7 +448,7 @@ POLISH_MAX_ITER = 30
 
 
 def _newton(layout, zts, X, resp, eta_of, u, beta, dispersion, profile_beta, observed, max_iter, tol, display,
-            trace, eta_tol=None, step_tol=None):
+            trace, eta_tol=None, step_tol=None, record=True):
     """Newton steps on the penalised deviance with step halving; returns
     (u, beta, eta, mu, loglik, converged, iterations).  ``eta_tol`` / ``step_tol`` (optional) add
     the stopping rules max|d eta| <= eta_tol max(max|eta|, 1) and |step|_2 <= step_tol
@@ -466,7 +466,8 @@ def _newton(layout, zts, X, resp, eta_of, u, beta, dispersion, profile_beta, obs
         g_u = layout.zt_times(zts, score) - u
         g_b = X.T @ score if profile_beta else None
         del score  # each n-vector is freed as soon as it is used
-        trace.residual_norms.append(float(np.sqrt(vdot(g_u, g_u) + (vdot(g_b, g_b) if profile_beta else 0.0))))
+        if record:  # (the path of the method: the polish that follows a search is not recorded)
+            trace.residual_norms.append(float(np.sqrt(vdot(g_u, g_u) + (vdot(g_b, g_b) if profile_beta else 0.0))))
         # (log-Poisson, logit-binomial, identity-normal weights are positive by construction)
         Wn = W if resp.unit_canonical or np.all(W > 0) else resp.working(eta, dispersion, False)[2]
         del W

@@ -6,9 +6,9 @@ PIRLS (:func:`fitglme.engine.pirls.pirls`) finds the mode of the log posterior
 
 by Newton steps halved until the penalised deviance -2 l does not increase.  The solvers here
 find the same point as the root of the score r(x) = grad l(x) = [Lambda'Z's - u; X's], whose
-Jacobian is -A with A the penalised system of the observed weights (docs/fit_methods.md).
+Jacobian is -A with A the penalised system of the observed weights.
 They minimise the merit function f(x) = |r(x)|^2 / 2 (its gradient is -A r), which gives them
-different paths from PIRLS (MATLAB's documented EBMethod choices; docs/options.md):
+different paths from PIRLS (docs/fit_methods.md):
 
 ``line_search``
     Newton direction A^{-1} r, backtracking (halving) until f decreases by the Armijo condition.
