@@ -225,3 +225,16 @@ def test_eb_options_with_pseudo_likelihood_warn(kw):
 def test_default_eb_method_with_pseudo_likelihood_is_quiet():
     _, rec = _fitglme_warnings(FitMethod="MPL", EBMethod="Default")
     assert not [w for w in rec if w.message.identifier == "fitglme:EBOptionsNotUsed"]
+
+
+def test_huge_counts_use_newton_and_say_so():
+    rng = np.random.default_rng(4)
+    g = np.repeat(np.arange(8), 6)
+    y = rng.poisson(np.exp(18.0 + rng.normal(scale=0.3, size=8)[g])).astype(float)  # counts ~ 7e7
+    df = pd.DataFrame({"y": y, "g": [f"g{i}" for i in g]})
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        fit = fitglme(df, "y ~ 1 + (1|g)", Distribution="Poisson", FitMethod="Laplace", EBMethod="TrustRegion2D")
+    ours = [w for w in rec if getattr(w.message, "identifier", "") == "fitglme:EBMethodNotUsed"]
+    assert len(ours) == 1 and ours[0].filename == __file__
+    assert fit._result.info["posterior_mode"]["method"] == "newton"
