@@ -19,10 +19,10 @@ from .engine.layout import ReLayout, constant_rows
 from .engine.fit import FitSettings, fit_pl
 from .engine.laplace import fit_laplace
 from .engine.pirls import GLMResponse, HugeReference
-from .errors import FitglmeError, warn
+from .errors import FitglmeError, warn, warn_user
 from .family import is_canonical, make_distribution, make_link
 from .diagnostics import check_fit
-from .fit_options import engine_options
+from .fit_options import engine_options, statset
 from .formula import parse_formula
 from .options import (as_bool, as_positive_float, as_positive_int, as_vector, is_string, match_string,
                       parse_name_value, rows_of)
@@ -180,6 +180,8 @@ def run_fit(req: FitRequest, response_override: np.ndarray | None = None):
         **engine_options(opts),
     )
 
+    _warn_inert_options(opts, settings)
+
     design = build_design(table, parsed, coding, opts.get("Exclude"))
     rows = design.rows
     n, p = design.X.shape
@@ -210,6 +212,7 @@ def run_fit(req: FitRequest, response_override: np.ndarray | None = None):
     except (NotPositiveDefinite, np.linalg.LinAlgError, ZeroDivisionError, FloatingPointError,
             OverflowError) as exc:
         raise _numerical_failure(exc, method, dist, link, y) from exc
+    _warn_method_not_used(settings, result)
     check_fit(result, blocks, dist, y,
               precise_counts=HugeReference.applies(resp, layout) if method in ("Laplace", "ApproximateLaplace")
               else bool(resp.huge and layout.nterms == 1 and layout.stable_schur_applies),
@@ -219,6 +222,44 @@ def run_fit(req: FitRequest, response_override: np.ndarray | None = None):
         weights=weights, offset=offset, size=size, dispersion_flag=dflag, settings=settings,
         patterns=patterns, layout=layout, resp=resp, result=result,
     )
+
+
+def _warn_inert_options(opts: dict[str, Any], settings: FitSettings) -> None:
+    """One warning for each given option that cannot change the fit (docs/migration.md)."""
+    oo = settings.optimizer_options
+    defaults = statset("fitglme")
+    inert = [f"{k} = {oo[k]:g}" for k in ("TolFun", "TolX") if k in oo and oo[k] != defaults[k]]
+    if inert:
+        warn_user(
+            f"OptimizerOptions.{' and '.join(inert)} cannot change the fit: every optimum is located to the "
+            "engine's own criterion (the projected gradient at rounding level relative to the curvature, "
+            "reached by a Newton polish after the optimizer), so the estimates do not depend on TolFun or "
+            "TolX. MaxIter, MaxFunEvals and Display apply (docs/migration.md).",
+            "fitglme:OptimizerToleranceNotUsed",
+        )
+    if settings.method in ("MPL", "REMPL"):
+        given = [name for name in ("EBMethod", "EBOptions") if name in opts]
+        if given and (settings.eb_method not in ("Default", "auto") or settings.eb_options):
+            warn_user(
+                f"{' and '.join(given)} apply to FitMethod 'Laplace' and 'ApproximateLaplace' (the "
+                f"posterior mode of the random effects); the {settings.method} fit does not use "
+                f"{'them' if len(given) > 1 else 'it'}: its random effects come from the final "
+                "pseudo-data linear mixed model.",
+                "fitglme:EBOptionsNotUsed",
+            )
+
+
+def _warn_method_not_used(settings: FitSettings, result) -> None:
+    """Huge Poisson counts: the posterior mode is found in reference form by Newton's method only."""
+    asked = settings.pirls_options.get("method", "newton")
+    used = result.info.get("posterior_mode", {}).get("method")
+    if asked != "newton" and used == "newton":
+        warn_user(
+            f"EBMethod '{settings.eb_method}' is not used for this fit: with Poisson counts above 1e6 the "
+            "posterior mode is found by Newton's method relative to a reference fit (the cancellation-free "
+            "form, docs/choices.md), to rounding precision.",
+            "fitglme:EBMethodNotUsed",
+        )
 
 
 def _patterns(spec: Any, design, parsed) -> list[CovariancePattern]:

@@ -54,3 +54,18 @@ class FitglmeWarning(UserWarning):
 def warn(message: str, identifier: str = "fitglme:Warning", stacklevel: int = 3) -> None:
     """Issue a :class:`FitglmeWarning` with a MATLAB-style identifier."""
     warnings.warn(FitglmeWarning(message, identifier), stacklevel=stacklevel)
+
+
+def warn_user(message: str, identifier: str) -> None:
+    """Issue a :class:`FitglmeWarning` attributed to the first caller outside the fitglme package
+    (the user's line), however deep inside the package it is raised."""
+    import os
+    import sys
+
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame = sys._getframe(1)
+    level = 2
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(FitglmeWarning(message, identifier), stacklevel=level)

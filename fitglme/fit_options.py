@@ -81,6 +81,36 @@ def _check_struct(value: Any, option: str, fields: tuple[str, ...]) -> dict[str,
     return out
 
 
+#: EBMethod -> the engine's posterior-mode method (fitglme.engine.posterior_mode; docs/options.md)
+EB_ENGINE_METHODS = {"Default": "newton", "auto": "newton", "LineSearchNewton": "line_search",
+                     "LineSearchModifiedNewton": "modified_line_search", "TrustRegion2D": "trust_region_2d",
+                     "fsolve": "dogleg"}
+
+
+def posterior_mode_options(eb_method: str, eb_options: Mapping[str, Any]) -> dict[str, Any]:
+    """pirls keyword arguments from a validated EBMethod and EBOptions.
+
+    'Default' is PIRLS's Newton iteration to rounding precision; a given EBOptions.TolFun adds
+    MATLAB's test for 'Default' (the relative change of the linear predictor), TolX the step-size
+    test.  The other methods are the root finders of fitglme.engine.posterior_mode, stopped by
+    TolFun (relative gradient norm; first-order optimality for fsolve) and TolX (step size), with
+    MATLAB's EBOptions defaults 1e-6 and 1e-8.  MaxIter bounds the iterations, Display 'iter'
+    or 'final' prints them (the two have the same effect, as in MATLAB).
+    """
+    o = eb_options
+    kw: dict[str, Any] = {"method": EB_ENGINE_METHODS[eb_method], "max_iter": int(o.get("MaxIter", 100)),
+                          "display": o.get("Display") in ("iter", "final")}
+    if kw["method"] == "newton":
+        if "TolFun" in o:
+            kw["eta_tol"] = float(o["TolFun"])
+        if "TolX" in o:
+            kw["step_tol"] = float(o["TolX"])
+    else:
+        kw["grad_tol"] = float(o.get("TolFun", _STATSET_DEFAULTS["eb"]["TolFun"]))
+        kw["step_tol"] = float(o.get("TolX", _STATSET_DEFAULTS["eb"]["TolX"]))
+    return kw
+
+
 def engine_options(opts: dict[str, Any]) -> dict[str, Any]:
     """Validated engine settings from the name-value options (only those relevant here)."""
     out: dict[str, Any] = {}
@@ -91,6 +121,7 @@ def engine_options(opts: dict[str, Any]) -> dict[str, Any]:
     out["eb_method"] = match_string(opts.get("EBMethod", "Default"), EB_METHODS + ("auto",), "EBMethod",
                                     identifier="fitglme:BadEBMethod")
     out["eb_options"] = _check_struct(opts.get("EBOptions"), "EBOptions", tuple(_STATSET_DEFAULTS["eb"]))
+    out["pirls_options"] = posterior_mode_options(out["eb_method"], out["eb_options"])
     out["start_method"] = match_string(opts.get("StartMethod", "default"), START_METHODS, "StartMethod",
                                        identifier="fitglme:BadStartMethod")
     out["covariance_method"] = match_string(opts.get("CovarianceMethod", "conditional"), COVARIANCE_METHODS,

@@ -44,6 +44,8 @@ class FitSettings:
     optimizer_options: dict = field(default_factory=dict)  # TolFun, TolX, MaxIter, MaxFunEvals, Display
     eb_method: str = "Default"
     eb_options: dict = field(default_factory=dict)  # TolFun, TolX, MaxIter, Display
+    #: pirls keyword arguments (method, max_iter, display, eta_tol, grad_tol, step_tol)
+    pirls_options: dict = field(default_factory=dict)
     start_method: str = "default"
     covariance_method: str = "conditional"
     check_hessian: bool = False
@@ -60,11 +62,11 @@ class FitSettings:
         }
 
     def pirls_kwargs(self) -> dict:
-        """Keyword arguments of pirls from EBOptions (MaxIter; TolFun when given; Display)."""
-        o = self.eb_options
-        kw = {"max_iter": int(o.get("MaxIter", 100)), "display": o.get("Display") == "iter"}
-        if "TolFun" in o:
-            kw["tol"] = float(o["TolFun"]) ** 2  # our test is on the squared Newton decrement
+        """Keyword arguments of pirls: ``pirls_options`` as the MATLAB layer mapped them from
+        EBMethod / EBOptions (fitglme.fit_options.posterior_mode_options); by default Newton's
+        method to rounding precision within 100 iterations."""
+        kw = {"max_iter": 100, "display": False}
+        kw.update(self.pirls_options)
         return kw
 
     def random_start(self, thetas) -> np.ndarray:

@@ -47,6 +47,11 @@ class LaplaceObjective:
         self.u = u0.copy()
         self.beta = beta0.copy()
         self.n_evals = 0
+        #: posterior-mode searches summed over the evaluations (ModeTrace fields; ``stops`` counts
+        #: the rule that ended each search)
+        self.mode_totals: dict = {"searches": 0, "iterations": 0, "residual_evals": 0, "jacobian_evals": 0,
+                                  "modified_directions": 0, "rejected_steps": 0, "polish_iterations": 0,
+                                  "stops": {}, "method": None}
         # The last evaluation (x, PIRLS state, value, gradient): optimisers and the Newton polish
         # often ask again for the value or gradient at the point they just evaluated.
         self._memo: tuple | None = None
@@ -69,7 +74,17 @@ class LaplaceObjective:
         st = pirls(self.layout, zts, self.X, self.resp, self.beta if self.approximate else beta,
                    self.u, phi, profile_beta=self.approximate, observed=True, Ls=Ls, reference=self.reference,
                    **self.pirls_kwargs)
+        self._count(st.trace)
         return st, zts, theta, phi
+
+    def _count(self, trace) -> None:
+        t = self.mode_totals
+        t["searches"] += 1
+        t["method"] = trace.method
+        for k in ("iterations", "residual_evals", "jacobian_evals", "modified_directions", "rejected_steps",
+                  "polish_iterations"):
+            t[k] += getattr(trace, k)
+        t["stops"][trace.stop] = t["stops"].get(trace.stop, 0) + 1
 
     def value(self, x) -> float:
         return self.value_and_grad(x, grad=False)[0]
@@ -306,7 +321,7 @@ def fit_laplace(resp, X, layout, Zs, patterns, settings):
             "fitglme:IndefiniteObservedInformation",
         )
         full = factorize(layout, zts, resp.working(st.eta, phi, observed=False)[2], X)
-    info = {"n_evals": obj.n_evals}
+    info = {"n_evals": obj.n_evals, "posterior_mode": obj.mode_totals}
     cov_beta = full.beta_covariance()
     if settings.check_hessian or settings.covariance_method == "JointHessian":
         jobj = LaplaceObjective(resp, X, layout, Zs, thetas, approximate=False, dispersion_free=dfree,

@@ -21,8 +21,9 @@ import numpy as np
 from scipy.special import xlog1py, xlogy
 
 from ..options import constant_value
-from .blocks import BlockFactor, factorize
+from .blocks import BlockFactor, NotPositiveDefinite, factorize
 from .layout import ReLayout, vdot
+from .posterior_mode import Linearization, ModeTrace, solve_mode
 
 
 #: Poisson responses (times prior weights) above this make the fits use their cancellation-free
@@ -192,6 +193,8 @@ class PirlsState:
     #: is ``loglik_offset``; ``huge`` holds the quantities the Laplace gradient needs
     loglik_offset: float = 0.0
     huge: dict | None = None
+    #: what the search did (:class:`~fitglme.engine.posterior_mode.ModeTrace`)
+    trace: ModeTrace | None = None
 
     @property
     def penalised_deviance(self) -> float:
@@ -353,11 +356,25 @@ def pirls(
     display: bool = False,
     Ls: list[np.ndarray] | None = None,
     reference: "HugeReference | None" = None,
+    method: str = "newton",
+    eta_tol: float | None = None,
+    grad_tol: float = 1e-6,
+    step_tol: float | None = None,
 ) -> PirlsState:
     """Conditional mode of u (and beta when ``profile_beta``) for fixed Lambda.
 
-    ``reference`` (huge counts, with the factors ``Ls``): the mode is found relative to that
-    reference fit (:class:`HugeReference`).
+    ``method``: 'newton' (Newton steps on the penalised deviance, halved until it does not
+    increase; stopped when the Newton decrement is below ``tol`` relative, i.e. at rounding level
+    by default, or -- when given -- when eta changes by at most ``eta_tol`` relative or the step
+    has 2-norm at most ``step_tol``), or one of the root finders of
+    :mod:`fitglme.engine.posterior_mode` (stopped by ``grad_tol`` / ``step_tol``).  Whatever
+    stopped the method, a converged search is completed by the Newton iteration with the rounding
+    criterion (at most :data:`POLISH_MAX_ITER` steps): the Laplace objective's gradient assumes
+    the exact mode, so the mode does not depend on the method or its tolerances.
+    ``state.trace`` records what was done (:class:`~fitglme.engine.posterior_mode.ModeTrace`).
+
+    ``reference`` (huge counts, with the factors ``Ls``): the mode is found by Newton's method
+    relative to that reference fit (:class:`HugeReference`), whatever ``method``.
 
     Raises
     ------
@@ -365,8 +382,11 @@ def pirls(
         When the system cannot be factored (the objective is then +inf).
     """
     if reference is not None:
-        return _pirls_huge(layout, zts, Ls[0], X, resp, reference, np.asarray(beta, float), u0, max_iter, tol,
-                           display, profile_beta)
+        st = _pirls_huge(layout, zts, Ls[0], X, resp, reference, np.asarray(beta, float), u0, max_iter, tol,
+                         display, profile_beta)
+        st.trace = ModeTrace("newton", iterations=st.iterations, jacobian_evals=st.iterations,
+                             stop="rounding" if st.converged else "max_iter")
+        return st
     u = u0.copy()
     beta = beta.copy()
     Xb = X if profile_beta else None
@@ -384,6 +404,56 @@ def pirls(
             out += fixed_part
         return out
 
+    trace = ModeTrace(method)
+    if method != "newton":
+        u, beta, ok = _root_search(layout, zts, X, resp, eta_of, u, beta, dispersion, profile_beta, observed,
+                                   method, grad_tol, 1e-8 if step_tol is None else step_tol, max_iter, display,
+                                   trace)
+        polish = ok
+    else:
+        u, beta, eta, mu, ll, converged, it = _newton(
+            layout, zts, X, resp, eta_of, u, beta, dispersion, profile_beta, observed, max_iter, tol, display,
+            trace, eta_tol=eta_tol, step_tol=step_tol)
+        trace.iterations = it
+        polish = converged and trace.stop in ("eta", "step")
+        if not polish:
+            trace.stop = "rounding" if converged else "max_iter"
+    if method != "newton" or polish:
+        its = trace.iterations
+        if polish:
+            u, beta, eta, mu, ll, converged, it = _newton(
+                layout, zts, X, resp, eta_of, u, beta, dispersion, profile_beta, observed, POLISH_MAX_ITER,
+                tol, display, trace, record=False)
+            trace.polish_iterations = it
+        else:
+            eta = eta_of(u, beta)
+            mu = resp.link.inverse(eta)
+            ll = resp.loglik(mu, dispersion, eta)
+            converged, it = False, 0
+        it += its
+    # Factor at the mode with the objective's weights (observed where available).
+    fixed_part = None  # (no more steps: freed before the last factorisation)
+    mu, score, W = resp.working(eta, dispersion, observed, mu)
+    del score
+    fac = factorize(layout, zts, W, Xb)
+    trace.jacobian_evals += 1
+    st = PirlsState(u, beta, eta, mu, ll, fac, W, converged, it)
+    st.trace = trace
+    return st
+
+
+#: Newton steps of the polish that completes a search stopped by a user tolerance (Newton's
+#: method converges quadratically from there: two or three steps in practice).
+POLISH_MAX_ITER = 30
+
+
+def _newton(layout, zts, X, resp, eta_of, u, beta, dispersion, profile_beta, observed, max_iter, tol, display,
+            trace, eta_tol=None, step_tol=None, record=True):
+    """Newton steps on the penalised deviance with step halving; returns
+    (u, beta, eta, mu, loglik, converged, iterations).  ``eta_tol`` / ``step_tol`` (optional) add
+    the stopping rules max|d eta| <= eta_tol max(max|eta|, 1) and |step|_2 <= step_tol
+    (``trace.stop`` then says which one ended the iteration)."""
+    Xb = X if profile_beta else None
     eta = eta_of(u, beta)
     mu = resp.link.inverse(eta)
     ll = resp.loglik(mu, dispersion, eta)
@@ -396,10 +466,13 @@ def pirls(
         g_u = layout.zt_times(zts, score) - u
         g_b = X.T @ score if profile_beta else None
         del score  # each n-vector is freed as soon as it is used
+        if record:  # (the path of the method: the polish that follows a search is not recorded)
+            trace.residual_norms.append(float(np.sqrt(vdot(g_u, g_u) + (vdot(g_b, g_b) if profile_beta else 0.0))))
         # (log-Poisson, logit-binomial, identity-normal weights are positive by construction)
         Wn = W if resp.unit_canonical or np.all(W > 0) else resp.working(eta, dispersion, False)[2]
         del W
         fac = factorize(layout, zts, Wn, Xb)
+        trace.jacobian_evals += 1
         del Wn
         du, db = fac.solve(g_u, g_b)
         del fac
@@ -408,8 +481,11 @@ def pirls(
         def trial(u_, b_):
             etan = eta_of(u_, b_)
             mun = resp.link.inverse(etan)
+            trace.residual_evals += 1
             return resp.loglik(mun, dispersion, etan), (etan, mun)
 
+        eta_prev = eta if eta_tol is not None else None  # (no extra n-vector otherwise)
+        u_prev, beta_prev = u, beta
         step = _backtrack(trial, u, beta, du, db, pdev, profile_beta)
         if step is None:
             # No decrease possible: the mode is reached to rounding precision.
@@ -420,17 +496,78 @@ def pirls(
         del step  # (aliases: mu must have no other reference when it is dropped)
         if display:
             print(f"    PIRLS iteration {it:3d}: penalised deviance = {pdev:.12g}, Newton decrement = {decrement:.3g}")
+        if eta_tol is not None and (np.max(np.abs(eta - eta_prev))
+                                    <= eta_tol * max(float(np.max(np.abs(eta))), 1.0)):
+            converged, trace.stop = True, "eta"
+            break
+        if step_tol is not None:
+            dx = vdot(u - u_prev, u - u_prev) + (vdot(beta - beta_prev, beta - beta_prev) if profile_beta else 0.0)
+            if np.sqrt(dx) <= step_tol:
+                converged, trace.stop = True, "step"
+                break
+        del eta_prev, u_prev, beta_prev
         # Newton converges quadratically: stop only when the decrement is at rounding level,
         # so that the gradient formulas (which assume the exact mode) are exact too.
         if decrement < tol * max(1.0, abs(pdev)):
             converged = True
             break
-    # Factor at the mode with the objective's weights (observed where available).
-    fixed_part = None  # (no more steps: freed before the last factorisation)
-    mu, score, W = resp.working(eta, dispersion, observed, mu)
-    del score
-    fac = factorize(layout, zts, W, Xb)
-    return PirlsState(u, beta, eta, mu, ll, fac, W, converged, it)
+    return u, beta, eta, mu, ll, converged, it
+
+
+def _root_search(layout, zts, X, resp, eta_of, u, beta, dispersion, profile_beta, observed, method, grad_tol,
+                 step_tol, max_iter, display, trace):
+    """The mode as the root of the score by a :mod:`~fitglme.engine.posterior_mode` method;
+    returns (u, beta, stopped by a tolerance)."""
+    Q = layout.Q
+    Xb = X if profile_beta else None
+
+    def split(x):
+        return x[:Q], (x[Q:] if profile_beta else beta)
+
+    def score_parts(x):
+        u_, b_ = split(x)
+        eta = eta_of(u_, b_)
+        with np.errstate(over="ignore", invalid="ignore"):
+            mu = resp.link.inverse(eta)
+            if not (np.all(np.isfinite(mu)) and np.isfinite(resp.loglik(mu, dispersion, eta))):
+                return None
+            mu, s, W = resp.working(eta, dispersion, observed, mu)
+        r = layout.zt_times(zts, s) - u_
+        if profile_beta:
+            r = np.concatenate([r, X.T @ s])
+        return (r, eta, W) if np.all(np.isfinite(r)) else None
+
+    def residual(x):
+        parts = score_parts(x)
+        return None if parts is None else parts[0]
+
+    def linearize(x):
+        parts = score_parts(x)
+        if parts is None:
+            raise NotPositiveDefinite("the score is not finite at the current posterior-mode iterate")
+        r, eta, W = parts
+        # The Newton direction needs a factorisation: of the observed system where it is positive
+        # definite, else (non-canonical links far from the mode) of the expected one, as PIRLS does.
+        Wf = W if resp.unit_canonical or np.all(W > 0) else resp.working(eta, dispersion, False)[2]
+        fac = factorize(layout, zts, Wf, Xb)
+        du, db = fac.solve(r[:Q], r[Q:] if profile_beta else None)
+        newton = np.concatenate([du, db]) if profile_beta else du
+
+        def matvec(v):
+            e = layout.z_times(zts, v[:Q])
+            if profile_beta:
+                e += X @ v[Q:]
+            e *= W
+            out = layout.zt_times(zts, e) + v[:Q]
+            return np.concatenate([out, X.T @ e]) if profile_beta else out
+
+        return Linearization(r, matvec, newton)
+
+    x0 = np.concatenate([u, beta]) if profile_beta else u
+    x, ok = solve_mode(method, residual, linearize, x0, grad_tol=grad_tol, step_tol=step_tol, max_iter=max_iter,
+                       trace=trace, display=display)
+    u_, b_ = split(x)
+    return u_.copy(), np.array(b_, float), ok
 
 
 def laplace_deviance(state: PirlsState) -> float:
