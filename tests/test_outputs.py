@@ -178,7 +178,7 @@ def test_outputs_pickle_and_attributes(glme):
         res.no_such_output
 
 
-def test_with_outputs_rejects_nothing_it_wraps():
+def test_with_outputs_wraps_a_record():
     rec = CoefTest(0.5, 0.25, 1.0, 10.0)
     out = with_outputs(rec, "coefTest")
     assert out == 0.5 and out.outputs is rec
