@@ -78,12 +78,15 @@ class _Outputs:
                                  "output and carries no other outputs")
         return record
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> Any:  # only called when ordinary lookup fails
         record = object.__getattribute__(self, "__dict__").get("_record")
         if record is not None and (name in record._fields or name in ("_fields", "_asdict")):
             return getattr(record, name)
-        return super().__getattr__(name) if hasattr(super(), "__getattr__") else \
-            object.__getattribute__(self, name)
+        return object.__getattribute__(self, name)  # raises the ordinary AttributeError
+
+    def __dir__(self):
+        record = self.__dict__.get("_record")
+        return sorted(set(super().__dir__()) | set(record._fields if record is not None else ()))
 
     def _unpacked(self, frame):
         """The outputs for an unpacking in ``frame``, or None when ``frame`` is not unpacking."""
@@ -122,7 +125,7 @@ def _plain(obj: Any) -> Any:
     if isinstance(obj, ArrayOutputs):
         return obj.view(np.ndarray)
     if isinstance(obj, (list, tuple)) and any(isinstance(o, ArrayOutputs) for o in obj):
-        return type(obj)(_plain(o) for o in obj) if not isinstance(obj, ListOutputs) else [_plain(o) for o in obj]
+        return (tuple if isinstance(obj, tuple) else list)(_plain(o) for o in obj)
     return obj
 
 
@@ -157,12 +160,13 @@ class FloatOutputs(_Outputs, float):
 
     def __iter__(self):
         outs = self._unpacked(sys._getframe(1))
-        if outs is None:
-            raise TypeError(f"{self._method}'s first output is a number and is not iterable; unpack the "
-                            f"call to get every output: {', '.join(self.__dict__['_record']._fields)} = "
-                            f"{self._method}(...)" if self.__dict__.get("_record") is not None
-                            else "'float' object is not iterable")
-        return outs
+        if outs is not None:
+            return outs
+        record = self.__dict__.get("_record")
+        if record is None:
+            raise TypeError("'float' object is not iterable")
+        raise TypeError(f"{self._method}'s first output is a number and is not iterable; unpack the call "
+                        f"to get every output: {', '.join(record._fields)} = {self._method}(...)")
 
     def __repr__(self) -> str:
         return float.__repr__(self)

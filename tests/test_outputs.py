@@ -148,6 +148,33 @@ def test_coeftest_scalar_first_output(glme):
     assert DF1 == 1.0 and DF2 == glme.DFE
 
 
+def test_unpacking_is_told_from_iteration_in_every_form():
+    """The detection itself (fitglme.outputs._unpack_targets): plain, nested, for-target and starred
+    unpacking get the outputs; a starred target with names after the star and 300 names take the
+    EXTENDED_ARG prefix of the instruction."""
+    res = with_outputs(CoefTest(0.5, 0.25, 1.0, 10.0), "coefTest")
+    arr = with_outputs(FixedEffects(np.arange(300.0), "names", "stats"), "fixedEffects")
+
+    def inner():
+        a, b, c = arr
+        return b
+
+    assert inner() == "names"
+    for p, F, d1, d2 in [res, res]:
+        assert d2 == 10.0
+    first, *middle, last = res
+    assert first == 0.5 and middle == [0.25, 1.0] and last == 10.0
+    ns = {"arr": arr}
+    names = "(" + ", ".join(f"v{i}" for i in range(300)) + ",)"
+    exec(names + " = arr.ravel()", ns)                                           # elements
+    assert ns["v299"] == 299.0
+    with pytest.raises(FitglmeError, match="cannot unpack them into 300 names"):  # count decoded
+        exec(names + " = arr", ns)
+    exec("w0, *wr, " + ", ".join(f"u{i}" for i in range(2)) + " = arr", ns)       # outputs
+    assert ns["w0"] is not None and ns["wr"] == [] and ns["u1"] == "stats"
+    assert [*arr][:2] == [0.0, 1.0] and (lambda *a: len(a))(*arr) == 300          # elements
+
+
 def test_unpacking_into_too_many_names_is_an_error(glme):
     with pytest.raises(FitglmeError, match=r"fixedEffects has 3 outputs \(beta, betanames, stats\); "
                                            r"cannot unpack them into 4 names") as err:
