@@ -425,8 +425,9 @@ def fixedEffects(glme, *args, **kwargs) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        The first output, which unpacks into all of them (``beta, betanames, stats = ...``; ``.stats``; ``.outputs`` is the
-        ``FixedEffects`` NamedTuple); docs/migration.md, "One output or several".
+        The first output, which unpacks into all of them (``beta, betanames, stats = ...``);
+        they are also attributes (``.stats``), and ``.outputs`` is the ``FixedEffects``
+        NamedTuple (docs/migration.md, "One output or several").
         ``beta`` (p,), ``betanames`` (MatlabDataset with column ``Name``) and ``stats``
         (MatlabDataset titled ``Fixed effect coefficients: DFMethod = 'residual', Alpha = 0.05``
         with Name, Estimate, SE, tStat, DF, pValue, Lower, Upper).
@@ -472,8 +473,9 @@ def randomEffects(glme, *args, **kwargs) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        The first output, which unpacks into all of them (``B, BNames, stats = ...``; ``.stats``; ``.outputs`` is the
-        ``RandomEffects`` NamedTuple); docs/migration.md, "One output or several".
+        The first output, which unpacks into all of them (``B, BNames, stats = ...``);
+        they are also attributes (``.stats``), and ``.outputs`` is the ``RandomEffects``
+        NamedTuple (docs/migration.md, "One output or several").
         ``B`` (Q,), ``BNames`` (Group, Level, Name) and ``stats`` (Group, Level, Name,
         Estimate, SEPred, tStat, DF, pValue, Lower, Upper), titled
         ``Random effect coefficients: DFMethod = 'residual', Alpha = 0.05``.
@@ -525,8 +527,9 @@ def covarianceParameters(glme, *args, **kwargs) -> list:
     Returns
     -------
     list
-        The first output, which unpacks into all of them (``psi, mse, stats = ...``; ``.stats``; ``.outputs`` is the
-        ``CovarianceParameters`` NamedTuple); docs/migration.md, "One output or several".
+        The first output, which unpacks into all of them (``psi, mse, stats = ...``);
+        they are also attributes (``.stats``), and ``.outputs`` is the ``CovarianceParameters``
+        NamedTuple (docs/migration.md, "One output or several").
         ``psi``: list of R covariance matrices of b (q_k x q_k, absolute scale);
         ``mse``: the dispersion; ``stats``: R + 1 MatlabDatasets.  Table k is titled
         ``Covariance Type: <pattern>`` with Group, Name1, Name2, Type ('std' / 'corr'),

@@ -68,8 +68,9 @@ def coefCI(glme, *args, **kwargs) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        The first output, which unpacks into all of them (``feCI, reCI = ...``; ``.reCI``; ``.outputs`` is the
-        ``CoefCI`` NamedTuple); docs/migration.md, "One output or several".
+        The first output, which unpacks into all of them (``feCI, reCI = ...``);
+        they are also attributes (``.reCI``), and ``.outputs`` is the ``CoefCI``
+        NamedTuple (docs/migration.md, "One output or several").
         ``feCI`` (p x 2): Estimate -/+ tinv(1 - Alpha/2, DF) SE; ``reCI`` (Q x 2): the same
         with the EBPs and their SEPred (see :func:`randomEffects`).
 
@@ -87,8 +88,8 @@ def coefCI(glme, *args, **kwargs) -> np.ndarray:
     dfm = check_dfmethod(opts.get("DFMethod", "residual"), where)
     fe = fixedEffects(glme, Alpha=alpha, DFMethod=dfm).stats
     re = randomEffects(glme, Alpha=alpha, DFMethod=dfm).stats
-    return with_outputs(CoefCI(fe[["Lower", "Upper"]].to_numpy(float), re[["Lower", "Upper"]].to_numpy(float)),
-                        where)
+    record = CoefCI(fe[["Lower", "Upper"]].to_numpy(float), re[["Lower", "Upper"]].to_numpy(float))
+    return with_outputs(record, where)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,8 +222,9 @@ def coefTest(glme, H=None, C=None, *args, **kwargs) -> float:
     Returns
     -------
     float
-        The first output, which unpacks into all of them (``pVal, F, DF1, DF2 = ...``; ``.F``; ``.outputs`` is the
-        ``CoefTest`` NamedTuple); docs/migration.md, "One output or several".
+        The first output, which unpacks into all of them (``pVal, F, DF1, DF2 = ...``);
+        they are also attributes (``.F``), and ``.outputs`` is the ``CoefTest``
+        NamedTuple (docs/migration.md, "One output or several").
         ``pVal``, ``F``, ``DF1`` (rank of the contrast), ``DF2``.  All NaN when the contrast
         is empty (e.g. the default H of an intercept-only model).
 
@@ -249,7 +251,8 @@ def coefTest(glme, H=None, C=None, *args, **kwargs) -> float:
     df2 = dof(glme, dfm)
     K = opts.get("REContrast")
     if K is None or (not is_string(K) and _is_empty(K)):
-        return with_outputs(_f_test(np.asarray(glme._result.beta, float), glme._result.cov_beta, H, C, df2), where)
+        record = _f_test(np.asarray(glme._result.beta, float), glme._result.cov_beta, H, C, df2)
+        return with_outputs(record, where)
     Q = int(glme._layout.Q)
     K = _matrix(K, "REContrast", Q, f"a numeric {m}-by-{Q} matrix (one row per row of H, one "
                                      "column per random effect)")

@@ -504,8 +504,9 @@ def partialDependence(glme, vars, data=None, *args, **kw):
     Returns
     -------
     numpy.ndarray
-        The first output, which unpacks into all of them (``pd, x, y = ...``; ``.x``; ``.outputs`` is the
-        ``PartialDependence`` NamedTuple); docs/migration.md, "One output or several".
+        The first output, which unpacks into all of them (``pd, x, y = ...``);
+        they are also attributes (``.x``), and ``.outputs`` is the ``PartialDependence``
+        NamedTuple (docs/migration.md, "One output or several").
         ``(pd, x, y)``: ``x`` the query points of the first predictor (100 points from min to
         max of the data for a continuous predictor, every level for a categorical one); for one
         predictor ``pd`` has shape ``(len(x),)`` and ``y`` is None; for two, ``pd`` has shape
@@ -524,7 +525,8 @@ def partialDependence(glme, vars, data=None, *args, **kw):
     opts = parse_name_value(args, kw, _PD_OPTIONS, "partialDependence")
     w = _pd_work(glme, vars, data, opts, "partialDependence")
     g = w["grids"]
-    return with_outputs(PartialDependence(w["pd"], g[0].x, g[1].x if len(g) == 2 else None), "partialDependence")
+    record = PartialDependence(w["pd"], g[0].x, g[1].x if len(g) == 2 else None)
+    return with_outputs(record, "partialDependence")
 
 
 def plotPartialDependence(glme, vars, data=None, *args, ax=None, **kw):

@@ -162,7 +162,8 @@ def designMatrix(glme, kind: str = "Fixed", gnumbers: Any = None):
         ``'Fixed'``: dense N-by-p X.  ``'Random'``: sparse N-by-Q Z, columns in the order of B
         (term by term, level by level, name by name).  With ``gnumbers``:
         ``Dsub``, the columns of those terms, which unpacks into ``Dsub, gnames`` (their
-        grouping-variable names; ``.gnames``; ``.outputs`` is the ``DesignMatrix`` NamedTuple).  N is the height of the fitting table: rows not used in the fit are NaN in X and
+        grouping-variable names; also ``.gnames``; ``.outputs`` is the ``DesignMatrix``
+        NamedTuple).  N is the height of the fitting table: rows not used in the fit are NaN in X and
         zero in Z (as MATLAB).
 
     Examples
@@ -294,8 +295,9 @@ def response(glme, *args: Any, **kwargs: Any) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        The first output, which unpacks into all of them (``y, binomialsize = ...``; ``.binomialsize``; ``.outputs`` is the
-        ``Response`` NamedTuple); docs/migration.md, "One output or several".
+        The first output, which unpacks into all of them (``y, binomialsize = ...``);
+        they are also attributes (``.binomialsize``), and ``.outputs`` is the ``Response``
+        NamedTuple (docs/migration.md, "One output or several").
         ``y`` (N,): the response (Binomial: proportions), NaN for rows not used in the fit;
         ``binomialsize`` (N,) with NaN for unused rows for Binomial models, else None
         (MATLAB's ``[]``).
@@ -349,8 +351,9 @@ def predict(glme, tblnew: Any = None, *args: Any, **kwargs: Any) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        The first output, which unpacks into all of them (``ypred, ypredCI, DF = ...``; ``.ypredCI``; ``.outputs`` is the
-        ``Predict`` NamedTuple); docs/migration.md, "One output or several".
+        The first output, which unpacks into all of them (``ypred, ypredCI, DF = ...``);
+        they are also attributes (``.ypredCI``), and ``.outputs`` is the ``Predict``
+        NamedTuple (docs/migration.md, "One output or several").
         ``ypred`` (M,), ``ypredCI`` (M, 2) [lower, upper] on the response scale, ``DF``: (M,) for
         pointwise intervals, a float for simultaneous ones.
 
