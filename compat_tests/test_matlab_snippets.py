@@ -9,6 +9,11 @@ output it is (matched against an independent property or identity: ``beta`` is
 ``glme.Coefficients.Estimate``, ``predict(glme)`` is ``fitted(glme)``, the coefTest of one
 coefficient is its t-test, ...) and which rows it has.  Every multi-output method appears in its
 one-output form (MATLAB's ``beta = fixedEffects(glme)``) and unpacked.
+
+Tolerances (rel 1e-9 to 1e-12): both sides are the same quantity computed along different paths
+(e.g. ``predict`` and ``fitted``, a t-test and the F-test of one coefficient), so they differ by
+rounding only.  Identities such as "pVal is the upper tail of F(DF1, DF2) at F" state which output
+is which (MATLAB's definitions), not the numbers.
 """
 from __future__ import annotations
 

@@ -243,7 +243,8 @@ class OneRowDataset(MatlabDataset):
     """
 
     def __getattr__(self, name: str) -> Any:
-        if not name.startswith("_") and len(self) == 1 and name in self.columns:
+        built = "_mgr" in object.__getattribute__(self, "__dict__")  # pandas' data, once constructed
+        if built and not name.startswith("_") and len(self) == 1 and name in self.columns:
             value = self[name].iloc[0]
             return value.item() if isinstance(value, np.generic) else value
         return super().__getattr__(name)
