@@ -16,6 +16,7 @@ import pandas as pd
 from .covariance import std_corr
 from .display.tables import MatlabDataset
 from .inference import coefficient_stats, information_criteria
+from .outputs import OneRowDataset
 
 DISPLAY_STYLES = ("quoted", "braces")
 
@@ -158,12 +159,13 @@ class GeneralizedLinearMixedModel:
         )
 
     @property
-    def ModelCriterion(self) -> MatlabDataset:
-        """AIC, BIC, LogLikelihood and Deviance (= -2 LogLikelihood)."""
+    def ModelCriterion(self) -> OneRowDataset:
+        """AIC, BIC, LogLikelihood and Deviance (= -2 LogLikelihood); one row, so that
+        ``glme.ModelCriterion.AIC`` is a float, as MATLAB's one-row table variable is a scalar."""
         ll = self.LogLikelihood
         n_eff = self.NumObservations - (self.NumCoefficients if self._method == "REMPL" else 0)
         aic, bic = information_criteria(ll, self._num_parameters, n_eff)
-        return MatlabDataset({"AIC": [aic], "BIC": [bic], "LogLikelihood": [ll], "Deviance": [-2 * ll]},
+        return OneRowDataset({"AIC": [aic], "BIC": [bic], "LogLikelihood": [ll], "Deviance": [-2 * ll]},
                              style=self.display_style, width=self.display_width)
 
     # ------------------------------------------------------------------ data bookkeeping

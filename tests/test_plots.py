@@ -149,7 +149,7 @@ def test_pd_matches_predict_when_available(glme, tbl):
         for j, s in enumerate(res.x):
             mod = new.assign(newprocess=npv, supplier=pd.Categorical([s] * len(new),
                                                                      categories=["A", "B", "C"]))
-            ypred = np.asarray(glme.predict(mod)[0], dtype=float)
+            ypred = np.asarray(glme.predict(mod), dtype=float)
             assert res.pd[i, j] == pytest.approx(ypred.mean(), rel=1e-12)
 
 

@@ -4,7 +4,8 @@ Each module defines plain functions whose first argument is the model
 (``fixedEffects(glme, ...)``) and lists them in ``__all__``; :func:`attach` makes each of them a
 method too (``glme.fixedEffects(...)``).  Name-value options are parsed with
 :func:`fitglme.options.parse_name_value` (positional pairs or keywords, case-insensitive,
-unambiguous prefixes).  Several outputs come back as a NamedTuple in MATLAB's order and names.
+unambiguous prefixes).  A method with several outputs returns the first one, which unpacks into
+all of them in MATLAB's order and carries them by MATLAB's names (:mod:`fitglme.outputs`).
 
 Modules: ``effects`` (fixedEffects, randomEffects, covarianceParameters), ``hypothesis``
 (coefCI, coefTest, anova, compare), ``prediction`` (designMatrix, fitted, residuals, response,

@@ -32,6 +32,7 @@ from ..engine.layout import vdot
 from ..engine.pirls import HugeReference, laplace_deviance, pirls
 from ..inference import t_quantile, two_sided_p
 from ..options import as_float_in, match_string, parse_name_value
+from ..outputs import OneRowDataset, with_outputs
 
 __all__ = ["fixedEffects", "randomEffects", "covarianceParameters"]
 
@@ -93,10 +94,9 @@ def num2str(x: float) -> str:
     return f"{x:.5g}"
 
 
-def dataset(glme, data, title=None, text=()) -> MatlabDataset:
-    """A MatlabDataset in the model's display style and width."""
-    return MatlabDataset(data, title=title, text_columns=text, style=glme.display_style,
-                         width=glme.display_width)
+def dataset(glme, data, title=None, text=(), cls=MatlabDataset) -> MatlabDataset:
+    """A MatlabDataset (or subclass ``cls``) in the model's display style and width."""
+    return cls(data, title=title, text_columns=text, style=glme.display_style, width=glme.display_width)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -412,7 +412,7 @@ def _covariance_cis(glme, alpha):
 # ---------------------------------------------------------------------------------------------
 # public methods
 # ---------------------------------------------------------------------------------------------
-def fixedEffects(glme, *args, **kwargs) -> FixedEffects:
+def fixedEffects(glme, *args, **kwargs) -> np.ndarray:
     """Estimates of the fixed effects and related statistics.
 
     Parameters
@@ -424,7 +424,10 @@ def fixedEffects(glme, *args, **kwargs) -> FixedEffects:
 
     Returns
     -------
-    FixedEffects
+    numpy.ndarray
+        The first output, which unpacks into all of them (``beta, betanames, stats = ...``);
+        they are also attributes (``.stats``), and ``.outputs`` is the ``FixedEffects``
+        NamedTuple (docs/migration.md, "One output or several").
         ``beta`` (p,), ``betanames`` (MatlabDataset with column ``Name``) and ``stats``
         (MatlabDataset titled ``Fixed effect coefficients: DFMethod = 'residual', Alpha = 0.05``
         with Name, Estimate, SE, tStat, DF, pValue, Lower, Upper).
@@ -449,10 +452,10 @@ def fixedEffects(glme, *args, **kwargs) -> FixedEffects:
     title = f"Fixed effect coefficients: DFMethod = '{dfm}', Alpha = {num2str(alpha)}"
     stats = dataset(glme, {"Name": names, "Estimate": beta, "SE": se, "tStat": t, "DF": dfv,
                            "pValue": p, "Lower": lo, "Upper": up}, title, ("Name",))
-    return FixedEffects(beta, betanames, stats)
+    return with_outputs(FixedEffects(beta, betanames, stats), where)
 
 
-def randomEffects(glme, *args, **kwargs) -> RandomEffects:
+def randomEffects(glme, *args, **kwargs) -> np.ndarray:
     """Empirical Bayes predictors of the random effects and related statistics.
 
     ``B`` holds the conditional modes of b given the estimated parameters, ordered as MATLAB
@@ -469,7 +472,10 @@ def randomEffects(glme, *args, **kwargs) -> RandomEffects:
 
     Returns
     -------
-    RandomEffects
+    numpy.ndarray
+        The first output, which unpacks into all of them (``B, BNames, stats = ...``);
+        they are also attributes (``.stats``), and ``.outputs`` is the ``RandomEffects``
+        NamedTuple (docs/migration.md, "One output or several").
         ``B`` (Q,), ``BNames`` (Group, Level, Name) and ``stats`` (Group, Level, Name,
         Estimate, SEPred, tStat, DF, pValue, Lower, Upper), titled
         ``Random effect coefficients: DFMethod = 'residual', Alpha = 0.05``.
@@ -495,7 +501,7 @@ def randomEffects(glme, *args, **kwargs) -> RandomEffects:
     title = f"Random effect coefficients: DFMethod = '{dfm}', Alpha = {num2str(alpha)}"
     stats = dataset(glme, {"Group": g, "Level": lv, "Name": nm, "Estimate": B, "SEPred": se,
                            "tStat": t, "DF": dfv, "pValue": p, "Lower": lo, "Upper": up}, title, text)
-    return RandomEffects(B, bnames, stats)
+    return with_outputs(RandomEffects(B, bnames, stats), where)
 
 
 def _pattern_type(glme, k: int, pat) -> str:
@@ -509,7 +515,7 @@ def _pattern_type(glme, k: int, pat) -> str:
     return pat.name
 
 
-def covarianceParameters(glme, *args, **kwargs) -> CovarianceParameters:
+def covarianceParameters(glme, *args, **kwargs) -> list:
     """Covariance parameters of the random effects and the dispersion.
 
     Parameters
@@ -520,7 +526,10 @@ def covarianceParameters(glme, *args, **kwargs) -> CovarianceParameters:
 
     Returns
     -------
-    CovarianceParameters
+    list
+        The first output, which unpacks into all of them (``psi, mse, stats = ...``);
+        they are also attributes (``.stats``), and ``.outputs`` is the ``CovarianceParameters``
+        NamedTuple (docs/migration.md, "One output or several").
         ``psi``: list of R covariance matrices of b (q_k x q_k, absolute scale);
         ``mse``: the dispersion; ``stats``: R + 1 MatlabDatasets.  Table k is titled
         ``Covariance Type: <pattern>`` with Group, Name1, Name2, Type ('std' / 'corr'),
@@ -561,5 +570,5 @@ def covarianceParameters(glme, *args, **kwargs) -> CovarianceParameters:
     # MATLAB makes the error table's Group a char column (printed plainly) and Name a cell.
     err = {"Group": np.array(["Error"], dtype=object), "Name": ["sqrt(Dispersion)"],
            "Estimate": [np.sqrt(mse)], "Lower": [sig_ci[0]], "Upper": [sig_ci[1]]}
-    tables.append(dataset(glme, err, None, ("Name",)))
-    return CovarianceParameters(psi, mse, tables)
+    tables.append(dataset(glme, err, None, ("Name",), cls=OneRowDataset))  # stats[-1].Estimate: a scalar
+    return with_outputs(CovarianceParameters(psi, mse, tables), where)

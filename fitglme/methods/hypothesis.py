@@ -10,9 +10,11 @@ Rules (docs/methods_inference.md has the evidence):
   from the inverse of the full (u, beta) system (the one behind SEPred).
 * ``compare``: the theoretical likelihood-ratio test of MATLAB's ``standardLRT``; the models are
   swapped (with a warning) when the second has fewer parameters and no higher log-likelihood;
-  the larger model must have the larger log-likelihood; ``CheckNesting=True`` adds MATLAB's
+  the larger model must not have the smaller log-likelihood; log-likelihoods that differ by less
+  than :func:`loglik_tolerance` are equal (docs/choices.md); ``CheckNesting=True`` adds MATLAB's
   nesting checks (same FitMethod other than REMPL, distribution, link, weights, response,
-  nested X and Z spans; an MPL fit of a non-Normal model only warns).
+  nested X and Z spans).  PL fits of a non-Normal model are compared with a warning: their
+  log-likelihoods are those of pseudo-data (MATLAB's documentation: they cannot be compared).
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from ..display.dataset import Column, render_dataset
 from ..display.tables import MatlabDataset
 from ..errors import FitglmeError, warn
 from ..options import as_bool, is_string
+from ..outputs import with_outputs
 from .effects import (
     b_to_u, check_alpha, check_dfmethod, dataset, dof, fixedEffects, joint_factor, joint_solve,
     parse_options, randomEffects,
@@ -53,7 +56,7 @@ class CoefTest(NamedTuple):
 
 
 # ---------------------------------------------------------------------------------------------
-def coefCI(glme, *args, **kwargs) -> CoefCI:
+def coefCI(glme, *args, **kwargs) -> np.ndarray:
     """Confidence intervals for the fixed and random effects.
 
     Parameters
@@ -64,7 +67,10 @@ def coefCI(glme, *args, **kwargs) -> CoefCI:
 
     Returns
     -------
-    CoefCI
+    numpy.ndarray
+        The first output, which unpacks into all of them (``feCI, reCI = ...``);
+        they are also attributes (``.reCI``), and ``.outputs`` is the ``CoefCI``
+        NamedTuple (docs/migration.md, "One output or several").
         ``feCI`` (p x 2): Estimate -/+ tinv(1 - Alpha/2, DF) SE; ``reCI`` (Q x 2): the same
         with the EBPs and their SEPred (see :func:`randomEffects`).
 
@@ -82,7 +88,8 @@ def coefCI(glme, *args, **kwargs) -> CoefCI:
     dfm = check_dfmethod(opts.get("DFMethod", "residual"), where)
     fe = fixedEffects(glme, Alpha=alpha, DFMethod=dfm).stats
     re = randomEffects(glme, Alpha=alpha, DFMethod=dfm).stats
-    return CoefCI(fe[["Lower", "Upper"]].to_numpy(float), re[["Lower", "Upper"]].to_numpy(float))
+    record = CoefCI(fe[["Lower", "Upper"]].to_numpy(float), re[["Lower", "Upper"]].to_numpy(float))
+    return with_outputs(record, where)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,7 +201,7 @@ def _default_H(glme) -> np.ndarray:
     return np.eye(p)[keep]
 
 
-def coefTest(glme, H=None, C=None, *args, **kwargs) -> CoefTest:
+def coefTest(glme, H=None, C=None, *args, **kwargs) -> float:
     """F-test of linear hypotheses on the fixed (and random) effects.
 
     H0: ``H beta = C``, or with ``REContrast=K``: ``H beta + K B = C``.
@@ -214,7 +221,10 @@ def coefTest(glme, H=None, C=None, *args, **kwargs) -> CoefTest:
 
     Returns
     -------
-    CoefTest
+    float
+        The first output, which unpacks into all of them (``pVal, F, DF1, DF2 = ...``);
+        they are also attributes (``.F``), and ``.outputs`` is the ``CoefTest``
+        NamedTuple (docs/migration.md, "One output or several").
         ``pVal``, ``F``, ``DF1`` (rank of the contrast), ``DF2``.  All NaN when the contrast
         is empty (e.g. the default H of an intercept-only model).
 
@@ -241,7 +251,8 @@ def coefTest(glme, H=None, C=None, *args, **kwargs) -> CoefTest:
     df2 = dof(glme, dfm)
     K = opts.get("REContrast")
     if K is None or (not is_string(K) and _is_empty(K)):
-        return _f_test(np.asarray(glme._result.beta, float), glme._result.cov_beta, H, C, df2)
+        record = _f_test(np.asarray(glme._result.beta, float), glme._result.cov_beta, H, C, df2)
+        return with_outputs(record, where)
     Q = int(glme._layout.Q)
     K = _matrix(K, "REContrast", Q, f"a numeric {m}-by-{Q} matrix (one row per row of H, one "
                                      "column per random effect)")
@@ -250,7 +261,8 @@ def coefTest(glme, H=None, C=None, *args, **kwargs) -> CoefTest:
             f"coefTest: REContrast must be a numeric {m}-by-{Q} matrix (one row per row of H); got "
             f"{K.shape[0]} row(s).", "fitglme:BadREContrast")
     est = np.concatenate([np.asarray(glme._result.beta, float), np.asarray(glme._result.b, float)])
-    return _f_test(est, None, np.hstack([H, K]), C, df2, cov_of=lambda L: _joint_cov(glme, L))
+    return with_outputs(_f_test(est, None, np.hstack([H, K]), C, df2, cov_of=lambda L: _joint_cov(glme, L)),
+                        where)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -378,13 +390,6 @@ def _check_nesting(small, big, sname: str, bname: str) -> None:
     if small._link.name != big._link.name:
         fail(f"both models must have the same Link; {sname} uses '{small._link.name}' and {bname} "
              f"uses '{big._link.name}'.", "link")
-    normal_identity = small.Distribution.lower() == "normal" and small._link.name.lower() == "identity"
-    if small._method == "MPL" and not normal_identity:
-        warn(f"compare: {sname} and {bname} are MPL fits of a non-Normal model; their log-likelihoods "
-             "are those of the pseudo-data linear mixed models, so the likelihood ratio test "
-             "compares pseudo-data fits (refit both with FitMethod 'Laplace' or "
-             "'ApproximateLaplace' for a test on the GLME likelihood).",
-             "fitglme:LRTUsingPseudoData", stacklevel=4)
     ws, wb = _effective_weights(small), _effective_weights(big)
     if ws.shape != wb.shape:
         fail(f"both models must be fitted to the same observations; {sname} uses {ws.size} and "
@@ -395,15 +400,45 @@ def _check_nesting(small, big, sname: str, bname: str) -> None:
     if not np.array_equal(small._resp.y, big._resp.y, equal_nan=True):
         fail(f"both models must be fitted to the same response vector; {sname} and {bname} differ.",
              "response")
-    if big.LogLikelihood < small.LogLikelihood:
-        fail(f"the log-likelihood of {bname} ({big.LogLikelihood:.6g}) must be at least that of "
-             f"{sname} ({small.LogLikelihood:.6g}).", "loglik")
+    if big.LogLikelihood < small.LogLikelihood - loglik_tolerance(small, big):
+        fail(f"the log-likelihood of {bname} ({big.LogLikelihood:.10g}) must be at least that of "
+             f"{sname} ({small.LogLikelihood:.10g}).", "loglik")
     if not _is_nested(small._design.X, big._design.X):
         fail(f"the fixed-effects design matrix of {sname} must lie in the column span of that of "
              f"{bname}.", "nestedspanX")
     if not _is_nested(_sparse_Z(small), _sparse_Z(big)):
         fail(f"the random-effects design matrix of {sname} must lie in the column span of that of "
              f"{bname}.", "nestedspanZ")
+
+
+def loglik_tolerance(small, big) -> float:
+    """Log-likelihood differences up to this are equality in ``compare`` (docs/choices.md).
+
+    ``max(|LL_small|, |LL_big|, 1) * max(sqrt(eps), PLTolerance of the MPL/REMPL fits)``: the
+    log-likelihood is a sum whose rounding is ~eps |LL| (Laplace fits whose added variance is
+    estimated at 0 differ by 1-2 eps |LL|), and a PL fit's pseudo-data log-likelihood is only
+    determined to the PL iterations' relative tolerance (such pairs differ by up to ~1e-9 |LL|
+    under the default PLTolerance 1e-8).  LRStat = 2 * tolerance is no evidence for either model.
+    """
+    rel = float(np.sqrt(np.finfo(float).eps))
+    for m in (small, big):
+        if m._method in ("MPL", "REMPL"):
+            rel = max(rel, float(m._settings.pl_tolerance))
+    return rel * max(abs(small.LogLikelihood), abs(big.LogLikelihood), 1.0)
+
+
+def _warn_pseudo_data(small, big, sname: str, bname: str) -> None:
+    """MATLAB's documentation: non-Normal models fitted by MPL or REMPL cannot be compared by a
+    likelihood ratio test (its code warns, under CheckNesting, ``LRTUsingPseudoData``)."""
+    pl = [m._method for m in (small, big) if m._method in ("MPL", "REMPL")]
+    normal_identity = all(m.Distribution.lower() == "normal" and m._link.name.lower() == "identity"
+                          for m in (small, big))
+    if pl and not normal_identity:
+        warn(f"compare: {sname} and {bname} are {' and '.join(sorted(set(pl)))} fits of a non-Normal "
+             "model; their log-likelihoods are those of the pseudo-data linear mixed models, so the "
+             "likelihood ratio test compares pseudo-data fits (refit both with FitMethod 'Laplace' or "
+             "'ApproximateLaplace' for a test on the GLME likelihood).",
+             "fitglme:LRTUsingPseudoData", stacklevel=4)
 
 
 def _model_names(names: Any) -> tuple[str, str]:
@@ -440,7 +475,16 @@ def compare(glme, altglme, *args, names: Sequence[str] = ("glme", "altglme"), **
     ------
     FitglmeError
         When an argument is not a model, when the larger model has the smaller
-        log-likelihood, or (CheckNesting) when a nesting requirement fails.
+        log-likelihood by more than :func:`loglik_tolerance` (smaller differences are
+        rounding and count as equality; LRStat is then ~0 and pValue 1), or (CheckNesting)
+        when a nesting requirement fails.
+
+    Warns
+    -----
+    FitglmeWarning
+        ``fitglme:LRTUsingPseudoData`` when a model is an MPL or REMPL fit of a non-Normal
+        model (MATLAB's documentation: such fits cannot be compared by a likelihood ratio
+        test); ``fitglme:NestingCheck_modelswap`` when the models are swapped.
 
     Examples
     --------
@@ -464,18 +508,21 @@ def compare(glme, altglme, *args, names: Sequence[str] = ("glme", "altglme"), **
                     identifier="fitglme:BadCheckNesting")
     sname, bname = _model_names(names)
     small, big = glme, altglme
-    if big._num_parameters < small._num_parameters and big.LogLikelihood <= small.LogLikelihood:
+    tol = loglik_tolerance(small, big)
+    if big._num_parameters < small._num_parameters and big.LogLikelihood <= small.LogLikelihood + tol:
         warn(f"compare: {bname} has fewer parameters than {sname} and no higher log-likelihood, so "
              f"{bname} is taken as the smaller (null) model: the models are swapped.",
              "fitglme:NestingCheck_modelswap", stacklevel=3)
         small, big, sname, bname = big, small, bname, sname
-    if big.LogLikelihood < small.LogLikelihood:
+    if big.LogLikelihood < small.LogLikelihood - tol:
         raise FitglmeError(
-            f"compare: the log-likelihood of {bname} ({big.LogLikelihood:.6g}) is smaller than that "
-            f"of {sname} ({small.LogLikelihood:.6g}); the second model must be the larger one, with "
-            f"{sname} nested in it.", "fitglme:NestingCheck_loglik")
+            f"compare: the log-likelihood of {bname} ({big.LogLikelihood:.10g}) is smaller than that "
+            f"of {sname} ({small.LogLikelihood:.10g}) by {small.LogLikelihood - big.LogLikelihood:.3g}, "
+            f"more than the rounding tolerance {tol:.3g}; the second model must be the larger one, "
+            f"with {sname} nested in it.", "fitglme:NestingCheck_loglik")
     if check:
         _check_nesting(small, big, sname, bname)
+    _warn_pseudo_data(small, big, sname, bname)
     df = np.array([small._num_parameters, big._num_parameters], dtype=int)
     crit = [m.ModelCriterion for m in (small, big)]
     ll = np.array([float(c["LogLikelihood"].iloc[0]) for c in crit])

@@ -17,6 +17,7 @@ import pandas as pd
 from ..design.variables import as_table, column, missing_mask, numeric_values
 from ..errors import FitglmeError
 from ..options import as_bool, as_positive_int, is_string, match_name, match_string, parse_name_value
+from ..outputs import with_outputs
 
 __all__ = ["plotResiduals", "partialDependence", "plotPartialDependence"]
 
@@ -502,7 +503,10 @@ def partialDependence(glme, vars, data=None, *args, **kw):
 
     Returns
     -------
-    PartialDependence
+    numpy.ndarray
+        The first output, which unpacks into all of them (``pd, x, y = ...``);
+        they are also attributes (``.x``), and ``.outputs`` is the ``PartialDependence``
+        NamedTuple (docs/migration.md, "One output or several").
         ``(pd, x, y)``: ``x`` the query points of the first predictor (100 points from min to
         max of the data for a continuous predictor, every level for a categorical one); for one
         predictor ``pd`` has shape ``(len(x),)`` and ``y`` is None; for two, ``pd`` has shape
@@ -521,7 +525,8 @@ def partialDependence(glme, vars, data=None, *args, **kw):
     opts = parse_name_value(args, kw, _PD_OPTIONS, "partialDependence")
     w = _pd_work(glme, vars, data, opts, "partialDependence")
     g = w["grids"]
-    return PartialDependence(w["pd"], g[0].x, g[1].x if len(g) == 2 else None)
+    record = PartialDependence(w["pd"], g[0].x, g[1].x if len(g) == 2 else None)
+    return with_outputs(record, "partialDependence")
 
 
 def plotPartialDependence(glme, vars, data=None, *args, ax=None, **kw):

@@ -30,6 +30,7 @@ from ..engine.blocks import NotPositiveDefinite, factorize
 from ..errors import FitglmeError
 from ..inference import t_quantile
 from ..options import as_bool, as_float_in, as_vector, is_string, match_string, parse_name_value
+from ..outputs import with_outputs
 
 __all__ = ["designMatrix", "fitted", "residuals", "response", "predict"]
 
@@ -157,11 +158,12 @@ def designMatrix(glme, kind: str = "Fixed", gnumbers: Any = None):
 
     Returns
     -------
-    numpy.ndarray or scipy.sparse.csc_matrix or DesignMatrix
+    numpy.ndarray or scipy.sparse.csc_matrix
         ``'Fixed'``: dense N-by-p X.  ``'Random'``: sparse N-by-Q Z, columns in the order of B
         (term by term, level by level, name by name).  With ``gnumbers``:
-        ``DesignMatrix(Dsub, gnames)``, the columns of those terms and their grouping-variable
-        names.  N is the height of the fitting table: rows not used in the fit are NaN in X and
+        ``Dsub``, the columns of those terms, which unpacks into ``Dsub, gnames`` (their
+        grouping-variable names; also ``.gnames``; ``.outputs`` is the ``DesignMatrix``
+        NamedTuple).  N is the height of the fitting table: rows not used in the fit are NaN in X and
         zero in Z (as MATLAB).
 
     Examples
@@ -197,7 +199,7 @@ def designMatrix(glme, kind: str = "Fixed", gnumbers: Any = None):
     Z = _sparse_z(blocks, terms, offsets, widths, d.rows, N)
     if gnumbers is None:
         return Z
-    return DesignMatrix(Z, [blocks[k].group_name for k in terms])
+    return with_outputs(DesignMatrix(Z, [blocks[k].group_name for k in terms]), "designMatrix")
 
 
 def _gnumbers(g: Any, R: int) -> list[int]:
@@ -287,12 +289,15 @@ def residuals(glme, *args: Any, **kwargs: Any) -> np.ndarray:
     return _pad(glme, r)
 
 
-def response(glme, *args: Any, **kwargs: Any) -> Response:
+def response(glme, *args: Any, **kwargs: Any) -> np.ndarray:
     """The response used in the fit and, for Binomial, the sizes (MATLAB ``response``).
 
     Returns
     -------
-    Response
+    numpy.ndarray
+        The first output, which unpacks into all of them (``y, binomialsize = ...``);
+        they are also attributes (``.binomialsize``), and ``.outputs`` is the ``Response``
+        NamedTuple (docs/migration.md, "One output or several").
         ``y`` (N,): the response (Binomial: proportions), NaN for rows not used in the fit;
         ``binomialsize`` (N,) with NaN for unused rows for Binomial models, else None
         (MATLAB's ``[]``).
@@ -313,11 +318,11 @@ def response(glme, *args: Any, **kwargs: Any) -> Response:
         )
     y = _pad(glme, glme._resp.y)
     size = None if glme._resp.size is None else _pad(glme, glme._resp.size)
-    return Response(y, size)
+    return with_outputs(Response(y, size), "response")
 
 
 # ------------------------------------------------------------------------------ predict
-def predict(glme, tblnew: Any = None, *args: Any, **kwargs: Any) -> Predict:
+def predict(glme, tblnew: Any = None, *args: Any, **kwargs: Any) -> np.ndarray:
     """Predicted means with confidence intervals (MATLAB ``predict``).
 
     Parameters
@@ -345,7 +350,10 @@ def predict(glme, tblnew: Any = None, *args: Any, **kwargs: Any) -> Predict:
 
     Returns
     -------
-    Predict
+    numpy.ndarray
+        The first output, which unpacks into all of them (``ypred, ypredCI, DF = ...``);
+        they are also attributes (``.ypredCI``), and ``.outputs`` is the ``Predict``
+        NamedTuple (docs/migration.md, "One output or several").
         ``ypred`` (M,), ``ypredCI`` (M, 2) [lower, upper] on the response scale, ``DF``: (M,) for
         pointwise intervals, a float for simultaneous ones.
 
@@ -394,7 +402,7 @@ def predict(glme, tblnew: Any = None, *args: Any, **kwargs: Any) -> Predict:
     ypred[ok] = _mean(glme, eta)
     lims = np.column_stack([_mean(glme, eta - half), _mean(glme, eta + half)])
     ci[ok] = np.sort(lims, axis=1)  # decreasing links swap the limits (MATLAB: min/max)
-    return Predict(ypred, ci, DF)
+    return with_outputs(Predict(ypred, ci, DF), "predict")
 
 
 # ------------------------------------------------------------------------------ variances
