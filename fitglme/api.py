@@ -24,7 +24,7 @@ from .family import is_canonical, make_distribution, make_link
 from .diagnostics import check_fit
 from .fit_options import engine_options
 from .formula import parse_formula
-from .options import (as_bool, as_positive_float, as_positive_int, as_vector, is_string, match_string,
+from .options import (align_to_index, as_bool, as_positive_float, as_positive_int, as_vector, is_string, match_string,
                       parse_name_value, rows_of)
 
 FIT_METHODS = ("MPL", "REMPL", "Laplace", "ApproximateLaplace")
@@ -83,7 +83,7 @@ def _vector_option(value: Any, name: str, tbl: pd.DataFrame, N: int, **checks) -
             )
         value = col.to_numpy(dtype=float, na_value=np.nan)
     return as_vector(value, name, N, allow_scalar=True, broadcast_scalar=True,
-                     identifier=f"fitglme:Bad{name}", **checks)
+                     identifier=f"fitglme:Bad{name}", index=tbl.index, **checks)
 
 
 def fitglme(tbl: Any, formula: str, *args: Any, **kwargs: Any):
@@ -192,7 +192,8 @@ def run_fit(req: FitRequest, response_override: np.ndarray | None = None):
     _check_rank(design)
     _warn_single_level(design)
     if "MuStart" in opts:
-        settings.mu_start = dist.validate_mustart(opts["MuStart"], N)[rows]
+        mu_start = align_to_index(opts["MuStart"], table.index, "MuStart", identifier="fitglme:BadMuStart")
+        settings.mu_start = dist.validate_mustart(mu_start, N)[rows]
     _check_start(settings.mu_start, dist, link, y, sz, rows)
     del rows  # recomputed on demand by design.rows
     patterns = _patterns(opts.get("CovariancePattern"), design, parsed)

@@ -151,7 +151,7 @@ def random(glme, tblnew: Any = None, *args: Any, seed: Any = None, **kwargs: Any
     tbl = glme._request.table if tblnew is None else as_table(tblnew)
     M = len(tbl)
     w = as_vector(opts.get("Weights", 1.0), "Weights", M, allow_scalar=True, nonnegative=True,
-                  integer=dist.name in ("Binomial", "Poisson"), identifier="fitglme:BadWeights")
+                  integer=dist.name in ("Binomial", "Poisson"), identifier="fitglme:BadWeights", index=tbl.index)
     if dist.name in ("Binomial", "Poisson") and np.any(w < 1):
         i = int(np.flatnonzero(w < 1)[0])
         raise FitglmeError(
@@ -166,9 +166,9 @@ def random(glme, tblnew: Any = None, *args: Any, seed: Any = None, **kwargs: Any
             "fitglme:BadBinomialSize",
         )
     size = as_vector(opts.get("BinomialSize", 1.0), "BinomialSize", M, allow_scalar=True,
-                     positive=True, integer=True, identifier="fitglme:BadBinomialSize")
+                     positive=True, integer=True, identifier="fitglme:BadBinomialSize", index=tbl.index)
     offset = as_vector(opts.get("Offset", 0.0), "Offset", M, allow_scalar=True,
-                       identifier="fitglme:BadOffset")
+                       identifier="fitglme:BadOffset", index=tbl.index)
     ok, X, blocks, _ = _new_design(glme, tbl, unseen_to_nan=tblnew is None)
     sub = tbl.iloc[ok]
     own, counts = _own_groups(sub, glme._design.spec)
