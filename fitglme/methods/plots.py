@@ -3,7 +3,8 @@
 
 matplotlib is an optional extra (``pip install "fitglme[plot]"``); it is imported only when a plot
 is drawn (``partialDependence`` itself needs no matplotlib).  Every plot goes into the axes given
-(``ax=`` keyword, MATLAB's leading ``ax`` argument, or ``'Parent'``) or into a new figure, and the
+(``ax=`` keyword, MATLAB's leading ``ax`` argument, or ``'Parent'``) or, as in MATLAB and pyplot,
+into the current axes (new ones when pyplot has no open figure with axes), and the
 function returns the list of artists it created (MATLAB's ``h``).  Axis texts live in
 :data:`RESIDUAL_PLOT_TEXT` so they are easy to change.  See docs/plots.md.
 """
@@ -85,10 +86,25 @@ def _check_model(glme: Any, where: str) -> None:
         )
 
 
-def _target_axes(ax: Any, where: str):
+def current_axes_or_new():
+    """The current axes if there is one, else new axes, as MATLAB's plots and pyplot do.
+
+    "There is one" means: pyplot has an open figure (``plt.get_fignums()`` is not empty) and it
+    holds axes (``fig.axes``), e.g. after ``plt.subplot(1, 2, 1)``; those are drawn into
+    (``fig.gca()``, which creates nothing when the figure has axes). An open figure without axes
+    (``plt.figure()``) gets one; with no open figure a new one is made. ``plt.gca()`` alone is not
+    the test: it always creates axes. See docs/plots.md.
+    """
     plt, _ = _pyplot()
-    if ax is None:
+    if not plt.get_fignums():
         return plt.figure().add_subplot()
+    fig = plt.gcf()  # an open figure exists: gcf creates nothing
+    return fig.gca() if fig.axes else fig.add_subplot()
+
+
+def _target_axes(ax: Any, where: str):
+    if ax is None:
+        return current_axes_or_new()
     if not _is_axes(ax):
         raise FitglmeError(
             f"{where}: ax (or 'Parent') must be a matplotlib Axes; got a value of type "
@@ -180,7 +196,8 @@ def plotResiduals(glme, plottype="histogram", *args, ax=None, **kw):
         Name-value options: ``ResidualType`` 'raw' (default) or 'pearson'.  Any other name is a
         property of the plotted markers / histogram bars (``'Color', 'r'``, ``markersize=4``).
     ax : matplotlib Axes, optional
-        Axes to draw into; by default a new figure is created.
+        Axes to draw into; by default the current axes (after ``plt.subplot(1, 2, 1)``, say), or
+        new axes when pyplot has no open figure with axes.
 
     Returns
     -------
@@ -537,7 +554,8 @@ def plotPartialDependence(glme, vars, data=None, *args, ax=None, **kw):
         at their own predictor values as circles) or 'centered' (the same, each line shifted to
         start at 0); one predictor only.  ``Parent``: the axes (same as ``ax``).
     ax : matplotlib Axes, optional
-        Axes to draw into; by default a new figure.
+        Axes to draw into; by default the current axes, or new axes when pyplot has no open
+        figure with axes (as for :func:`plotResiduals`).
 
     Returns
     -------
