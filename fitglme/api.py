@@ -24,6 +24,7 @@ from .family import is_canonical, make_distribution, make_link
 from .diagnostics import check_fit
 from .fit_options import engine_options
 from .formula import parse_formula
+from .random_streams import resolve_rng
 from .options import (align_to_index, as_bool, as_positive_float, as_positive_int, as_vector, is_string, match_string,
                       parse_name_value, rows_of)
 
@@ -64,6 +65,7 @@ class FitRequest:
     table: pd.DataFrame
     formula_text: str
     options: dict[str, Any]
+    seed: Any = None  # the stream of StartMethod 'random' (fitglme.random_streams.resolve_rng)
 
 
 def _vector_option(value: Any, name: str, tbl: pd.DataFrame, N: int, **checks) -> np.ndarray:
@@ -86,7 +88,7 @@ def _vector_option(value: Any, name: str, tbl: pd.DataFrame, N: int, **checks) -
                      identifier=f"fitglme:Bad{name}", index=tbl.index, **checks)
 
 
-def fitglme(tbl: Any, formula: str, *args: Any, **kwargs: Any):
+def fitglme(tbl: Any, formula: str, *args: Any, seed: Any = None, **kwargs: Any):
     """Fit a generalized linear mixed-effects model (MATLAB's ``fitglme``).
 
     Parameters
@@ -139,7 +141,9 @@ def fitglme(tbl: Any, formula: str, *args: Any, **kwargs: Any):
             "fitglme:BadFormula",
         )
     opts = parse_name_value(args, kwargs, OPTION_NAMES, "fitglme")
-    return GeneralizedLinearMixedModel._from_fit(FitRequest(table, str(formula), opts))
+    if seed is not None:
+        resolve_rng(seed, "fitglme")  # checked now; used only by StartMethod 'random'
+    return GeneralizedLinearMixedModel._from_fit(FitRequest(table, str(formula), opts, seed))
 
 
 def run_fit(req: FitRequest, response_override: np.ndarray | None = None):
@@ -179,6 +183,8 @@ def run_fit(req: FitRequest, response_override: np.ndarray | None = None):
         init_pl_iterations=as_positive_int(opts.get("InitPLIterations", 10), "InitPLIterations"),
         **engine_options(opts),
     )
+    if settings.start_method == "random":  # the only draw of a fit: default fits leave np.random alone
+        settings.rng = resolve_rng(req.seed, "fitglme")
 
     design = build_design(table, parsed, coding, opts.get("Exclude"))
     rows = design.rows

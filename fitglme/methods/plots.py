@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..design.variables import as_table, column, missing_mask, numeric_values
 from ..errors import FitglmeError
+from ..random_streams import resolve_rng
 from ..options import as_bool, as_positive_int, is_string, match_name, match_string, parse_name_value
 
 __all__ = ["plotResiduals", "partialDependence", "plotPartialDependence"]
@@ -417,7 +418,7 @@ def _query_grid(var, lev, q) -> _Grid:
     return _Grid(vals, vals.to_numpy(), [lev.labels[c] for c in codes])
 
 
-def _pd_work(glme, vars, data, opts, where, keep_ice=False):
+def _pd_work(glme, vars, data, opts, where, keep_ice=False, seed=None):
     """Everything partialDependence and its plot need: vars, grids, pd, ICE (optional), data."""
     names = _resolve_vars(glme, vars, where)
     spec = glme._design.spec
@@ -458,7 +459,7 @@ def _pd_work(glme, vars, data, opts, where, keep_ice=False):
     if "NumObservationsToSample" in opts:
         k = as_positive_int(opts["NumObservationsToSample"], "NumObservationsToSample")
         if k < len(tbl):
-            pick = np.sort(np.random.choice(len(tbl), k, replace=False))
+            pick = np.sort(resolve_rng(seed, where).choice(len(tbl), k, replace=False))
             tbl, offset = tbl.iloc[pick].reset_index(drop=True), offset[pick]
     if "UseParallel" in opts:
         as_bool(opts["UseParallel"], "UseParallel")  # accepted, computations are vectorised
@@ -495,7 +496,7 @@ def _data_and_args(data, args):
     return data, tuple(args)
 
 
-def partialDependence(glme, vars, data=None, *args, **kw):
+def partialDependence(glme, vars, data=None, *args, seed=None, **kw):
     """Partial dependence of the conditional predicted response on one or two predictors.
 
     For each query point the predictors in ``vars`` are set to it in every row of ``data`` and the
@@ -513,9 +514,12 @@ def partialDependence(glme, vars, data=None, *args, **kw):
         with a missing value in a predictor not in ``vars`` are dropped.
     *args, **kw
         Name-value options: ``NumObservationsToSample`` (average over that many rows sampled
-        without replacement with NumPy's global random state; default all rows),
-        ``QueryPoints`` (a vector, or a pair of vectors for two predictors; for a categorical
+        without replacement; default all rows), ``QueryPoints`` (a vector, or a pair of vectors for two predictors; for a categorical
         predictor, some of its levels), ``UseParallel`` (accepted and ignored).
+    seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
+        Python extra: the random stream of the sampling.  None (default): numpy's global state, so
+        ``np.random.seed(1)`` reproduces the sample, as MATLAB's ``rng(1)`` does (the rule of every
+        random draw, docs/migration.md).
 
     Returns
     -------
@@ -536,12 +540,12 @@ def partialDependence(glme, vars, data=None, *args, **kw):
     _check_model(glme, "partialDependence")
     data, args = _data_and_args(data, args)
     opts = parse_name_value(args, kw, _PD_OPTIONS, "partialDependence")
-    w = _pd_work(glme, vars, data, opts, "partialDependence")
+    w = _pd_work(glme, vars, data, opts, "partialDependence", seed=seed)
     g = w["grids"]
     return PartialDependence(w["pd"], g[0].x, g[1].x if len(g) == 2 else None)
 
 
-def plotPartialDependence(glme, vars, data=None, *args, ax=None, **kw):
+def plotPartialDependence(glme, vars, data=None, *args, ax=None, seed=None, **kw):
     """Partial dependence plot (PDP) and individual conditional expectation (ICE) plots.
 
     Parameters
@@ -553,6 +557,8 @@ def plotPartialDependence(glme, vars, data=None, *args, ax=None, **kw):
         only), 'absolute' (one grey ICE line per observation, the PDP in red, and the observations
         at their own predictor values as circles) or 'centered' (the same, each line shifted to
         start at 0); one predictor only.  ``Parent``: the axes (same as ``ax``).
+    seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
+        The random stream of ``NumObservationsToSample`` (as in :func:`partialDependence`).
     ax : matplotlib Axes, optional
         Axes to draw into; by default the current axes, or new axes when pyplot has no open
         figure with axes (as for :func:`plotResiduals`).
@@ -589,7 +595,7 @@ def plotPartialDependence(glme, vars, data=None, *args, ax=None, **kw):
             "fitglme:BadConditional")
     _pyplot()
     ax = _target_axes(ax if ax is not None else parent, "plotPartialDependence")
-    w = _pd_work(glme, vars, data, opts, "plotPartialDependence", keep_ice=cond != "none")
+    w = _pd_work(glme, vars, data, opts, "plotPartialDependence", keep_ice=cond != "none", seed=seed)
     names, grids, pdv = w["names"], w["grids"], w["pd"]
     pos = [np.arange(len(g.x), dtype=float) if g.labels is not None else g.x for g in grids]
     for g, p, setter in zip(grids, pos, (ax.set_xticks, ax.set_yticks)):
