@@ -49,7 +49,7 @@ def single_threaded_blas():
 _BLAS_CONTROLLER = None
 CODINGS = ("reference", "effects", "full")
 
-#: Every name-value option of MATLAB's fitglme (SPEC §1.2).
+#: Every name-value option of MATLAB's fitglme (its documentation page lists these 23).
 OPTION_NAMES = (
     "BinomialSize", "CheckHessian", "CovarianceMethod", "CovariancePattern", "DispersionFlag",
     "Distribution", "DummyVarCoding", "EBMethod", "EBOptions", "Exclude", "FitMethod",

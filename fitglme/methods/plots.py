@@ -1,7 +1,7 @@
 """Diagnostic and partial-dependence plots: ``plotResiduals``, ``partialDependence``,
 ``plotPartialDependence``.
 
-matplotlib is an optional extra (``pip install "fitglme[plot]"``); it is imported only when a plot
+matplotlib is an optional extra (``python -m pip install ".[plot]"`` from the repository); it is imported only when a plot
 is drawn (``partialDependence`` itself needs no matplotlib).  Every plot goes into the axes given
 (``ax=`` keyword, MATLAB's leading ``ax`` argument, or ``'Parent'``) or, as in MATLAB and pyplot,
 into the current axes (new ones when pyplot has no open figure with axes), and the
@@ -62,7 +62,8 @@ def _pyplot():
     except ImportError:
         raise FitglmeError(
             'Plotting needs matplotlib, which is not installed; install it with '
-            'pip install "fitglme[plot]" (or pip install matplotlib).',
+            'python -m pip install matplotlib (or, from the fitglme repository, '
+            'python -m pip install ".[plot]").',
             "fitglme:NoMatplotlib",
         ) from None
     return plt, Axes
