@@ -102,6 +102,9 @@ def fitglme(tbl: Any, formula: str, *args: Any, seed: Any = None, **kwargs: Any)
     **kwargs
         The same options as keywords (``Distribution='Poisson'``). Names are case-insensitive and
         unambiguous prefixes are accepted, as in MATLAB.
+    seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
+        Python extra (keyword only): the stream of ``StartMethod='random'``; None draws from
+        numpy's global state (``np.random.seed``, MATLAB's ``rng``).
 
     Returns
     -------
@@ -109,12 +112,46 @@ def fitglme(tbl: Any, formula: str, *args: Any, seed: Any = None, **kwargs: Any)
 
     Notes
     -----
-    Options: Distribution ('Normal', 'Binomial', 'Poisson', 'Gamma', 'InverseGaussian'), Link,
-    FitMethod ('MPL' default, 'REMPL', 'Laplace', 'ApproximateLaplace'), DummyVarCoding,
-    BinomialSize, Weights, Offset (vectors or, as a Python convenience, column names),
-    Exclude (boolean mask or **0-based** row positions), DispersionFlag, CovariancePattern
-    (one value, or one per random term), PLIterations, PLTolerance, InitPLIterations, MuStart,
-    Verbose.
+    The 23 name-value options (MATLAB's; names case-insensitive, unambiguous prefixes accepted;
+    string values likewise; the default is listed first):
+
+    * ``BinomialSize``: positive integers: a vector of length N, a scalar, or a column name
+      (default 1; Binomial only)
+    * ``CheckHessian``: False, True (or 0/1): check the Hessian at the optimum
+    * ``CovarianceMethod``: 'conditional', 'JointHessian'
+    * ``CovariancePattern``: 'FullCholesky' (a term with one random effect: 'Isotropic'),
+      'Full', 'Diagonal', 'Isotropic', 'CompSymm', or a q-by-q logical matrix; one value, or a
+      list with one per random term
+    * ``DispersionFlag``: False, True: estimate the dispersion of Binomial / Poisson (MPL,
+      REMPL)
+    * ``Distribution``: 'Normal', 'Binomial', 'Poisson', 'Gamma', 'InverseGaussian'
+    * ``DummyVarCoding``: 'reference', 'effects', 'full'
+    * ``EBMethod``: 'Default', 'LineSearchNewton', 'LineSearchModifiedNewton', 'TrustRegion2D',
+      'fsolve'
+    * ``EBOptions``: a dict like ``statset('eb')``: TolFun, TolX, MaxIter, Display
+    * ``Exclude``: a boolean mask of length N, **0-based** row positions, or a pandas Index of
+      row labels (docs/migration.md, per-row vectors)
+    * ``FitMethod``: 'MPL', 'REMPL', 'Laplace', 'ApproximateLaplace'
+    * ``InitPLIterations``: positive integer (10)
+    * ``Link``: the canonical link, 'identity', 'log', 'logit', 'probit', 'comploglog',
+      'loglog', 'reciprocal', a number P (power link; 0 is log), or a dict with Link,
+      Derivative, Inverse (callables), SecondDerivative, Name
+    * ``MuStart``: a scalar or a vector of length N inside the mean's domain
+    * ``Offset``: a vector of length N, a scalar, or a column name (default 0)
+    * ``Optimizer``: 'quasinewton', 'fminsearch', 'fminunc'
+    * ``OptimizerOptions``: a dict like ``statset('fitglme')``: TolFun, TolX, MaxIter,
+      MaxFunEvals, Display ('off', 'iter', 'final')
+    * ``PLIterations``: positive integer (100)
+    * ``PLTolerance``: positive real (1e-8)
+    * ``StartMethod``: 'default', 'random'
+    * ``UseSequentialFitting``: False, True
+    * ``Verbose``: 0, 1, 2
+    * ``Weights``: nonnegative values: a vector of length N, a scalar, or a column name (default
+      1; positive integers for Binomial and Poisson)
+
+    Per-row vectors: a numpy array or list is read by position, a pandas Series is aligned on
+    the table's index (a label mismatch is an error). See docs/migration.md for each option
+    next to its MATLAB form.
 
     Examples
     --------

@@ -1,0 +1,55 @@
+"""What a MATLAB user hits at once: help, statset, warnings at the user's line, BLAS threads,
+notebook display (fitglme/api.py, fit_options.py, errors.py, display/tables.py, model.py)."""
+from __future__ import annotations
+
+import pydoc
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import fitglme as fg
+from fitglme import FitglmeError, fitglme, load_example
+from fitglme.api import CODINGS, FIT_METHODS, OPTION_NAMES
+from fitglme.covariance import PATTERN_NAMES
+from fitglme.family.distributions import DISTRIBUTION_NAMES
+from fitglme.family.links import STANDARD_LINKS
+from fitglme.fit_options import COVARIANCE_METHODS, EB_METHODS, OPTIMIZERS, START_METHODS
+
+F = "defects ~ 1 + newprocess + (1|factory)"
+
+
+# ------------------------------------------------------------------ help(fitglme)
+def test_help_lists_every_option_with_its_allowed_values():
+    text = pydoc.render_doc(fg.fitglme, renderer=pydoc.plaintext)
+    assert len(OPTION_NAMES) == 23
+    for name in OPTION_NAMES:
+        assert f"* ``{name}``: " in text, name
+    for values in (DISTRIBUTION_NAMES, FIT_METHODS, CODINGS, PATTERN_NAMES, STANDARD_LINKS, OPTIMIZERS,
+                   EB_METHODS, START_METHODS, COVARIANCE_METHODS):
+        for v in values:
+            assert f"'{v}'" in text, v
+
+
+# ------------------------------------------------------------------ statset
+def test_statset_importable_and_usable_as_options():
+    from fitglme import statset
+
+    assert fg.statset is statset and "statset" in fg.__all__
+    tbl = load_example()
+    base = fitglme(tbl, F, Distribution="Poisson", FitMethod="Laplace")
+    m = fitglme(tbl, F, Distribution="Poisson", FitMethod="Laplace",
+                OptimizerOptions=statset("fitglme"), EBOptions=statset("fitglme"))
+    # the defaults given explicitly are the defaults: the same fit (rounding only)
+    np.testing.assert_allclose(m.Coefficients["Estimate"], base.Coefficients["Estimate"], rtol=1e-10)
+    # MATLAB's most common form: name-value pairs only
+    opts = statset("MaxIter", 500, "TolFun", 1e-8)
+    assert opts == {"MaxIter": 500, "TolFun": 1e-8}
+    fitglme(tbl, F, Distribution="Poisson", FitMethod="Laplace", OptimizerOptions=opts, EBOptions=statset("eb"))
+    with pytest.raises(FitglmeError) as info:
+        statset("MaxIter", 500, "Bogus")
+    assert info.value.identifier == "fitglme:BadStatset" and "Bogus" in str(info.value)
+    with pytest.raises(FitglmeError) as info:
+        statset("MaxIter", -1)
+    assert info.value.identifier == "fitglme:BadStatset"
