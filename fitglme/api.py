@@ -348,7 +348,6 @@ def _warn_single_level(design) -> None:
                 "among the observations used: its random effects are confounded with the fixed "
                 "effects and their covariance is not identifiable (it is typically estimated at 0).",
                 "fitglme:SingleLevelGroup",
-                stacklevel=6,
             )
 
 

@@ -53,3 +53,51 @@ def test_statset_importable_and_usable_as_options():
     with pytest.raises(FitglmeError) as info:
         statset("MaxIter", -1)
     assert info.value.identifier == "fitglme:BadStatset"
+
+
+# ------------------------------------------------------------------ warnings point at the user's line
+def _fitglme_warnings(call):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = call()
+    return out, [w for w in caught if issubclass(w.category, fg.FitglmeWarning)]
+
+
+def _assert_here(ws, identifier_part):
+    assert any(identifier_part in w.message.identifier for w in ws), [w.message.identifier for w in ws]
+    for w in ws:
+        assert w.filename == __file__, (w.message.identifier, w.filename, w.lineno)
+
+
+def test_fit_warnings_point_at_the_callers_line():
+    tbl = load_example()
+    one = tbl[tbl["supplier"] == "A"].assign(g=1)
+    _, ws = _fitglme_warnings(lambda: fitglme(one, "defects ~ 1 + newprocess + (1|g)", Distribution="Poisson"))
+    _assert_here(ws, "SingleLevelGroup")                        # api.py
+    _, ws = _fitglme_warnings(lambda: fitglme(tbl, F, Distribution="Poisson", Link="identity"))
+    _assert_here(ws, "BadDistLinkCombination3")                 # family/links.py
+    rng = np.random.default_rng(5)  # the data of tests/test_fitglme.py::test_covariance_patterns
+    g = np.repeat(np.arange(20), 10)
+    x = rng.normal(size=g.size)
+    eta = -0.3 + 0.8 * x + rng.normal(scale=0.7, size=20)[g]
+    size = rng.integers(1, 6, g.size)
+    k = rng.binomial(size, 1 / (1 + np.exp(-eta)))
+    df = pd.DataFrame({"y": k / size, "x": x, "g": [f"G{i:02d}" for i in g], "n": size})
+    _, ws = _fitglme_warnings(lambda: fitglme(df, "y ~ x + (x|g)", Distribution="Binomial", BinomialSize="n",
+                                              FitMethod="Laplace"))
+    _assert_here(ws, "")                                        # diagnostics.py (boundary fit)
+    assert ws
+
+
+def test_method_warnings_point_at_the_callers_line():
+    tbl = load_example()
+    one = tbl[tbl["supplier"] == "A"].assign(g=1)
+    m = fitglme(one, "defects ~ 1 + newprocess + (1|g)", Distribution="Poisson")
+    _, ws = _fitglme_warnings(lambda: m.refit(one["defects"].to_numpy()))  # refit -> the fit's warning
+    _assert_here(ws, "SingleLevelGroup")
+    small = fitglme(tbl, F, Distribution="Poisson")
+    big = fitglme(tbl, "defects ~ 1 + newprocess + supplier + (1|factory)", Distribution="Poisson")
+    _, ws = _fitglme_warnings(lambda: fg.compare(small, big, "CheckNesting", True))  # MPL fits
+    _assert_here(ws, "LRTUsingPseudoData")
