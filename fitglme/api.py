@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .blas import single_threaded_blas
 from .covariance import CovariancePattern, make_pattern
 from .design import build_design
 from .design.variables import as_table
@@ -31,22 +32,6 @@ from .options import (align_to_index, as_bool, as_positive_float, as_positive_in
 FIT_METHODS = ("MPL", "REMPL", "Laplace", "ApproximateLaplace")
 
 
-def single_threaded_blas():
-    """Limit BLAS to one thread during a fit.
-
-    The engine works on many small dense blocks; multi-threaded OpenBLAS only adds synchronisation
-    there (measured on the 2-core benchmark machine: the crossed 2000 x 100 Laplace case took 18 s
-    with the default threads against 2.1 s with one, and a 1-D dot product 8 ms against 0.06 ms).
-    """
-    global _BLAS_CONTROLLER
-    if _BLAS_CONTROLLER is None:  # inspecting the loaded libraries costs ~10 ms: do it once
-        from threadpoolctl import ThreadpoolController
-
-        _BLAS_CONTROLLER = ThreadpoolController()
-    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
-
-
-_BLAS_CONTROLLER = None
 CODINGS = ("reference", "effects", "full")
 
 #: Every name-value option of MATLAB's fitglme (its documentation page lists these 23).

@@ -101,3 +101,70 @@ def test_method_warnings_point_at_the_callers_line():
     big = fitglme(tbl, "defects ~ 1 + newprocess + supplier + (1|factory)", Distribution="Poisson")
     _, ws = _fitglme_warnings(lambda: fg.compare(small, big, "CheckNesting", True))  # MPL fits
     _assert_here(ws, "LRTUsingPseudoData")
+
+
+# ------------------------------------------------------------------ BLAS threads after concurrent fits
+_CONCURRENT_SCRIPT = """
+import json
+from concurrent.futures import ThreadPoolExecutor
+import numpy as np
+from threadpoolctl import threadpool_info
+from fitglme import fitglme, load_example
+tbl = load_example()
+F = "defects ~ 1 + newprocess + (1|factory)"
+threads = lambda: [d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"]
+fit = lambda _: fitglme(tbl, F, Distribution="Poisson", FitMethod="Laplace")
+before, after, inside = threads(), [], []
+alone = fit(0).Coefficients["Estimate"].to_numpy()
+def fit_and_look(i):
+    m = fit(i)
+    inside.append(threads())
+    return m.Coefficients["Estimate"].to_numpy()
+for _ in range(3):  # several rounds: overlapping fits are what used to leak
+    with ThreadPoolExecutor(4) as pool:
+        est = list(pool.map(fit_and_look, range(4)))
+    after.append(threads())
+same = all(np.array_equal(e, alone) for e in est)
+print(json.dumps({"before": before, "after": after, "same": same}))
+"""
+
+
+def test_concurrent_fits_restore_blas_threads():
+    """Four fits in threads, three times, in a fresh process with 2 BLAS threads: the thread counts
+    afterwards are those before, and the fits equal a fit run alone."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="2", OMP_NUM_THREADS="2", MKL_NUM_THREADS="2",
+               PYTHONPATH=str(root))
+    proc = subprocess.run([sys.executable, "-c", _CONCURRENT_SCRIPT], capture_output=True, text=True,
+                          cwd=root, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert res["before"] and set(res["before"]) == {2}
+    assert res["after"] == [res["before"]] * 3
+    assert res["same"]
+
+
+def test_blas_limit_is_reentrant_and_restored_after_an_error():
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from fitglme.blas import single_threaded_blas
+
+    def blas_threads():
+        return [d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"]
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        with pytest.raises(FitglmeError):
+            fitglme(load_example(), F, Distribution="Poison")
+        assert blas_threads() == before
+        with single_threaded_blas():
+            with single_threaded_blas():
+                assert set(blas_threads()) == {1}
+            assert set(blas_threads()) == {1}  # the outer block still holds the limit
+        assert blas_threads() == before
