@@ -168,3 +168,28 @@ def test_blas_limit_is_reentrant_and_restored_after_an_error():
                 assert set(blas_threads()) == {1}
             assert set(blas_threads()) == {1}  # the outer block still holds the limit
         assert blas_threads() == before
+
+
+# ------------------------------------------------------------------ notebooks
+def test_notebook_html_keeps_matlab_content_and_text_repr_unchanged():
+    import html as _html
+
+    tbl = load_example()
+    m = fitglme(tbl, F, Distribution="Poisson")
+    text = repr(m)
+    assert text == str(m) == m._render()  # the plain-text repr is MATLAB's display
+    page = m._repr_html_()
+    assert page.startswith("<pre") and _html.unescape(re.sub(r"</?pre[^>]*>", "", page)) == text
+    a = m.anova()
+    assert a.title.startswith("ANOVA marginal tests")
+    page = a._repr_html_()
+    assert _html.escape(a.title) in page and "<table" in page
+    assert repr(a).splitlines()[0].strip() == a.title  # text repr: MATLAB's, title first
+    small = fitglme(tbl, F, Distribution="Poisson", FitMethod="Laplace")
+    big = fitglme(tbl, "defects ~ 1 + newprocess + supplier + (1|factory)", Distribution="Poisson", FitMethod="Laplace")
+    c = fg.compare(small, big)
+    assert _html.escape(c.title) in c._repr_html_()
+    from fitglme.display.tables import MatlabDataset
+
+    plain = MatlabDataset({"x": [1.0, 2.0]})  # no title: pandas' table alone
+    assert plain._repr_html_() == pd.DataFrame(plain)._repr_html_()
