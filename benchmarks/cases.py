@@ -197,7 +197,7 @@ def _size_label(n: int) -> str:
 
 
 def make_case(key: str, n: int | None = None) -> Case:
-    """The case of recipe ``key`` at n rows (default: the issue's size)."""
+    """The case of recipe ``key`` at n rows (default: the size of the performance target, docs/performance.md)."""
     if key == "poisson_ri":
         n = n or 100_000
         return Case(

@@ -37,7 +37,7 @@ from benchmarks.cases import (BENCH_DIR, DEFAULT_DATA_DIR, R_METHOD_LABEL, REPO_
 from benchmarks.worker import re_key
 
 R_SCRIPT = BENCH_DIR / "lme4_bench.R"
-SMOKE_CASE = "binary_crossed_n7584_316x24"  # the smallest case of the issue (7,584 rows)
+SMOKE_CASE = "binary_crossed_n7584_316x24"  # the smallest benchmark case (7,584 rows)
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_MAIN_FREE")
 
 # Targets of the performance issue.
@@ -411,7 +411,8 @@ def write_reports(records: list[dict], env: dict, targets: list[dict], out_dir: 
             continue
         seen.add(r["case"])
         d = r["data"]
-        L.append(f"- {r['case']}: `{d['path']}` ({d['source']}, md5 {d['md5']})")
+        # the file name only: the directories are those of the machine that ran (--data-dir, --work-dir)
+        L.append(f"- {r['case']}: `{os.path.basename(d['path'])}` ({d['source']}, md5 {d['md5']})")
     L.append("")
     (out_dir / "RESULTS.md").write_text("\n".join(L))
 

@@ -13,7 +13,7 @@ Memory, measured around the timed fit only (data already loaded):
 * ``traced_peak_bytes`` (``--trace`` runs only, never timed): tracemalloc's peak of memory
   allocated during the fit.  numpy reports its data buffers to tracemalloc, so this counts every
   numpy/scipy array plus Python objects, but not LAPACK/BLAS internal workspaces.
-* ``budget_bytes``: the size the issue's memory target refers to: the numeric data arrays of the
+* ``budget_bytes``: the size the memory target of docs/performance.md refers to: the numeric data arrays of the
   model (y, X, and per random term its n x q_k covariates and n level indices, 8 bytes each) plus the
   random-effect blocks (m_k q_k x q_k per term, 8 bytes each).  Target: peak <= 3 x budget.
 """

@@ -1,7 +1,7 @@
 """Load the stored lme4 / MATLAB references and fit the same models with fitglme.
 
 Used by the compat tests and by ``python -m compat_tests.references`` (prints the measured
-worst differences per case, the figures quoted in the issue notes).
+worst differences per case, the figures quoted in docs/).
 """
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .blas import single_threaded_blas
 from .covariance import CovariancePattern, make_pattern
 from .design import build_design
 from .design.variables import as_table
@@ -19,36 +20,21 @@ from .engine.layout import ReLayout, constant_rows
 from .engine.fit import FitSettings, fit_pl
 from .engine.laplace import fit_laplace
 from .engine.pirls import GLMResponse, HugeReference
-from .errors import FitglmeError, warn, warn_user
+from .errors import FitglmeError, warn, warn
 from .family import is_canonical, make_distribution, make_link
 from .diagnostics import check_fit
 from .fit_options import engine_options, statset
 from .formula import parse_formula
-from .options import (as_bool, as_positive_float, as_positive_int, as_vector, is_string, match_string,
+from .random_streams import resolve_rng
+from .options import (align_to_index, as_bool, as_positive_float, as_positive_int, as_vector, is_string, match_string,
                       parse_name_value, rows_of)
 
 FIT_METHODS = ("MPL", "REMPL", "Laplace", "ApproximateLaplace")
 
 
-def single_threaded_blas():
-    """Limit BLAS to one thread during a fit.
-
-    The engine works on many small dense blocks; multi-threaded OpenBLAS only adds synchronisation
-    there (measured on the 2-core benchmark machine: the crossed 2000 x 100 Laplace case took 18 s
-    with the default threads against 2.1 s with one, and a 1-D dot product 8 ms against 0.06 ms).
-    """
-    global _BLAS_CONTROLLER
-    if _BLAS_CONTROLLER is None:  # inspecting the loaded libraries costs ~10 ms: do it once
-        from threadpoolctl import ThreadpoolController
-
-        _BLAS_CONTROLLER = ThreadpoolController()
-    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
-
-
-_BLAS_CONTROLLER = None
 CODINGS = ("reference", "effects", "full")
 
-#: Every name-value option of MATLAB's fitglme (SPEC §1.2).
+#: Every name-value option of MATLAB's fitglme (its documentation page lists these 23).
 OPTION_NAMES = (
     "BinomialSize", "CheckHessian", "CovarianceMethod", "CovariancePattern", "DispersionFlag",
     "Distribution", "DummyVarCoding", "EBMethod", "EBOptions", "Exclude", "FitMethod",
@@ -64,6 +50,7 @@ class FitRequest:
     table: pd.DataFrame
     formula_text: str
     options: dict[str, Any]
+    seed: Any = None  # the stream of StartMethod 'random' (fitglme.random_streams.resolve_rng)
 
 
 def _vector_option(value: Any, name: str, tbl: pd.DataFrame, N: int, **checks) -> np.ndarray:
@@ -83,10 +70,10 @@ def _vector_option(value: Any, name: str, tbl: pd.DataFrame, N: int, **checks) -
             )
         value = col.to_numpy(dtype=float, na_value=np.nan)
     return as_vector(value, name, N, allow_scalar=True, broadcast_scalar=True,
-                     identifier=f"fitglme:Bad{name}", **checks)
+                     identifier=f"fitglme:Bad{name}", index=tbl.index, **checks)
 
 
-def fitglme(tbl: Any, formula: str, *args: Any, **kwargs: Any):
+def fitglme(tbl: Any, formula: str, *args: Any, seed: Any = None, **kwargs: Any):
     """Fit a generalized linear mixed-effects model (MATLAB's ``fitglme``).
 
     Parameters
@@ -100,6 +87,9 @@ def fitglme(tbl: Any, formula: str, *args: Any, **kwargs: Any):
     **kwargs
         The same options as keywords (``Distribution='Poisson'``). Names are case-insensitive and
         unambiguous prefixes are accepted, as in MATLAB.
+    seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
+        Python extra (keyword only): the stream of ``StartMethod='random'``; None draws from
+        numpy's global state (``np.random.seed``, MATLAB's ``rng``).
 
     Returns
     -------
@@ -107,12 +97,46 @@ def fitglme(tbl: Any, formula: str, *args: Any, **kwargs: Any):
 
     Notes
     -----
-    Options: Distribution ('Normal', 'Binomial', 'Poisson', 'Gamma', 'InverseGaussian'), Link,
-    FitMethod ('MPL' default, 'REMPL', 'Laplace', 'ApproximateLaplace'), DummyVarCoding,
-    BinomialSize, Weights, Offset (vectors or, as a Python convenience, column names),
-    Exclude (boolean mask or **0-based** row positions), DispersionFlag, CovariancePattern
-    (one value, or one per random term), PLIterations, PLTolerance, InitPLIterations, MuStart,
-    Verbose.
+    The 23 name-value options (MATLAB's; names case-insensitive, unambiguous prefixes accepted;
+    string values likewise; the default is listed first):
+
+    * ``BinomialSize``: positive integers: a vector of length N, a scalar, or a column name
+      (default 1; Binomial only)
+    * ``CheckHessian``: False, True (or 0/1): check the Hessian at the optimum
+    * ``CovarianceMethod``: 'conditional', 'JointHessian'
+    * ``CovariancePattern``: 'FullCholesky' (a term with one random effect: 'Isotropic'),
+      'Full', 'Diagonal', 'Isotropic', 'CompSymm', or a q-by-q logical matrix; one value, or a
+      list with one per random term
+    * ``DispersionFlag``: False, True: estimate the dispersion of Binomial / Poisson (MPL,
+      REMPL)
+    * ``Distribution``: 'Normal', 'Binomial', 'Poisson', 'Gamma', 'InverseGaussian'
+    * ``DummyVarCoding``: 'reference', 'effects', 'full'
+    * ``EBMethod``: 'Default', 'LineSearchNewton', 'LineSearchModifiedNewton', 'TrustRegion2D',
+      'fsolve'
+    * ``EBOptions``: a dict like ``statset('eb')``: TolFun, TolX, MaxIter, Display
+    * ``Exclude``: a boolean mask of length N, **0-based** row positions, or a pandas Index of
+      row labels (docs/migration.md, per-row vectors)
+    * ``FitMethod``: 'MPL', 'REMPL', 'Laplace', 'ApproximateLaplace'
+    * ``InitPLIterations``: positive integer (10)
+    * ``Link``: the canonical link, 'identity', 'log', 'logit', 'probit', 'comploglog',
+      'loglog', 'reciprocal', a number P (power link; 0 is log), or a dict with Link,
+      Derivative, Inverse (callables), SecondDerivative, Name
+    * ``MuStart``: a scalar or a vector of length N inside the mean's domain
+    * ``Offset``: a vector of length N, a scalar, or a column name (default 0)
+    * ``Optimizer``: 'quasinewton', 'fminsearch', 'fminunc'
+    * ``OptimizerOptions``: a dict like ``statset('fitglme')``: TolFun, TolX, MaxIter,
+      MaxFunEvals, Display ('off', 'iter', 'final')
+    * ``PLIterations``: positive integer (100)
+    * ``PLTolerance``: positive real (1e-8)
+    * ``StartMethod``: 'default', 'random'
+    * ``UseSequentialFitting``: False, True
+    * ``Verbose``: 0, 1, 2
+    * ``Weights``: nonnegative values: a vector of length N, a scalar, or a column name (default
+      1; positive integers for Binomial and Poisson)
+
+    Per-row vectors: a numpy array or list is read by position, a pandas Series is aligned on
+    the table's index (a label mismatch is an error). See docs/migration.md for each option
+    next to its MATLAB form.
 
     Examples
     --------
@@ -139,7 +163,9 @@ def fitglme(tbl: Any, formula: str, *args: Any, **kwargs: Any):
             "fitglme:BadFormula",
         )
     opts = parse_name_value(args, kwargs, OPTION_NAMES, "fitglme")
-    return GeneralizedLinearMixedModel._from_fit(FitRequest(table, str(formula), opts))
+    if seed is not None:
+        resolve_rng(seed, "fitglme")  # checked now; used only by StartMethod 'random'
+    return GeneralizedLinearMixedModel._from_fit(FitRequest(table, str(formula), opts, seed))
 
 
 def run_fit(req: FitRequest, response_override: np.ndarray | None = None):
@@ -179,6 +205,8 @@ def run_fit(req: FitRequest, response_override: np.ndarray | None = None):
         init_pl_iterations=as_positive_int(opts.get("InitPLIterations", 10), "InitPLIterations"),
         **engine_options(opts),
     )
+    if settings.start_method == "random":  # the only draw of a fit: default fits leave np.random alone
+        settings.rng = resolve_rng(req.seed, "fitglme")
 
     _warn_inert_options(opts, settings)
 
@@ -194,7 +222,8 @@ def run_fit(req: FitRequest, response_override: np.ndarray | None = None):
     _check_rank(design)
     _warn_single_level(design)
     if "MuStart" in opts:
-        settings.mu_start = dist.validate_mustart(opts["MuStart"], N)[rows]
+        mu_start = align_to_index(opts["MuStart"], table.index, "MuStart", identifier="fitglme:BadMuStart")
+        settings.mu_start = dist.validate_mustart(mu_start, N)[rows]
     _check_start(settings.mu_start, dist, link, y, sz, rows)
     del rows  # recomputed on demand by design.rows
     patterns = _patterns(opts.get("CovariancePattern"), design, parsed)
@@ -230,7 +259,7 @@ def _warn_inert_options(opts: dict[str, Any], settings: FitSettings) -> None:
     defaults = statset("fitglme")
     inert = [f"{k} = {oo[k]:g}" for k in ("TolFun", "TolX") if k in oo and oo[k] != defaults[k]]
     if inert:
-        warn_user(
+        warn(
             f"OptimizerOptions.{' and '.join(inert)} cannot change the fit: every optimum is located to the "
             "engine's own criterion (the projected gradient at rounding level relative to the curvature, "
             "reached by a Newton polish after the optimizer), so the estimates do not depend on TolFun or "
@@ -240,7 +269,7 @@ def _warn_inert_options(opts: dict[str, Any], settings: FitSettings) -> None:
     if settings.method in ("MPL", "REMPL"):
         given = [name for name in ("EBMethod", "EBOptions") if name in opts]
         if given and (settings.eb_method not in ("Default", "auto") or settings.eb_options):
-            warn_user(
+            warn(
                 f"{' and '.join(given)} apply to FitMethod 'Laplace' and 'ApproximateLaplace' (the "
                 f"posterior mode of the random effects); the {settings.method} fit does not use "
                 f"{'them' if len(given) > 1 else 'it'}: its random effects come from the final "
@@ -254,7 +283,7 @@ def _warn_method_not_used(settings: FitSettings, result) -> None:
     asked = settings.pirls_options.get("method", "newton")
     used = result.info.get("posterior_mode", {}).get("method")
     if asked != "newton" and used == "newton":
-        warn_user(
+        warn(
             f"EBMethod '{settings.eb_method}' is not used for this fit: with Poisson counts above 1e6 the "
             "posterior mode is found by Newton's method relative to a reference fit (the cancellation-free "
             "form, docs/choices.md), to rounding precision.",
@@ -345,7 +374,6 @@ def _warn_single_level(design) -> None:
                 "among the observations used: its random effects are confounded with the fixed "
                 "effects and their covariance is not identifiable (it is typically estimated at 0).",
                 "fitglme:SingleLevelGroup",
-                stacklevel=6,
             )
 
 

@@ -25,6 +25,7 @@ Exit status: 0 success, 1 validation failed, 2 bad input (the message names the 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -281,6 +282,12 @@ def run_example(style: str = "quoted", width: int = 80, out=None) -> int:
     return 0
 
 
+def _progress_to_stderr():
+    """Send what the fit prints (the Verbose progress lines) to standard error, so that standard
+    output carries the result alone (the display, or the JSON of ``--json``)."""
+    return contextlib.redirect_stdout(sys.stderr)
+
+
 def _fit(args, pairs, out) -> int:
     from . import fitglme
     from .io import export_results, results_json
@@ -291,7 +298,8 @@ def _fit(args, pairs, out) -> int:
     if args.data_opt and args.data_file:
         raise FitglmeError("fit: give the data once (DATA or --data).", "fitglme:cli:BadData")
     tbl = load_data(path, _columns(args.categorical), args.table)
-    glme = fitglme(tbl, args.formula, *pairs)
+    with _progress_to_stderr():
+        glme = fitglme(tbl, args.formula, *pairs)
     if args.export:
         export_results(glme, args.export, covariance_ci=args.covariance_ci)
     if args.json:
@@ -310,7 +318,9 @@ def _validate(args, pairs, out) -> int:
         raise FitglmeError(f"validate: MATLAB output file {args.output!r} not found.", "fitglme:cli:BadData")
     disp = parse_display(args.output)
     tbl = load_data(args.data, _columns(args.categorical), args.table)
-    report = validate(disp, tbl, *pairs, formula=args.formula, tolerance=args.tolerance, precision=args.precision)
+    with _progress_to_stderr():
+        report = validate(disp, tbl, *pairs, formula=args.formula, tolerance=args.tolerance,
+                          precision=args.precision)
     if args.json:
         print(json.dumps(report.to_dict(), indent=1), file=out)
     else:

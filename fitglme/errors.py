@@ -6,6 +6,8 @@ MATLAB-style message identifier such as ``'fitglme:BadDistribution'``.
 """
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 
 
@@ -51,21 +53,29 @@ class FitglmeWarning(UserWarning):
         self.identifier = identifier
 
 
-def warn(message: str, identifier: str = "fitglme:Warning", stacklevel: int = 3) -> None:
-    """Issue a :class:`FitglmeWarning` with a MATLAB-style identifier."""
-    warnings.warn(FitglmeWarning(message, identifier), stacklevel=stacklevel)
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
-def warn_user(message: str, identifier: str) -> None:
-    """Issue a :class:`FitglmeWarning` attributed to the first caller outside the fitglme package
-    (the user's line), however deep inside the package it is raised."""
-    import os
-    import sys
-
-    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
-    frame = sys._getframe(1)
-    level = 2
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` of the caller's line: the frame just outside the outermost fitglme frame
+    on the stack (whatever lies between, e.g. scipy calling back into fitglme, is skipped)."""
+    frame = sys._getframe(2)  # the caller of warn()
+    level, last_inside = 2, 1
+    while frame is not None:
+        if os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR):
+            last_inside = level
         frame = frame.f_back
         level += 1
-    warnings.warn(FitglmeWarning(message, identifier), stacklevel=level)
+    return last_inside + 1
+
+
+def warn(message: str, identifier: str = "fitglme:Warning", stacklevel: int | None = None) -> None:
+    """Issue a :class:`FitglmeWarning` with a MATLAB-style identifier.
+
+    The warning points at the user's line, the first frame outside the fitglme package (so
+    ``warnings.filterwarnings(..., module=...)`` and the printed file name are the caller's);
+    ``stacklevel`` is accepted for compatibility and ignored.
+    """
+    del stacklevel
+    warnings.warn(FitglmeWarning(message, identifier), stacklevel=_user_stacklevel())
+

@@ -24,15 +24,24 @@ _STATSET_DEFAULTS = {
 }
 
 
-def statset(name: str = "fitglme", **overrides: Any) -> dict[str, Any]:
-    """Default optimiser options, like MATLAB's ``statset('fitglme')``.
+def statset(*args: Any, **fields: Any) -> dict[str, Any]:
+    """Optimiser options, like MATLAB's ``statset``: a dict for OptimizerOptions or EBOptions.
 
     Parameters
     ----------
-    name : {'fitglme', 'eb'}
-        'fitglme' gives OptimizerOptions defaults; 'eb' the EBOptions defaults.
-    **overrides
-        Fields to change (TolFun, TolX, MaxIter, MaxFunEvals, Display).
+    *args
+        ``statset('fitglme')``: fitglme's OptimizerOptions defaults; ``statset('eb')``: the
+        EBOptions defaults (both may be followed by name-value pairs). ``statset('MaxIter', 500)``
+        (name-value pairs only, MATLAB's most common form): only the fields given, the others
+        keep their defaults where the dict is used. ``statset()``: an empty dict.
+    **fields
+        The same fields as keywords: TolFun, TolX (positive), MaxIter, MaxFunEvals (positive
+        integers), Display ('off', 'iter', 'final'). Names are case-insensitive.
+
+    Returns
+    -------
+    dict
+        Usable as ``OptimizerOptions`` and as ``EBOptions`` (which ignores MaxFunEvals).
 
     Examples
     --------
@@ -40,17 +49,50 @@ def statset(name: str = "fitglme", **overrides: Any) -> dict[str, Any]:
     10000
     >>> statset('fitglme', MaxIter=50)['MaxIter']
     50
+    >>> statset('MaxIter', 500, 'Display', 'off')
+    {'MaxIter': 500, 'Display': 'off'}
     """
-    key = str(name).lower()
-    if key not in _STATSET_DEFAULTS:
-        raise FitglmeError(f"statset: unknown name {name!r}; use 'fitglme' or 'eb'.", "fitglme:BadStatset")
-    out = dict(_STATSET_DEFAULTS[key])
-    out.update(_check_struct(overrides, f"statset('{name}')", tuple(out)))
+    args = list(args)
+    out: dict[str, Any] = {}
+    where = "statset"
+    if len(args) % 2 == 1:
+        name = args.pop(0)
+        key = str(name).lower() if is_string(name) else None
+        if key in {f.lower() for f in _ALL_FIELDS}:
+            raise FitglmeError(
+                f"statset: name-value arguments must come in pairs; the last one, {args[-1]!r}, has no "
+                "value.",
+                "fitglme:BadStatset",
+            )
+        if key not in _STATSET_DEFAULTS:
+            raise FitglmeError(
+                f"statset: unknown name {name!r}; use 'fitglme' or 'eb', or name-value pairs such as "
+                f"statset('MaxIter', 500) (fields {', '.join(_ALL_FIELDS)}).",
+                "fitglme:BadStatset",
+            )
+        out = dict(_STATSET_DEFAULTS[key])
+        where = f"statset('{name}')"
+    given: dict[str, Any] = {}
+    for i in range(0, len(args), 2):
+        if not is_string(args[i]):
+            raise FitglmeError(
+                f"statset: argument {i + 1} must be a field name ({', '.join(_ALL_FIELDS)}); got {args[i]!r}.",
+                "fitglme:BadStatset",
+            )
+        given[str(args[i])] = args[i + 1]
+    given.update(fields)
+    out.update(_check_struct(given, where, _ALL_FIELDS, ident="fitglme:BadStatset"))
     return out
 
 
-def _check_struct(value: Any, option: str, fields: tuple[str, ...]) -> dict[str, Any]:
-    """Validate an options structure (dict or object with attributes)."""
+_ALL_FIELDS = ("TolFun", "TolX", "MaxIter", "MaxFunEvals", "Display")
+
+
+def _check_struct(value: Any, option: str, fields: tuple[str, ...], ignored: tuple[str, ...] = (),
+                  ident: str | None = None) -> dict[str, Any]:
+    """Validate an options structure (dict or object with attributes); fields in ``ignored`` are
+    accepted (a full statset struct) and dropped."""
+    ident = ident or f"fitglme:Bad{option.split('(')[0]}"
     if value is None:
         return {}
     if not isinstance(value, Mapping):
@@ -60,17 +102,19 @@ def _check_struct(value: Any, option: str, fields: tuple[str, ...]) -> dict[str,
             raise FitglmeError(
                 f"{option} must be a dict (like statset('fitglme')) with fields {', '.join(fields)}; "
                 f"got {type(value).__name__}.",
-                f"fitglme:Bad{option.split('(')[0]}",
+                ident,
             )
     out = {}
-    ident = f"fitglme:Bad{option.split('(')[0]}"
     lower = {f.lower(): f for f in fields}
+    skip = {f.lower() for f in ignored}
     for key, v in value.items():
+        if str(key).lower() in skip:
+            continue
         canon = lower.get(str(key).lower())
         if canon is None:
             raise FitglmeError(
                 f"{option}: unknown field {key!r}; allowed fields: {', '.join(fields)}.",
-                f"fitglme:Bad{option.split('(')[0]}",
+                ident,
             )
         if canon in ("TolFun", "TolX"):
             out[canon] = as_positive_float(v, f"{option}.{canon}", identifier=ident)
@@ -120,7 +164,8 @@ def engine_options(opts: dict[str, Any]) -> dict[str, Any]:
                                              tuple(_STATSET_DEFAULTS["fitglme"]))
     out["eb_method"] = match_string(opts.get("EBMethod", "Default"), EB_METHODS + ("auto",), "EBMethod",
                                     identifier="fitglme:BadEBMethod")
-    out["eb_options"] = _check_struct(opts.get("EBOptions"), "EBOptions", tuple(_STATSET_DEFAULTS["eb"]))
+    out["eb_options"] = _check_struct(opts.get("EBOptions"), "EBOptions", tuple(_STATSET_DEFAULTS["eb"]),
+                                      ignored=("MaxFunEvals",))
     out["pirls_options"] = posterior_mode_options(out["eb_method"], out["eb_options"])
     out["start_method"] = match_string(opts.get("StartMethod", "default"), START_METHODS, "StartMethod",
                                        identifier="fitglme:BadStartMethod")

@@ -1,6 +1,6 @@
 """Inference on a fitted model: t-tests, confidence intervals and information criteria.
 
-MATLAB's rules (SPEC §3): tStat = Estimate / SE; DF = n - p under DFMethod 'residual' and
+MATLAB's rules (docs/methods_inference.md): tStat = Estimate / SE; DF = n - p under DFMethod 'residual' and
 Inf under 'none'; pValue = 2 tcdf(-|t|, DF); CI = Estimate -/+ tinv(1 - alpha/2, DF) SE.
 """
 from __future__ import annotations

@@ -9,8 +9,8 @@
   ModelCriterion, covariance parameters, fitted values) in a .mat or JSON file, in one call,
   for loading into MATLAB next to MATLAB's own fit.
 
-Reading and writing MAT-files uses the optional package ``mat-io`` (``pip install
-"fitglme[mat]"``), imported only when a MAT-file is read or written; JSON needs nothing extra.
+Reading and writing MAT-files uses the optional package ``mat-io`` (``python -m pip install
+mat-io``, or ``python -m pip install ".[mat]"`` from the repository), imported only when a MAT-file is read or written; JSON needs nothing extra.
 Data-set conversions follow MATLAB's ``readtable`` / ``table`` types (docs/migration.md).
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ from .errors import FitglmeError
 __all__ = ["loadmat", "savemat", "results", "results_json", "export_results"]
 
 #: What to run when mat-io is missing.
-PIP_COMMAND = 'python -m pip install "fitglme[mat]"   (or: python -m pip install mat-io)'
+PIP_COMMAND = 'python -m pip install mat-io   (or, from the fitglme repository: python -m pip install ".[mat]")'
 
 _VERSIONS = {"7": "v7", "v7": "v7", "-v7": "v7", "7.3": "v7.3", "v7.3": "v7.3", "-v7.3": "v7.3"}
 _MATLAB_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")

@@ -327,6 +327,12 @@ class GeneralizedLinearMixedModel:
     def __repr__(self) -> str:
         return self._render()
 
+    def _repr_html_(self) -> str:
+        """Notebook view: MATLAB's display, as ``print(glme)`` shows it, in a ``<pre>`` block."""
+        import html
+
+        return f'<pre class="fitglme-model">{html.escape(self._render())}</pre>'
+
 
 def _attach_methods() -> None:
     from .methods import attach

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from .errors import FitglmeError
 
@@ -28,6 +29,7 @@ __all__ = [
     "as_positive_float",
     "as_float_in",
     "as_vector",
+    "align_to_index",
 ]
 
 
@@ -301,6 +303,54 @@ def rows_of(a: np.ndarray, rows: np.ndarray, n_all: int) -> np.ndarray:
     return a[rows]
 
 
+def align_to_index(value: Any, index: Any, option: str, *, identifier: str | None = None) -> Any:
+    """A pandas Series aligned on the table's row labels; any other value unchanged.
+
+    The rule for every per-row vector option (docs/migration.md, "Per-row vectors"): a Series is
+    read by label, so it must carry exactly the table's labels (in any order; it is reordered to
+    the table's); a numpy array or a list is read by position. A Series whose labels differ from
+    the table's is an error naming the first unmatched label, never a silent positional read.
+
+    Parameters
+    ----------
+    value : Any
+        The option's value.
+    index : pandas.Index or None
+        The table's row labels; None leaves ``value`` unchanged.
+    option : str
+        Option name for messages.
+    """
+    if index is None or not isinstance(value, pd.Series):
+        return value
+    ident = _ident(option, identifier)
+    if value.index.equals(index):
+        return value
+    if not value.index.is_unique:
+        dup = value.index[value.index.duplicated()][0]
+        raise FitglmeError(
+            f"{option}: a pandas Series is aligned on the table's row labels, but its index repeats "
+            f"the label {dup!r}; give a Series indexed like the table, or a numpy array "
+            "(read by position).",
+            ident,
+        )
+    if index.is_unique and len(value) == len(index):
+        missing = index.difference(value.index, sort=False)
+        if not len(missing):
+            return value.reindex(index)
+    else:
+        missing = index.difference(value.index, sort=False)
+    extra = value.index.difference(index, sort=False)
+    what = (f"the table's label {missing[0]!r} is missing from it" if len(missing)
+            else f"its label {extra[0]!r} is not a row label of the table")
+    raise FitglmeError(
+        f"{option}: a pandas Series is aligned on the table's row labels (its index), and {what} "
+        f"(Series length {len(value)}, table length {len(index)}). Give a Series with the table's "
+        "index (e.g. a column of the table, or s.set_axis(tbl.index)), or s.to_numpy() to use it "
+        "by position.",
+        ident,
+    )
+
+
 def as_vector(
     value: Any,
     option: str,
@@ -313,6 +363,7 @@ def as_vector(
     allow_scalar: bool = False,
     broadcast_scalar: bool = False,
     identifier: str | None = None,
+    index: Any = None,
 ) -> np.ndarray:
     """A numeric vector of length ``n`` as a new float array (the caller's data is never modified).
 
@@ -332,6 +383,8 @@ def as_vector(
     broadcast_scalar : bool
         With ``allow_scalar``: return a scalar as a read-only length-``n`` broadcast view
         (``np.broadcast_to``, no memory per element) instead of a repeated copy.
+    index : pandas.Index, optional
+        The table's row labels: a pandas Series is then aligned on them (:func:`align_to_index`).
 
     Raises
     ------
@@ -347,6 +400,8 @@ def as_vector(
         what += f" ({', '.join(reqs)} values)"
     if is_string(value) or value is None or isinstance(value, (dict, set)):
         raise FitglmeError(f"{option} must be {what}; got {_show(value)}.", ident)
+    if isinstance(value, pd.Series) and not (allow_scalar and len(value) == 1):
+        value = align_to_index(value, index, option, identifier=identifier)
     try:
         raw = np.asarray(value)
     except Exception:

@@ -502,3 +502,25 @@ def test_load_data_categorical(tmp_path):
     with pytest.raises(FitglmeError):
         load_data(str(tmp_path / "nothing.csv"))
     assert run_example(out=io.StringIO()) == 0
+
+
+def test_verbose_progress_goes_to_stderr_json_alone_on_stdout():
+    """--Verbose 1 --json: the progress lines on standard error, standard output parses as JSON."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "fitglme", "fit", DATA, "--formula", "defects ~ 1 + newprocess + (1|factory)",
+         "--Distribution", "Poisson", "--FitMethod", "Laplace", "--Verbose", "1", "--json"],
+        capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1], timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout)
+    direct = fitglme(load_example(), "defects ~ 1 + newprocess + (1|factory)", Distribution="Poisson",
+                     FitMethod="Laplace")
+    assert math.isclose(res["Info"]["LogLikelihood"], direct.LogLikelihood, rel_tol=1e-12)  # JSON keeps 14+ digits
+    assert "iteration" in proc.stderr
+
+
+def test_verbose_progress_to_stderr_in_process(capsys):
+    assert main(["fit", DATA, "--formula", "defects ~ 1 + newprocess + (1|factory)", "--Distribution",
+                 "Poisson", "--Verbose", "1", "--json"]) == 0
+    cap = capsys.readouterr()
+    json.loads(cap.out)
+    assert "PL iteration" in cap.err

@@ -31,7 +31,7 @@ def RE(terms, *group):
     return RandomTerm(tuple(terms), tuple(group))
 
 
-# The first 15 rows (factories F01..F03) of /work/shared/reference_lme4/mfr_sim.csv.
+# The first 15 rows (factories F01..F03) of fitglme/data/mfr_sim.csv.
 MFR_CSV = """factory,batch,newprocess,time_dev,temp_dev,supplier,defects
 F01,1,0,0.041,0.092,A,1
 F01,2,0,0.1,0.034,C,1

@@ -26,7 +26,7 @@ from fitglme.errors import FitglmeError
 
 # ----------------------------------------------------------------------------- numbers
 @pytest.mark.parametrize("value, text", [
-    # DISPLAY.md section 6 (printed by MATLAB)
+    # printed by MATLAB (reference_outputs/matlab/)
     (-2.0193, "-2.0193"), (0.087995, "0.087995"), (-0.0064824, "-0.0064824"),
     (0.00059743, "0.00059743"), (5.722e-06, "5.722e-06"), (0.329, "0.329"), (262.9, "262.9"),
     (42833, "42833"), (-21408, "-21408"), (1596, "1596"), (0, "0"),

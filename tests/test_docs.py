@@ -165,3 +165,24 @@ def test_public_docstring_examples_pass(module, name, monkeypatch, tmp_path):
     for t in tests:
         runner.run(t, out=out.write)
     assert runner.failures == 0, out.getvalue()
+
+
+#: What a reader of the repository cannot follow: documents outside it, a development machine's
+#: paths, notes addressed to the developers, and an install command that does not work.
+_FOREIGN = re.compile(r"SPEC ?§|SPEC section|SPEC\.md|DISPLAY\.md|ENGINE\.md|/work/|the issue|[Nn]otes for the lead"
+                      r"|pip install fitglme\b|pip install \"fitglme\[[^]]*\]\"")
+
+
+def test_docs_and_code_refer_only_to_the_repository():
+    files = sorted(DOCS.glob("*.md")) + [ROOT / "README.md"] + sorted((ROOT / "fitglme").rglob("*.py")) \
+        + sorted((ROOT / "benchmarks").glob("*.py")) + [ROOT / "benchmarks" / "RESULTS.md"]
+    hits = [f"{p.relative_to(ROOT)}:{i}: {line.strip()}"
+            for p in files for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+            if _FOREIGN.search(line)]
+    assert not hits, "\n".join(hits)
+
+
+def test_install_instructions_name_what_works():
+    text = (DOCS / "migration.md").read_text(encoding="utf-8")
+    section = text[text.index("## 1. Install"):text.index("## 2.")]
+    assert "python -m pip install ." in section and 'python -m pip install ".[plot]"' in section

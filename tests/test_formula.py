@@ -38,7 +38,7 @@ def bad(text: str, names=XS, identifier: str = "fitglme:BadFormula") -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# SPEC section 4.1 table (wilkinson-notation.html)
+# The table of MathWorks' Wilkinson Notation page (wilkinson-notation.html)
 # --------------------------------------------------------------------------------------------
 
 

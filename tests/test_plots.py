@@ -210,7 +210,7 @@ def test_plotresiduals_errors(glme):
 def test_no_matplotlib(glme, monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "matplotlib.pyplot", None)
     err = _err(lambda: plotResiduals(glme, "fitted"), "fitglme:NoMatplotlib")
-    assert 'pip install "fitglme[plot]"' in str(err)
+    assert "python -m pip install matplotlib" in str(err)
     _err(lambda: plotPartialDependence(glme, "time_dev"), "fitglme:NoMatplotlib")
     assert partialDependence(glme, "time_dev").pd.shape == (100,)  # no matplotlib needed
 
@@ -354,3 +354,29 @@ def test_plot_pd_errors(glme):
 def test_attached_methods(glme):
     assert glme.partialDependence("supplier").pd.shape == (3,)
     assert glme.plotPartialDependence("time_dev")[0].axes.get_title() == "Partial Dependence Plot"
+
+
+# --------------------------------------------------------------------------- where the plot goes
+def test_draws_into_current_axes_after_subplot(glme):
+    """MATLAB: subplot(1,2,1); plotResiduals(glme) draws into the left axes; pyplot does the same."""
+    plt.close("all")
+    left = plt.subplot(1, 2, 1)
+    h = plotResiduals(glme, "fitted")
+    assert h[0].axes is left and plt.get_fignums() == [left.figure.number]
+    right = plt.subplot(1, 2, 2)
+    h = glme.plotResiduals("histogram")
+    assert h[0].axes is right and len(right.figure.axes) == 2
+    h = plotPartialDependence(glme, "time_dev")
+    assert h[0].axes is right and plt.get_fignums() == [left.figure.number]
+
+
+def test_new_axes_only_when_there_are_none(glme):
+    plt.close("all")
+    h = plotResiduals(glme)                      # no open figure: one is made
+    assert plt.get_fignums() == [h[0].axes.figure.number]
+    plt.close("all")
+    fig = plt.figure()                           # an open figure without axes gets them
+    h = plotResiduals(glme, "caseorder")
+    assert h[0].axes.figure is fig and fig.axes == [h[0].axes] and len(plt.get_fignums()) == 1
+    fig2, ax2 = plt.subplots()                   # the newest figure is the current one
+    assert plotResiduals(glme)[0].axes is ax2 and len(plt.get_fignums()) == 2

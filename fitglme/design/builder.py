@@ -368,7 +368,7 @@ def build_design(tbl: Any, parsed: ParsedFormula, dummy_coding: str = "reference
     missing = _parse_extra_missing(extra_missing, n_all)
     for v in used_vars:
         missing |= missing_mask(cols[v])
-    excluded = parse_exclude(exclude, n_all)
+    excluded = parse_exclude(exclude, n_all, tbl.index)
     used = ~missing & ~excluded
     rows = np.flatnonzero(used).astype(np.int64, copy=False)
     if rows.size == 0:

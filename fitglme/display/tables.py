@@ -7,6 +7,7 @@ printed form changes: ``print(tbl)`` gives MATLAB's display in the model's style
 """
 from __future__ import annotations
 
+import html
 from typing import Sequence
 
 import numpy as np
@@ -75,5 +76,12 @@ class MatlabDataset(pd.DataFrame):
     def __str__(self) -> str:
         return self.render()
 
-    def _repr_html_(self):  # keep notebooks on pandas' HTML table
-        return pd.DataFrame(self)._repr_html_()
+    def _repr_html_(self) -> str:
+        """Notebook view: pandas' HTML table, under MATLAB's title line when the table has one
+        (e.g. ``ANOVA marginal tests: DFMethod = 'Residual'``)."""
+        table = pd.DataFrame(self)._repr_html_()
+        if not self.title:
+            return table
+        title = html.escape(str(self.title))
+        return (f'<div class="fitglme-dataset"><pre style="margin: 0 0 0.5em 0">{title}</pre>'
+                f"{table}</div>")

@@ -47,6 +47,7 @@ class FitSettings:
     #: pirls keyword arguments (method, max_iter, display, eta_tol, grad_tol, step_tol)
     pirls_options: dict = field(default_factory=dict)
     start_method: str = "default"
+    rng: np.random.Generator | None = None  # the stream of a random start (set by the caller)
     covariance_method: str = "conditional"
     check_hessian: bool = False
     sequential: bool = False
@@ -70,11 +71,12 @@ class FitSettings:
         return kw
 
     def random_start(self, thetas) -> np.ndarray:
-        """StartMethod 'random': scale parameters exp(N(0, 1)), others N(0, 0.1^2), drawn from
-        numpy's global generator (np.random.seed makes it reproducible, like MATLAB's rng)."""
+        """A random start: scale parameters exp(N(0, 1)), others N(0, 0.1^2), drawn from
+        ``self.rng`` (the caller's stream; a fresh generator when none is given)."""
         x = thetas.start()
         mask = thetas.scale_mask()
-        draw = np.random.standard_normal(len(x))
+        rng = self.rng if self.rng is not None else np.random.default_rng()
+        draw = rng.standard_normal(len(x))
         return np.where(mask, np.exp(draw), 0.1 * draw)
 
 

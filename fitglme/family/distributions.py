@@ -62,7 +62,7 @@ BINOMIAL_RESPONSE_MESSAGE = (
     "'BinomialSize' must be positive integers and the product of responses, 'Weights' and "
     "'BinomialSize' must be integers."
 )
-"""MATLAB's text for a bad Binomial response (SPEC section 5)."""
+"""MATLAB's text for a bad Binomial response (docs/families.md)."""
 
 
 def _arr(x: Any) -> np.ndarray:
@@ -230,7 +230,7 @@ class Distribution:
 
     # ------------------------------------------------------------ response
     def validate_response(self, y: Any, weights: Any = None, size: Any = None) -> None:
-        """Check the response against the permitted values (SPEC section 2.15).
+        """Check the response against the permitted values (MATLAB's validateyRange; docs/families.md).
 
         Raises
         ------

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from fitglme.errors import FitglmeError
+from fitglme.formula.hints import formula_hints
 from fitglme.formula.terms import ParsedFormula, RandomTerm, Term
 
 BAD_FORMULA = "fitglme:BadFormula"
@@ -108,7 +109,13 @@ def parse_formula(text: str, variable_names: Sequence[str]) -> ParsedFormula:
             f"The table variable names must be unique; repeated: {', '.join(duplicated)}.",
             "fitglme:BadInput",
         )
-    return _Parser(text, names).parse()
+    try:
+        return _Parser(text, names).parse()
+    except FitglmeError as exc:
+        hints = formula_hints(text, names)
+        if not hints:
+            raise
+        raise FitglmeError(f"{exc}\n" + "\n".join(hints), exc.identifier) from None
 
 
 def sort_terms(terms: Iterable[Term], variable_names: Sequence[str]) -> tuple[Term, ...]:

@@ -1,9 +1,10 @@
 """Diagnostic and partial-dependence plots: ``plotResiduals``, ``partialDependence``,
 ``plotPartialDependence``.
 
-matplotlib is an optional extra (``pip install "fitglme[plot]"``); it is imported only when a plot
+matplotlib is an optional extra (``python -m pip install ".[plot]"`` from the repository); it is imported only when a plot
 is drawn (``partialDependence`` itself needs no matplotlib).  Every plot goes into the axes given
-(``ax=`` keyword, MATLAB's leading ``ax`` argument, or ``'Parent'``) or into a new figure, and the
+(``ax=`` keyword, MATLAB's leading ``ax`` argument, or ``'Parent'``) or, as in MATLAB and pyplot,
+into the current axes (new ones when pyplot has no open figure with axes), and the
 function returns the list of artists it created (MATLAB's ``h``).  Axis texts live in
 :data:`RESIDUAL_PLOT_TEXT` so they are easy to change.  See docs/plots.md.
 """
@@ -16,6 +17,7 @@ import pandas as pd
 
 from ..design.variables import as_table, column, missing_mask, numeric_values
 from ..errors import FitglmeError
+from ..random_streams import resolve_rng
 from ..options import as_bool, as_positive_int, is_string, match_name, match_string, parse_name_value
 from ..outputs import with_outputs
 
@@ -61,7 +63,8 @@ def _pyplot():
     except ImportError:
         raise FitglmeError(
             'Plotting needs matplotlib, which is not installed; install it with '
-            'pip install "fitglme[plot]" (or pip install matplotlib).',
+            'python -m pip install matplotlib (or, from the fitglme repository, '
+            'python -m pip install ".[plot]").',
             "fitglme:NoMatplotlib",
         ) from None
     return plt, Axes
@@ -86,10 +89,25 @@ def _check_model(glme: Any, where: str) -> None:
         )
 
 
-def _target_axes(ax: Any, where: str):
+def current_axes_or_new():
+    """The current axes if there is one, else new axes, as MATLAB's plots and pyplot do.
+
+    "There is one" means: pyplot has an open figure (``plt.get_fignums()`` is not empty) and it
+    holds axes (``fig.axes``), e.g. after ``plt.subplot(1, 2, 1)``; those are drawn into
+    (``fig.gca()``, which creates nothing when the figure has axes). An open figure without axes
+    (``plt.figure()``) gets one; with no open figure a new one is made. ``plt.gca()`` alone is not
+    the test: it always creates axes. See docs/plots.md.
+    """
     plt, _ = _pyplot()
-    if ax is None:
+    if not plt.get_fignums():
         return plt.figure().add_subplot()
+    fig = plt.gcf()  # an open figure exists: gcf creates nothing
+    return fig.gca() if fig.axes else fig.add_subplot()
+
+
+def _target_axes(ax: Any, where: str):
+    if ax is None:
+        return current_axes_or_new()
     if not _is_axes(ax):
         raise FitglmeError(
             f"{where}: ax (or 'Parent') must be a matplotlib Axes; got a value of type "
@@ -181,7 +199,8 @@ def plotResiduals(glme, plottype="histogram", *args, ax=None, **kw):
         Name-value options: ``ResidualType`` 'raw' (default) or 'pearson'.  Any other name is a
         property of the plotted markers / histogram bars (``'Color', 'r'``, ``markersize=4``).
     ax : matplotlib Axes, optional
-        Axes to draw into; by default a new figure is created.
+        Axes to draw into; by default the current axes (after ``plt.subplot(1, 2, 1)``, say), or
+        new axes when pyplot has no open figure with axes.
 
     Returns
     -------
@@ -401,7 +420,7 @@ def _query_grid(var, lev, q) -> _Grid:
     return _Grid(vals, vals.to_numpy(), [lev.labels[c] for c in codes])
 
 
-def _pd_work(glme, vars, data, opts, where, keep_ice=False):
+def _pd_work(glme, vars, data, opts, where, keep_ice=False, seed=None):
     """Everything partialDependence and its plot need: vars, grids, pd, ICE (optional), data."""
     names = _resolve_vars(glme, vars, where)
     spec = glme._design.spec
@@ -442,7 +461,7 @@ def _pd_work(glme, vars, data, opts, where, keep_ice=False):
     if "NumObservationsToSample" in opts:
         k = as_positive_int(opts["NumObservationsToSample"], "NumObservationsToSample")
         if k < len(tbl):
-            pick = np.sort(np.random.choice(len(tbl), k, replace=False))
+            pick = np.sort(resolve_rng(seed, where).choice(len(tbl), k, replace=False))
             tbl, offset = tbl.iloc[pick].reset_index(drop=True), offset[pick]
     if "UseParallel" in opts:
         as_bool(opts["UseParallel"], "UseParallel")  # accepted, computations are vectorised
@@ -479,7 +498,7 @@ def _data_and_args(data, args):
     return data, tuple(args)
 
 
-def partialDependence(glme, vars, data=None, *args, **kw):
+def partialDependence(glme, vars, data=None, *args, seed=None, **kw):
     """Partial dependence of the conditional predicted response on one or two predictors.
 
     For each query point the predictors in ``vars`` are set to it in every row of ``data`` and the
@@ -497,9 +516,12 @@ def partialDependence(glme, vars, data=None, *args, **kw):
         with a missing value in a predictor not in ``vars`` are dropped.
     *args, **kw
         Name-value options: ``NumObservationsToSample`` (average over that many rows sampled
-        without replacement with NumPy's global random state; default all rows),
-        ``QueryPoints`` (a vector, or a pair of vectors for two predictors; for a categorical
+        without replacement; default all rows), ``QueryPoints`` (a vector, or a pair of vectors for two predictors; for a categorical
         predictor, some of its levels), ``UseParallel`` (accepted and ignored).
+    seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
+        Python extra: the random stream of the sampling.  None (default): numpy's global state, so
+        ``np.random.seed(1)`` reproduces the sample, as MATLAB's ``rng(1)`` does (the rule of every
+        random draw, docs/migration.md).
 
     Returns
     -------
@@ -523,13 +545,13 @@ def partialDependence(glme, vars, data=None, *args, **kw):
     _check_model(glme, "partialDependence")
     data, args = _data_and_args(data, args)
     opts = parse_name_value(args, kw, _PD_OPTIONS, "partialDependence")
-    w = _pd_work(glme, vars, data, opts, "partialDependence")
+    w = _pd_work(glme, vars, data, opts, "partialDependence", seed=seed)
     g = w["grids"]
     record = PartialDependence(w["pd"], g[0].x, g[1].x if len(g) == 2 else None)
     return with_outputs(record, "partialDependence")
 
 
-def plotPartialDependence(glme, vars, data=None, *args, ax=None, **kw):
+def plotPartialDependence(glme, vars, data=None, *args, ax=None, seed=None, **kw):
     """Partial dependence plot (PDP) and individual conditional expectation (ICE) plots.
 
     Parameters
@@ -541,8 +563,11 @@ def plotPartialDependence(glme, vars, data=None, *args, ax=None, **kw):
         only), 'absolute' (one grey ICE line per observation, the PDP in red, and the observations
         at their own predictor values as circles) or 'centered' (the same, each line shifted to
         start at 0); one predictor only.  ``Parent``: the axes (same as ``ax``).
+    seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
+        The random stream of ``NumObservationsToSample`` (as in :func:`partialDependence`).
     ax : matplotlib Axes, optional
-        Axes to draw into; by default a new figure.
+        Axes to draw into; by default the current axes, or new axes when pyplot has no open
+        figure with axes (as for :func:`plotResiduals`).
 
     Returns
     -------
@@ -576,7 +601,7 @@ def plotPartialDependence(glme, vars, data=None, *args, ax=None, **kw):
             "fitglme:BadConditional")
     _pyplot()
     ax = _target_axes(ax if ax is not None else parent, "plotPartialDependence")
-    w = _pd_work(glme, vars, data, opts, "plotPartialDependence", keep_ice=cond != "none")
+    w = _pd_work(glme, vars, data, opts, "plotPartialDependence", keep_ice=cond != "none", seed=seed)
     names, grids, pdv = w["names"], w["grids"], w["pd"]
     pos = [np.arange(len(g.x), dtype=float) if g.labels is not None else g.x for g in grids]
     for g, p, setter in zip(grids, pos, (ax.set_xticks, ax.set_yticks)):

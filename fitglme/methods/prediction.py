@@ -375,12 +375,10 @@ def predict(glme, tblnew: Any = None, *args: Any, **kwargs: Any) -> np.ndarray:
     dfm = match_string(opts.get("DFMethod", "Residual"), DF_METHODS, "DFMethod", identifier="fitglme:BadDFMethod")
     alpha = as_float_in(opts.get("Alpha", 0.05), "Alpha", 0.0, 1.0, identifier="fitglme:BadAlpha")
 
-    if tblnew is None:
-        ok, X, blocks, M = _new_design(glme, glme._request.table, unseen_to_nan=True)
-    else:
-        ok, X, blocks, M = _new_design(glme, tblnew, unseen_to_nan=False)
+    tbl = glme._request.table if tblnew is None else as_table(tblnew)
+    ok, X, blocks, M = _new_design(glme, tbl, unseen_to_nan=tblnew is None)
     offset = as_vector(opts.get("Offset", 0.0), "Offset", M, allow_scalar=True,
-                       identifier="fitglme:BadOffset")
+                       identifier="fitglme:BadOffset", index=tbl.index)
     eta = _linear_predictor(glme, X, blocks, offset[ok], cond)
     var = _conditional_variance(glme, X, blocks) if cond else _marginal_variance(glme, X)
 

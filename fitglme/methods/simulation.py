@@ -10,7 +10,6 @@ docs/methods_prediction.md):
 """
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
@@ -19,25 +18,12 @@ import pandas as pd
 from ..design.variables import as_table, column
 from ..errors import FitglmeError
 from ..options import as_vector, is_string, parse_name_value
+from ..random_streams import resolve_rng
 from .prediction import _mean, _new_design, _pad
 
 __all__ = ["random", "refit"]
 
 RANDOM_OPTIONS = ("Weights", "BinomialSize", "Offset")
-
-
-def _rng(seed: Any) -> np.random.Generator:
-    if isinstance(seed, np.random.Generator):
-        return seed
-    ok = seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, (bool, np.bool_))
-                          and int(seed) >= 0) or isinstance(seed, np.random.SeedSequence)
-    if not ok:
-        raise FitglmeError(
-            f"random: seed must be None, a nonnegative integer, a numpy.random.SeedSequence or a "
-            f"numpy.random.Generator; got {seed!r}.",
-            "fitglme:BadSeed",
-        )
-    return np.random.default_rng(seed)
 
 
 def _draw_b(glme, nlevels: list[int], rng: np.random.Generator) -> list[np.ndarray]:
@@ -113,8 +99,9 @@ def random(glme, tblnew: Any = None, *args: Any, seed: Any = None, **kwargs: Any
         Number of trials (Binomial).  The simulated response is a proportion.
     Offset : vector (M,) or scalar, default 0
     seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
-        Python extra: the random stream (MATLAB uses the global stream).  The same seed gives the
-        same draws.
+        Python extra: the random stream of this call.  None (default): drawn from numpy's global
+        state, so ``np.random.seed(1)`` before the call reproduces it, as MATLAB's ``rng(1)`` does
+        (the rule of every random draw, docs/migration.md).  The same seed gives the same draws.
 
     Returns
     -------
@@ -135,7 +122,7 @@ def random(glme, tblnew: Any = None, *args: Any, seed: Any = None, **kwargs: Any
         args = (tblnew,) + tuple(args)
         tblnew = None
     opts = parse_name_value(args, kwargs, RANDOM_OPTIONS, "random")
-    rng = _rng(seed)
+    rng = resolve_rng(seed, "random")
     dist = glme._dist
     if tblnew is None and not opts:
         d = glme._design
@@ -151,7 +138,7 @@ def random(glme, tblnew: Any = None, *args: Any, seed: Any = None, **kwargs: Any
     tbl = glme._request.table if tblnew is None else as_table(tblnew)
     M = len(tbl)
     w = as_vector(opts.get("Weights", 1.0), "Weights", M, allow_scalar=True, nonnegative=True,
-                  integer=dist.name in ("Binomial", "Poisson"), identifier="fitglme:BadWeights")
+                  integer=dist.name in ("Binomial", "Poisson"), identifier="fitglme:BadWeights", index=tbl.index)
     if dist.name in ("Binomial", "Poisson") and np.any(w < 1):
         i = int(np.flatnonzero(w < 1)[0])
         raise FitglmeError(
@@ -166,9 +153,9 @@ def random(glme, tblnew: Any = None, *args: Any, seed: Any = None, **kwargs: Any
             "fitglme:BadBinomialSize",
         )
     size = as_vector(opts.get("BinomialSize", 1.0), "BinomialSize", M, allow_scalar=True,
-                     positive=True, integer=True, identifier="fitglme:BadBinomialSize")
+                     positive=True, integer=True, identifier="fitglme:BadBinomialSize", index=tbl.index)
     offset = as_vector(opts.get("Offset", 0.0), "Offset", M, allow_scalar=True,
-                       identifier="fitglme:BadOffset")
+                       identifier="fitglme:BadOffset", index=tbl.index)
     ok, X, blocks, _ = _new_design(glme, tbl, unseen_to_nan=tblnew is None)
     sub = tbl.iloc[ok]
     own, counts = _own_groups(sub, glme._design.spec)
