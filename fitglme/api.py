@@ -20,7 +20,7 @@ from .engine.layout import ReLayout, constant_rows
 from .engine.fit import FitSettings, fit_pl
 from .engine.laplace import fit_laplace
 from .engine.pirls import GLMResponse, HugeReference
-from .errors import FitglmeError, warn, warn
+from .errors import FitglmeError, warn
 from .family import is_canonical, make_distribution, make_link
 from .diagnostics import check_fit
 from .fit_options import engine_options, statset
