@@ -167,9 +167,11 @@ def pseudo_likelihood(
         eta_new = X @ state.beta
         eta_new += layout.z_times([scale_columns(Zk, Lk) for Zk, Lk in zip(Zs, state.Ls)], state.u)
         eta_new += resp.offset
-        # MATLAB's test: max|delta eta| <= max(PLTolerance * max|eta|, PLTolerance).
+        # MATLAB's test (fitglme documentation, PLTolerance): max|eta_new - eta| <=
+        # PLTolerance * max(max|eta|, 1), eta the linear predictor the pseudo data were formed from.
+        scale = max(float(np.max(np.abs(eta))), 1.0)
         eta -= eta_new
-        change = np.max(np.abs(eta, out=eta)) / max(np.max(np.abs(eta_new)), 1.0)
+        change = np.max(np.abs(eta, out=eta)) / scale
         eta = eta_new
         change_prev = change
         if verbose:
@@ -181,6 +183,13 @@ def pseudo_likelihood(
             break
         if not precise and change <= INIT_PL_STOP:
             break  # starting values for the Laplace methods need no tighter fixed point
+    if precise and not resp.huge and thetas.size:
+        refined = stationary_point(lme, state.theta)
+        if refined is not None:
+            state = lme.solve(refined)
+            eta = X @ state.beta
+            eta += layout.z_times([scale_columns(Zk, Lk) for Zk, Lk in zip(Zs, state.Ls)], state.u)
+            eta += resp.offset
     if not converged and warn_unconverged:
         warn(
             f"Pseudo-likelihood iterations did not converge within PLIterations = {max_iter} "
@@ -188,6 +197,64 @@ def pseudo_likelihood(
             PL_WARN,
         )
     return state, eta, it, converged
+
+
+def stationary_point(lme: LMEProblem, theta: np.ndarray, max_iter: int = 6) -> np.ndarray | None:
+    """The zero of the exact gradient of the final pseudo-data LME objective near ``theta``.
+
+    Where the residual variance is tiny against the working response (a small dispersion), the
+    profiled objective is only known to ~1e-9 relative (r^2 = z'Wz - r'A^{-1}r cancels most of
+    its digits) and is flat at that level over ~1e-6 relative in theta, so a minimiser that
+    compares objective values stops anywhere in that flat stretch.  The exact gradient stays
+    accurate there: Newton steps on it, with the Hessian from differences of the gradient, reach
+    the stationary point that the covariance parameters (and the t statistics derived from them)
+    are pinned to (docs/choices.md, "The end of the pseudo-likelihood iterations").
+
+    Parameters at a bound whose gradient points outwards stay there.  A step is taken only when
+    it reduces the gradient norm and moves each parameter by at most 1e-3 relative (a polish, not
+    a search: non-identifiable directions are left where the minimiser put them).  Returns None
+    when nothing was changed.
+    """
+    lo, hi = lme.thetas.lower, lme.thetas.upper
+    x = np.array(theta, float)
+    moved = False
+
+    def free_gradient(xx):
+        _, g = lme.objective_and_grad(xx)
+        if not np.all(np.isfinite(g)):
+            return None, None
+        at_bound = ((xx <= lo + 1e-12) & (g >= 0)) | ((xx >= hi - 1e-12) & (g <= 0))
+        return g, np.flatnonzero(~at_bound)
+
+    g, idx = free_gradient(x)
+    for _ in range(max_iter):
+        if g is None or idx.size == 0:
+            break
+        h = 1e-6 * np.maximum(1.0, np.abs(x[idx]))
+        H = np.empty((idx.size, idx.size))
+        for a, i in enumerate(idx):
+            e = np.zeros_like(x)
+            e[i] = h[a]
+            gp, gm = lme.objective_and_grad(x + e)[1], lme.objective_and_grad(x - e)[1]
+            H[:, a] = (gp[idx] - gm[idx]) / (2.0 * h[a])
+        w, V = np.linalg.eigh(0.5 * (H + H.T))
+        if not np.all(np.isfinite(w)) or w.max(initial=0.0) <= 0.0:
+            break
+        w = np.maximum(w, 1e-8 * w.max())
+        step = -(V @ ((V.T @ g[idx]) / w))
+        limit = 1e-3 * np.maximum(1.0, np.abs(x[idx]))
+        if np.any(np.abs(step) > limit):
+            break
+        xn = x.copy()
+        xn[idx] = np.clip(x[idx] + step, lo[idx], hi[idx])
+        gn, idxn = free_gradient(xn)
+        if gn is None or not np.linalg.norm(gn[idxn]) < np.linalg.norm(g[idx]):
+            break
+        small = bool(np.all(np.abs(step) <= 1e-12 * np.maximum(1.0, np.abs(x[idx]))))
+        x, g, idx, moved = xn, gn, idxn, True
+        if small:
+            break
+    return x if moved else None
 
 
 def _huge_start(lme: LMEProblem, thetas: ThetaMap, theta: np.ndarray, b: list[np.ndarray], sigma2: float) -> np.ndarray:
