@@ -263,6 +263,7 @@ def parse_display(source: str | os.PathLike) -> MatlabDisplay:
     if implicit_info:
         current = ("info", None, [])
         sections.append(current)
+    indented_tables = False
     for line in lines[start:]:
         if _STOP.match(line) or _HEADING.match(line):
             break
@@ -284,13 +285,15 @@ def parse_display(source: str | os.PathLike) -> MatlabDisplay:
         if kind is not None:
             current = (kind, arg, [])
             sections.append(current)
-        elif line.strip() and not line[:1].isspace() and any(
-                k in ("fit", "fixed", "group") for k, _, _ in sections):
-            # Table rows are indented; text at the margin after the tables is not MATLAB's
-            # display (e.g. a script's own messages printed after it).
+        elif line.strip() and not line[:1].isspace() and indented_tables:
+            # Table rows are indented; text at the margin after them is not MATLAB's display
+            # (e.g. a script's own messages printed after it).  A whitespace-flattened copy has
+            # no indented rows, and is read to its end.
             break
         elif current is not None:
             current[2].append(line)
+            indented_tables = indented_tables or (current[0] in ("fit", "fixed", "group")
+                                                  and line[:1].isspace() and bool(line.strip()))
     for kind, arg, body in sections:
         if kind == "info":
             for line in body:
