@@ -557,7 +557,6 @@ def test_read_table_quoting_rules(tmp_path):
 
 
 def test_read_table_xlsx():
-    pytest.importorskip("openpyxl", reason="the xlsx extra (openpyxl) reads workbooks")
     t = load_data(str(KB / "data" / "c13eb5e20045.xlsx"), ["Subject", "Chocolate", "Gender"])
     assert t.shape == (500, 4) and t["Chocolate"].cat.categories.tolist() == ["with", "without"]
     assert t["Distance"].iloc[0] == 7.961963926
@@ -580,7 +579,6 @@ def test_validate_real_kbstat_output_passes(tmp_path):
 
 
 def test_validate_not_identifiable_xlsx_with_markup_fails_on_the_traded_off_variances():
-    pytest.importorskip("openpyxl", reason="the xlsx extra (openpyxl) reads workbooks")
     out, _ = run_cli(["validate", str(KB / "kbstat_Chocolate_3b25c48.txt"), "--data",
                       str(KB / "data" / "c13eb5e20045.xlsx"), "--categorical", "Subject,Chocolate,Gender",
                       "--DummyVarCoding", "effects", "--json"], expect=1)
@@ -595,7 +593,6 @@ def test_validate_format_long_g_uses_a_relative_tolerance():
     """The format long g display (15 digits): fixed effects agree within the default 1e-6 but
     not to the 15th digit; with --rtol 0 they fail.  (This model is not identifiable: its
     covariance split differs either way.)"""
-    pytest.importorskip("openpyxl", reason="the xlsx extra (openpyxl) reads workbooks")
     args = ["validate", str(KB / "kbstat_Chocolate_LM4_489f003.txt"), "--data", str(KB / "data" / "9f36c243a455.xlsx"),
             "--categorical", "Subject,Chocolate,Gender", "--DummyVarCoding", "effects", "--json"]
     rep = json.loads(run_cli(args, expect=1)[0])
