@@ -162,17 +162,23 @@ def pseudo_likelihood(
             lme.set_data(*working_data(eta))
             lme.release_data(lambda e=eta: working_data(e))  # only the cross products are kept
             state, _ = lme.fit(theta, polish=polish, **opt)
-            lme.release_data(None)  # (drops the reference to this eta)
         theta = state.theta
-        eta_new = X @ state.beta
-        eta_new += layout.z_times([scale_columns(Zk, Lk) for Zk, Lk in zip(Zs, state.Ls)], state.u)
-        eta_new += resp.offset
+        eta_new = _linear_predictor(X, layout, Zs, state, resp.offset)
         # MATLAB's test (fitglme documentation, PLTolerance): max|eta_new - eta| <=
         # PLTolerance * max(max|eta|, 1), eta the linear predictor the pseudo data were formed from.
-        scale = max(float(np.max(np.abs(eta))), 1.0)
-        eta -= eta_new
-        change = np.max(np.abs(eta, out=eta)) / scale
+        change = float(np.max(np.abs(eta_new - eta))) / max(float(np.max(np.abs(eta))), 1.0)
+        if precise and not resp.huge and thetas.size and (change <= tol or it == max_iter):
+            # the model is this last LME fit: take it to the zero of its gradient (see
+            # stationary_point), while its data can still be recomputed
+            refined = stationary_point(lme, state.theta)
+            if refined is not None:
+                state = lme.solve(refined)
+                theta = state.theta
+                eta_new = _linear_predictor(X, layout, Zs, state, resp.offset)
+        if not resp.huge:
+            lme.release_data(None)  # (drops the reference to this eta)
         eta = eta_new
+        del eta_new
         change_prev = change
         if verbose:
             print(f"PL iteration {it:3d}: -2 logL(pseudo) = {state.objective:.8g}, relative change in eta = {change:.3g}")
@@ -183,13 +189,6 @@ def pseudo_likelihood(
             break
         if not precise and change <= INIT_PL_STOP:
             break  # starting values for the Laplace methods need no tighter fixed point
-    if precise and not resp.huge and thetas.size:
-        refined = stationary_point(lme, state.theta)
-        if refined is not None:
-            state = lme.solve(refined)
-            eta = X @ state.beta
-            eta += layout.z_times([scale_columns(Zk, Lk) for Zk, Lk in zip(Zs, state.Ls)], state.u)
-            eta += resp.offset
     if not converged and warn_unconverged:
         warn(
             f"Pseudo-likelihood iterations did not converge within PLIterations = {max_iter} "
@@ -197,6 +196,14 @@ def pseudo_likelihood(
             PL_WARN,
         )
     return state, eta, it, converged
+
+
+def _linear_predictor(X, layout: ReLayout, Zs, state: LMEState, offset) -> np.ndarray:
+    """eta = X beta + Z Lambda u + offset of an LME solution."""
+    eta = X @ state.beta
+    eta += layout.z_times([scale_columns(Zk, Lk) for Zk, Lk in zip(Zs, state.Ls)], state.u)
+    eta += offset
+    return eta
 
 
 def stationary_point(lme: LMEProblem, theta: np.ndarray, max_iter: int = 6) -> np.ndarray | None:
@@ -237,6 +244,8 @@ def stationary_point(lme: LMEProblem, theta: np.ndarray, max_iter: int = 6) -> n
             e[i] = h[a]
             gp, gm = lme.objective_and_grad(x + e)[1], lme.objective_and_grad(x - e)[1]
             H[:, a] = (gp[idx] - gm[idx]) / (2.0 * h[a])
+        if not np.all(np.isfinite(H)):
+            break
         w, V = np.linalg.eigh(0.5 * (H + H.T))
         if not np.all(np.isfinite(w)) or w.max(initial=0.0) <= 0.0:
             break
