@@ -256,3 +256,28 @@ def test_not_identifiable_marginal_covariance(name):
     ours = list(glme._covariance_rows()[0][5]) + [math.sqrt(glme.Dispersion)]
     err = np.abs(_marginal(ours) - _marginal(m))
     assert np.all(err <= _bound(_marginal, m, texts) + 1e-5 * np.abs(_marginal(m))), err
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_p_value_format_is_matlabs(name):
+    """MATLAB's printed p-values are MATLAB's F (its stored doubles) through the F distribution,
+    printed %.5g with trailing zeros dropped (1.7790e-116 -> '1.779e-116'): checked for every
+    one-DF term, whose F test is the t test of its single coefficient.  Independent of our fit:
+    it shows that a differing p cell is a different fit, not a different print rule."""
+    from fitglme.display.numfmt import format_g
+
+    coefs = _printed(name).coefficients
+    printed = dict(zip(coefs["Name"], coefs["pValue"]))
+    checked = 0
+    for term, d1, d2, f, _ in load(name).anova:
+        if d1 != 1:
+            continue
+        coef = [c for c in printed if c == term or ":".join(p.split("_")[0] for p in c.split(":")) == term]
+        assert len(coef) == 1, (name, term, list(printed))
+        p = stats.f.sf(f, 1, d2)
+        if load(name).long_format:  # 15 digits: F = t^2 and the F law against MATLAB's t law: ~1e-13
+            assert abs(p / float(printed[coef[0]]) - 1) <= 1e-12, (name, term, p, printed[coef[0]])
+        else:
+            assert format_g(p, 5) == printed[coef[0]], (name, term)
+        checked += 1
+    assert checked >= 2
