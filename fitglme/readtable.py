@@ -12,6 +12,8 @@ and cellstr predictors.
 """
 from __future__ import annotations
 
+import csv
+import io
 import os
 import re
 
@@ -78,9 +80,61 @@ def _records(text: str) -> list[str]:
     return [ln for ln in lines if ln.strip()]
 
 
+def _fast_cells(text: str, delim: str) -> tuple[pd.DataFrame, list[bool]] | None:
+    """The cells as strings and which columns hold a quoted cell, read by pandas' C parser; None
+    when that reading is not certain (a quoted cell holding the delimiter, ragged records)."""
+    try:
+        cells = pd.read_csv(io.StringIO(text), sep=delim, dtype=str, keep_default_na=False, engine="c")
+        raw = pd.read_csv(io.StringIO(text), sep=delim, dtype=str, keep_default_na=False, engine="c",
+                          quoting=csv.QUOTE_NONE)
+    except (pd.errors.ParserError, ValueError):
+        return None
+    if (raw.shape != cells.shape or any('"' in str(c) for c in cells.columns)
+            or not isinstance(cells.index, pd.RangeIndex) or not isinstance(raw.index, pd.RangeIndex)):
+        return None  # (an index column inferred by pandas: a record with one cell too many)
+    quoted = [bool(raw.iloc[:, j].str.lstrip(" ").str.startswith('"').any()) for j in range(raw.shape[1])]
+    return cells, quoted
+
+
+def _column(values: pd.Series, quoted: bool) -> pd.Series:
+    """A column's cells (strings) as MATLAB had them: numbers, or text (see the module docstring)."""
+    stripped = values.str.strip()
+    if not quoted:
+        blank = stripped == ""
+        num = pd.to_numeric(stripped.where(~blank, "NaN"), errors="coerce")
+        if not (num.isna() & ~blank & (stripped.str.lower() != "nan")).any():
+            return num
+    out = (values if quoted else stripped).astype(object)
+    out[(stripped == "").to_numpy()] = None
+    return out
+
+
 def _read_text_table(path: str) -> pd.DataFrame:
     with open(path, encoding="utf-8-sig", errors="replace") as fh:
         text = fh.read().replace("\r\n", "\n").replace("\r", "\n")
+    first = text.split("\n", 1)[0]
+    delim = _delimiter(first)
+    lines = [ln for ln in text.split("\n") if ln.strip()]
+    ragged = any(ln.count(delim) != lines[0].count(delim) for ln in lines) if lines else True
+    if not ragged and '"' not in text:  # nothing quoted: pandas' own type inference is the rule
+        try:
+            df = pd.read_csv(io.StringIO(text), sep=delim, engine="c")
+        except (pd.errors.ParserError, ValueError):
+            df = None
+        if df is not None and not any(str(c).startswith("Unnamed:") for c in df.columns):
+            return df
+    fast = _fast_cells(text, delim) if text.strip() else None
+    if fast is not None:
+        cells, quoted = fast
+        names = [str(c) for c in cells.columns]
+        if len(set(names)) == len(names) and not any(n.startswith("Unnamed:") for n in names):
+            return pd.DataFrame({n: _column(cells.iloc[:, j], quoted[j]) for j, n in enumerate(names)})
+    return _read_records(text, path)
+
+
+def _read_records(text: str, path: str) -> pd.DataFrame:
+    """The record-by-record reader: every case pandas' parser cannot settle, and the error
+    messages naming the record."""
     records = _records(text)
     if not records:
         raise FitglmeError(f"data file {path!r} is empty.", "fitglme:cli:BadData")
@@ -100,17 +154,8 @@ def _read_text_table(path: str) -> pd.DataFrame:
         for j, (t, q) in enumerate(row):
             cells[j].append(t)
             quoted[j] = quoted[j] or q
-    data = {}
-    for name, col, q in zip(names, cells, quoted):
-        values = pd.Series(col, dtype=object)
-        if not q:
-            blank = values.str.strip() == ""
-            num = pd.to_numeric(values.where(~blank, "NaN"), errors="coerce")
-            if not (num.isna() & ~blank & ~values.str.strip().str.lower().isin(["nan"])).any():
-                data[name] = num.astype(float) if num.dtype.kind == "f" else num
-                continue
-        data[name] = values.where(values != "", None) if q else values.str.strip().where(values.str.strip() != "", None)
-    return pd.DataFrame(data)
+    return pd.DataFrame({name: _column(pd.Series(col, dtype=object), q)
+                         for name, col, q in zip(names, cells, quoted)})
 
 
 def _read_excel(path: str, sheet) -> pd.DataFrame:
