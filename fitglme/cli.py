@@ -15,10 +15,12 @@ prefixes accepted).  Values: ``true``/``false`` -> bool, numbers -> numbers, ``a
 ``"[1 2 3]"`` -> a list; anything else is a string (a column name works for Weights, Offset and
 BinomialSize).  Exclude positions are 0-based, as everywhere in fitglme.
 
-DATA is a CSV file (text columns are categorical in order of first appearance, as MATLAB's
-``readtable`` cellstr columns; ``--categorical a,b`` makes more columns categorical with sorted
-categories, like MATLAB's ``categorical``) or a MAT-file holding a table (``--table NAME`` when it
-holds several; needs mat-io).
+DATA is a delimited text file as MATLAB's ``writetable`` writes it (``,``, ``;`` or tab, detected;
+a column with quoted cells or non-numbers is text, and text columns are categorical in order of
+first appearance, as MATLAB's string and cellstr columns; ``--categorical a,b`` makes more columns
+categorical with sorted categories, like MATLAB's ``categorical``), an Excel workbook (``.xlsx``,
+needs openpyxl; ``--table SHEET`` picks a sheet) or a MAT-file holding a table (``--table NAME``
+when it holds several; needs mat-io).
 
 Exit status: 0 success, 1 validation failed, 2 bad input (the message names the problem).
 """
@@ -50,7 +52,8 @@ _OWN = {
     "fit": {"formula": True, "data": True, "categorical": True, "table": True, "json": False, "export": True,
             "fitted": False, "covariance-ci": False, "style": True, "width": True, "name": True, "help": False},
     "validate": {"formula": True, "data": True, "categorical": True, "table": True, "json": False,
-                 "tolerance": True, "precision": True, "failures": False, "show": False, "help": False},
+                 "tolerance": True, "precision": True, "rtol": True, "failures": False, "show": False,
+                 "help": False},
     "example": {"style": True, "width": True, "help": False},
 }
 
@@ -144,11 +147,12 @@ def load_data(path: str, categorical: Sequence[str] = (), table: str | None = No
     Parameters
     ----------
     path : str
-        ``.csv`` (or any other extension: read as CSV) or ``.mat``.
+        ``.mat``, an Excel workbook (``.xlsx``) or a delimited text file (any other extension;
+        :func:`fitglme.readtable.read_table`).
     categorical : sequence of str
         Columns to make categorical (sorted categories, as MATLAB's ``categorical``).
     table : str, optional
-        The table variable of a MAT-file that holds several.
+        The table variable of a MAT-file that holds several, or the sheet of a workbook.
 
     Returns
     -------
@@ -182,12 +186,13 @@ def load_data(path: str, categorical: Sequence[str] = (), table: str | None = No
                 f"{path!r} holds {len(tables)} tables ({', '.join(tables) or 'none'}); choose one with --table NAME.",
                 "fitglme:cli:BadData")
     else:
-        if table is not None:
-            raise FitglmeError("--table applies to MAT-files only.", "fitglme:cli:BadData")
-        try:
-            df = pd.read_csv(path)
-        except Exception as exc:  # pandas' parser errors
-            raise FitglmeError(f"could not read {path!r} as CSV: {exc}", "fitglme:cli:BadData") from exc
+        from .readtable import read_table
+
+        is_excel = path.lower().endswith((".xlsx", ".xlsm", ".xls"))
+        if table is not None and not is_excel:
+            raise FitglmeError("--table applies to MAT-files (table variable) and Excel workbooks (sheet) only.",
+                               "fitglme:cli:BadData")
+        df = read_table(path, sheet=table)
     for col in categorical:
         if col not in df.columns:
             raise FitglmeError(
@@ -211,7 +216,7 @@ def _parsers() -> dict[str, argparse.ArgumentParser]:
     fit.add_argument("--data", dest="data_opt", metavar="DATA", help="the data (instead of the positional DATA)")
     fit.add_argument("--formula", required=True, help="Wilkinson formula, e.g. \"y ~ x + (1|g)\"")
     fit.add_argument("--categorical", default="", metavar="COLS", help="comma-separated columns to make categorical")
-    fit.add_argument("--table", help="table variable of a MAT-file holding several")
+    fit.add_argument("--table", help="table variable of a MAT-file holding several, or the sheet of a workbook")
     fit.add_argument("--json", action="store_true", help="print the numbers as JSON instead of the display")
     fit.add_argument("--fitted", action="store_true", help="with --json: include the fitted values")
     fit.add_argument("--covariance-ci", action="store_true",
@@ -230,13 +235,16 @@ def _parsers() -> dict[str, argparse.ArgumentParser]:
                              "precision.", 79),
         **common)
     val.add_argument("output", metavar="OUTPUT.txt", help="text file with MATLAB's display of the model")
-    val.add_argument("--data", required=True, help="CSV file or MAT-file with the table MATLAB fitted")
+    val.add_argument("--data", required=True, help="CSV (any delimiter), .xlsx or MAT-file with the table MATLAB fitted")
     val.add_argument("--formula", help="default: the formula in the display")
     val.add_argument("--categorical", default="", metavar="COLS", help="comma-separated columns to make categorical")
-    val.add_argument("--table", help="table variable of a MAT-file holding several")
+    val.add_argument("--table", help="table variable of a MAT-file holding several, or the sheet of a workbook")
     val.add_argument("--tolerance", type=int, default=1,
                      help="units in MATLAB's last printed digit accepted (default 1; 0: identical print)")
     val.add_argument("--precision", type=int, help="significant digits of the display (default: detected, 5 or 15)")
+    val.add_argument("--rtol", type=float, default=None,
+                     help="also accept numbers within this relative difference (default 0 at 5 digits, "
+                          "1e-6 for format long g displays, whose last digits a fit does not pin)")
     val.add_argument("--failures", action="store_true", help="list only the numbers that fail")
     val.add_argument("--show", action="store_true", help="also print our display")
     val.add_argument("--json", action="store_true", help="print the comparison as JSON")
@@ -320,7 +328,7 @@ def _validate(args, pairs, out) -> int:
     tbl = load_data(args.data, _columns(args.categorical), args.table)
     with _progress_to_stderr():
         report = validate(disp, tbl, *pairs, formula=args.formula, tolerance=args.tolerance,
-                          precision=args.precision)
+                          precision=args.precision, rtol=args.rtol)
     if args.json:
         print(json.dumps(report.to_dict(), indent=1), file=out)
     else:

@@ -27,6 +27,9 @@ _T_RANDOM = re.compile(r"^\s*Random effects covariance parameters(?: \(([\d.]+)%
 _T_GROUP = re.compile(r"^\s*Group: (.+?) \((\d+) Levels\)\s*$")
 _T_ERROR = re.compile(r"^\s*Group: Error\s*$")
 _STOP = re.compile(r"^\s*(>>|=== )")
+#: MATLAB's hyperlink / bold markup in raw command-window text (``<strong>Formula:</strong>``,
+#: ``<a href="matlab:...">``), as ``formattedDisplayText`` or a diary keeps it.
+_MARKUP = re.compile(r"</?strong>|<a\s[^>]*>|</a>")
 
 INFO_KEYS = {
     "Number of observations": "NumObservations",
@@ -196,8 +199,10 @@ def parse_display(source: str | os.PathLike) -> MatlabDisplay:
     ----------
     source : str or path-like
         The display text, or the name of a text file holding it.  Lines before the display
-        (the ``>> glme = fitglme(...)`` command) are skipped; parsing stops at the next
-        ``>>`` prompt or at a second display.  Either style, wrapped or not, any width.
+        (the ``>> glme = fitglme(...)`` command, a script's own messages) are skipped; parsing
+        stops at the next ``>>`` prompt, at a second display, or at a line of text at the left
+        margin after the tables (a script's messages printed after the display).  MATLAB's
+        ``<strong>`` / hyperlink markup is ignored.  Either style, wrapped or not, any width.
 
     Returns
     -------
@@ -220,7 +225,7 @@ def parse_display(source: str | os.PathLike) -> MatlabDisplay:
     >>> d.name, d.model, d.fit_by, d.fit_statistics['AIC'][0]
     ('glme', 'GLME', 'ML', '416.35')
     """
-    lines = _read_text(source).replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    lines = _MARKUP.sub("", _read_text(source)).replace("\r\n", "\n").replace("\r", "\n").split("\n")
     disp = MatlabDisplay()
     # find the start: the heading, or else the first section title
     start = None
@@ -258,6 +263,7 @@ def parse_display(source: str | os.PathLike) -> MatlabDisplay:
     if implicit_info:
         current = ("info", None, [])
         sections.append(current)
+    indented_tables = False
     for line in lines[start:]:
         if _STOP.match(line) or _HEADING.match(line):
             break
@@ -279,8 +285,15 @@ def parse_display(source: str | os.PathLike) -> MatlabDisplay:
         if kind is not None:
             current = (kind, arg, [])
             sections.append(current)
+        elif line.strip() and not line[:1].isspace() and indented_tables:
+            # Table rows are indented; text at the margin after them is not MATLAB's display
+            # (e.g. a script's own messages printed after it).  A whitespace-flattened copy has
+            # no indented rows, and is read to its end.
+            break
         elif current is not None:
             current[2].append(line)
+            indented_tables = indented_tables or (current[0] in ("fit", "fixed", "group")
+                                                  and line[:1].isspace() and bool(line.strip()))
     for kind, arg, body in sections:
         if kind == "info":
             for line in body:
