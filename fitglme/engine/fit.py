@@ -172,14 +172,6 @@ def pseudo_likelihood(
         # MATLAB's test (fitglme documentation, PLTolerance): max|eta_new - eta| <=
         # PLTolerance * max(max|eta|, 1), eta the linear predictor the pseudo data were formed from.
         change = float(np.max(np.abs(eta_new - eta))) / max(float(np.max(np.abs(eta))), 1.0)
-        if precise and not resp.huge and thetas.size and (change <= tol or it == max_iter):
-            # the model is this last LME fit: take it to the zero of its gradient (see
-            # stationary_point), while its data can still be recomputed
-            refined = stationary_point(lme, state.theta)
-            if refined is not None:
-                state = lme.solve(refined)
-                theta = state.theta
-                eta_new = _linear_predictor(X, layout, Zs, state, resp.offset)
         if not resp.huge:
             lme.release_data(None)  # (drops the reference to this eta)
         eta = eta_new
@@ -214,66 +206,6 @@ def _linear_predictor(X, layout: ReLayout, Zs, state: LMEState, offset) -> np.nd
     eta += layout.z_times([scale_columns(Zk, Lk) for Zk, Lk in zip(Zs, state.Ls)], state.u)
     eta += offset
     return eta
-
-
-def stationary_point(lme: LMEProblem, theta: np.ndarray, max_iter: int = 6) -> np.ndarray | None:
-    """The zero of the exact gradient of the final pseudo-data LME objective near ``theta``.
-
-    Where the residual variance is tiny against the working response (a small dispersion), the
-    profiled objective is only known to ~1e-9 relative (r^2 = z'Wz - r'A^{-1}r cancels most of
-    its digits) and is flat at that level over ~1e-6 relative in theta, so a minimiser that
-    compares objective values stops anywhere in that flat stretch.  The exact gradient stays
-    accurate there: Newton steps on it, with the Hessian from differences of the gradient, reach
-    the stationary point that the covariance parameters (and the t statistics derived from them)
-    are pinned to (docs/choices.md, "The end of the pseudo-likelihood iterations").
-
-    Parameters at a bound whose gradient points outwards stay there.  A step is taken only when
-    it reduces the gradient norm and moves each parameter by at most 1e-3 relative (a polish, not
-    a search: non-identifiable directions are left where the minimiser put them).  Returns None
-    when nothing was changed.
-    """
-    lo, hi = lme.thetas.lower, lme.thetas.upper
-    x = np.array(theta, float)
-    moved = False
-
-    def free_gradient(xx):
-        _, g = lme.objective_and_grad(xx)
-        if not np.all(np.isfinite(g)):
-            return None, None
-        at_bound = ((xx <= lo + 1e-12) & (g >= 0)) | ((xx >= hi - 1e-12) & (g <= 0))
-        return g, np.flatnonzero(~at_bound)
-
-    g, idx = free_gradient(x)
-    for _ in range(max_iter):
-        if g is None or idx.size == 0:
-            break
-        h = 1e-6 * np.maximum(1.0, np.abs(x[idx]))
-        H = np.empty((idx.size, idx.size))
-        for a, i in enumerate(idx):
-            e = np.zeros_like(x)
-            e[i] = h[a]
-            gp, gm = lme.objective_and_grad(x + e)[1], lme.objective_and_grad(x - e)[1]
-            H[:, a] = (gp[idx] - gm[idx]) / (2.0 * h[a])
-        if not np.all(np.isfinite(H)):
-            break
-        w, V = np.linalg.eigh(0.5 * (H + H.T))
-        if not np.all(np.isfinite(w)) or w.max(initial=0.0) <= 0.0:
-            break
-        w = np.maximum(w, 1e-8 * w.max())
-        step = -(V @ ((V.T @ g[idx]) / w))
-        limit = 1e-3 * np.maximum(1.0, np.abs(x[idx]))
-        if np.any(np.abs(step) > limit):
-            break
-        xn = x.copy()
-        xn[idx] = np.clip(x[idx] + step, lo[idx], hi[idx])
-        gn, idxn = free_gradient(xn)
-        if gn is None or not np.linalg.norm(gn[idxn]) < np.linalg.norm(g[idx]):
-            break
-        small = bool(np.all(np.abs(step) <= 1e-12 * np.maximum(1.0, np.abs(x[idx]))))
-        x, g, idx, moved = xn, gn, idxn, True
-        if small:
-            break
-    return x if moved else None
 
 
 def _huge_start(lme: LMEProblem, thetas: ThetaMap, theta: np.ndarray, b: list[np.ndarray], sigma2: float) -> np.ndarray:

@@ -249,6 +249,21 @@ def _hessian_from_gradient(grad, x, idx, lo, hi, central: bool = True, g0=None):
 STEP_TOL = 1e-11
 
 
+#: Largest Newton step (relative to max(1, |x_i|)) that may be accepted on the gradient alone.
+GRADIENT_ACCEPT = 1e-3
+
+
+def _closer_to_stationary(grad, xn, idx, eig, decrement) -> bool:
+    """Whether the Newton decrement g'H^{-1}g at ``xn`` (same Hessian) is below a quarter of
+    ``decrement``: the step moved towards the zero of the gradient."""
+    gn = grad(xn)
+    if not np.all(np.isfinite(gn)):
+        return False
+    w, V, dg = eig
+    gs = V.T @ (gn[idx] / dg)
+    return float(gs @ (gs / w)) < 0.25 * decrement
+
+
 def _newton_polish(f, x, fx, lo, hi, max_iter, gtol, grad=None, jacobi=False):
     """Newton steps on the free coordinates until the optimum is pinned by its gradient.
 
@@ -302,6 +317,12 @@ def _newton_polish(f, x, fx, lo, hi, max_iter, gtol, grad=None, jacobi=False):
             if fn < fx + allowance:
                 gained = fn < fx - noise
                 x, fx, improved = xn, min(fn, fx), True
+                break
+            if t == 1.0 and grad is not None and size <= GRADIENT_ACCEPT and _closer_to_stationary(
+                    grad, xn, idx, prev[1], decrement):
+                # A small full step that the value cannot judge (its rounding noise exceeds the
+                # predicted decrease) is taken when it brings the gradient towards zero.
+                gained, x, fx, improved = True, xn, fn, True
                 break
             t *= 0.5
         if not improved:
