@@ -68,6 +68,8 @@ class Diffs:
     beta_scaled: float  # max |diff| / max(|ref|, SE)
     beta_se: float  # max |diff| / SE_ref (fixed effects in units of their SE)
     se_rel: float
+    tstat: float  # max |t - t_ref| / max(|t_ref|, 1)
+    log_pvalue: float  # max |log p - log p_ref| / max(|log p_ref|, 1)
     coef_cov: float  # max |C - C_ref| / sqrt(C_ref_ii C_ref_jj), over the whole matrix
     cov_rel: float  # max relative difference of std / corr parameters, every group
     dispersion_rel: float
@@ -157,6 +159,9 @@ def compare(glme, ref: dict) -> Diffs:
     se = glme.Coefficients["SE"].to_numpy()[order]
     rest = np.array(r["coefficients"]["Estimate"])
     rse = np.array(r["coefficients"]["SE"])
+    t = glme.Coefficients["tStat"].to_numpy()[order]
+    pv = glme.Coefficients["pValue"].to_numpy()[order]
+    rt, rpv = np.array(r["coefficients"]["tStat"]), np.array(r["coefficients"]["pValue"])
     rC = np.array(r["CoefficientCovariance"], float)
     problems, ours_cov, ref_cov = _covariance_problems(glme, ref)
     ours_c, lme4_c = loglik_constants(glme, ref)
@@ -175,6 +180,8 @@ def compare(glme, ref: dict) -> Diffs:
         beta_scaled=float(np.max(np.abs(est - rest) / np.maximum(np.abs(rest), rse))),
         beta_se=float(np.max(np.abs(est - rest) / rse)),
         se_rel=_rel(se, rse),
+        tstat=float(np.max(np.abs(t - rt) / np.maximum(np.abs(rt), 1.0))),
+        log_pvalue=float(np.max(np.abs(np.log(pv) - np.log(rpv)) / np.maximum(np.abs(np.log(rpv)), 1.0))),
         coef_cov=float(np.max(np.abs(C - rC) / np.sqrt(np.outer(np.diag(rC), np.diag(rC))))),
         cov_rel=_rel(ours_cov, ref_cov) if not problems else np.inf,
         dispersion_rel=_rel([glme.Dispersion], [r["Dispersion"]]),
@@ -238,7 +245,7 @@ def load_matlab_fixtures() -> tuple[dict, pd.DataFrame]:
 
 
 def main() -> None:  # pragma: no cover - reporting helper
-    cols = ["loglik", "beta_rel", "beta_scaled", "beta_se", "se_rel", "coef_cov", "cov_rel",
+    cols = ["loglik", "beta_rel", "beta_scaled", "beta_se", "se_rel", "tstat", "log_pvalue", "coef_cov", "cov_rel",
             "dispersion_rel", "criteria", "theta_rel", "condsd_rel", "fitted_rel"]
     print(f"{'case':38s} " + " ".join(f"{c[:9]:>9s}" for c in cols))
     for case in LME4_CASES:

@@ -124,6 +124,12 @@ def test_reference_case(case):
     else:
         assert d.beta_rel < tol["beta"], f"fixed effects: {d.beta_rel:.3g}"
     assert d.se_rel < tol["se"], f"SE: {d.se_rel:.3g}"
+    # t = b / SE: its error is at most that of b in units of max(|b|, SE) plus the SE's relative
+    # error (worst measured: 1.7e-5, poisson_weights); log p moves by ~|t| dt, i.e. by at most about
+    # twice t's relative error (measured ratio <= 1.6).
+    tol_t = max(tol["beta"], tol["beta_flat"]) + tol["se"]
+    assert d.tstat < tol_t, f"tStat: {d.tstat:.3g}"
+    assert d.log_pvalue < 2 * tol_t, f"pValue (log): {d.log_pvalue:.3g}"
     assert d.coef_cov < tol["coef_cov"], f"CoefficientCovariance: {d.coef_cov:.3g}"
     assert d.cov_rel < tol["cov"], f"covariance parameters: {d.cov_rel:.3g}"
     assert d.dispersion_rel < tol["dispersion"], f"dispersion: {d.dispersion_rel:.3g}"
