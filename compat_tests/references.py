@@ -89,13 +89,24 @@ def fit_case(case: str, folder: Path = LME4):
 
 @dataclass
 class Diffs:
-    loglik: float  # ours - reference (positive: we found a higher likelihood)
+    """Measured differences between a fit and its reference (all maxima over the compared entries)."""
+
+    loglik: float  # (ours - our constant) - (reference - its constant): > 0 means we are higher
     beta_rel: float  # max |diff| / |ref|
     beta_scaled: float  # max |diff| / max(|ref|, SE)
+    beta_se: float  # max |diff| / SE_ref (fixed effects in units of their SE)
     se_rel: float
-    cov_rel: float  # max relative difference of std / corr parameters
+    tstat: float  # max |t - t_ref| / max(|t_ref|, 1)
+    log_pvalue: float  # max |log p - log p_ref| / max(|log p_ref|, 1)
+    coef_cov: float  # max |C - C_ref| / sqrt(C_ref_ii C_ref_jj), over the whole matrix
+    cov_rel: float  # max relative difference of std / corr parameters, every group
     dispersion_rel: float
+    criteria: float  # max |diff| of AIC, BIC, Deviance (constant-corrected like loglik)
+    theta_rel: float | None  # lme4's theta (relative Cholesky factor); None: the reference has none
+    condsd_rel: float | None  # conditional SD of the random effects; None: the reference has none
+    fitted_rel: float  # conditional fitted values
     names_match: bool
+    problems: list[str]  # structural mismatches (groups, names, types, counts): must be empty
 
 
 def _rel(a, b):
@@ -103,50 +114,156 @@ def _rel(a, b):
     return float(np.max(np.abs(a - b) / np.abs(b))) if a.size else 0.0
 
 
+def _covariance_problems(glme, ref: dict) -> tuple[list[str], list[float], list[float]]:
+    """Compare the covariance groups one by one: group, levels, names and types; no truncation."""
+    rows = glme._covariance_rows()
+    refs = [rc for rc in ref["results"]["CovarianceParameters"] if rc["Group"] != "Error"]
+    problems = []
+    if len(rows) != len(refs):
+        problems.append(f"{len(rows)} covariance groups, the reference has {len(refs)}")
+    ours, theirs = [], []
+    for k, ((g, m, n1, n2, t, e, _), rc) in enumerate(zip(rows, refs)):
+        for what, a, b in [("Group", g, rc["Group"]), ("NumLevels", m, rc["NumLevels"]),
+                           ("Name1", list(n1), rc["Name1"]), ("Name2", list(n2), rc["Name2"]),
+                           ("Type", list(t), rc["Type"]), ("count", len(e), len(rc["Estimate"]))]:
+            if a != b:
+                problems.append(f"group {k}: {what} {a!r}, the reference has {b!r}")
+        ours.extend(e)
+        theirs.extend(rc["Estimate"])
+    last = ref["results"]["CovarianceParameters"][-1]
+    if last["Group"] != "Error":
+        problems.append("the reference's last covariance entry is not the Error group")
+    return problems, ours, theirs
+
+
+def _theta(glme) -> np.ndarray:
+    """lme4's theta from our psi: the lower Cholesky factor of each term's covariance, relative
+    to the residual standard deviation for Normal fits (lme4's lmer convention), column-major
+    lower triangle, term by term (formula order; no case here has lme4 reorder its terms)."""
+    scale = np.sqrt(glme.Dispersion) if glme.Distribution.lower() == "normal" else 1.0
+    out = []
+    for psi in glme._result.psi:
+        L = np.linalg.cholesky(np.asarray(psi, float)) / scale
+        out.extend(L.T[np.triu_indices_from(L)])  # = L's lower triangle in column-major order
+    return np.array(out)
+
+
+def dense_condsd(glme) -> np.ndarray:
+    """sqrt diag Var(b | y, beta, theta) = sqrt diag Lambda (Lambda'Z'WZ Lambda + I)^-1 Lambda',
+    computed densely (test sizes only) from the fit's final weights and factors, in MATLAB's B order.
+
+    The reference's definition (README of the references: lme4 condVar, W = final PIRLS weights).
+    W of Laplace fits carries 1/dispersion; PL fits keep W at dispersion 1 (docs/internals.md).
+    """
+    from scipy.linalg import block_diag
+
+    res = glme._result
+    W = np.asarray(res.W, float)
+    if glme._method in ("MPL", "REMPL"):
+        W = W / float(res.dispersion)
+    n = W.size
+    Zs, Lams = [], []
+    for blk, L in zip(glme._design.re_blocks, res.Ls):
+        m, q = blk.nlevels, len(blk.names)
+        Zb = np.broadcast_to(np.asarray(blk.Z, float), (n, q))
+        Zk = np.zeros((n, m * q))
+        for j in range(q):
+            Zk[np.arange(n), blk.index * q + j] = Zb[:, j]
+        Zs.append(Zk)
+        Lams.append(np.kron(np.eye(m), np.asarray(L, float)))
+    ZL = np.hstack(Zs) @ block_diag(*Lams)
+    Lam = block_diag(*Lams)
+    A = ZL.T @ (W[:, None] * ZL) + np.eye(ZL.shape[1])
+    return np.sqrt(np.diag(Lam @ np.linalg.solve(A, Lam.T)))
+
+
 def compare(glme, ref: dict) -> Diffs:
     r = ref["results"]
     names = r["coefficients"]["Name"]
-    coef = glme.Coefficients.set_index("Name")
-    names_match = sorted(names) == sorted(coef.index)
-    est = coef.loc[names, "Estimate"].to_numpy()
-    se = coef.loc[names, "SE"].to_numpy()
+    names_match = sorted(names) == sorted(glme.CoefficientNames)
+    order = [glme.CoefficientNames.index(n) for n in names] if names_match else list(range(len(names)))
+    est = np.asarray(glme._result.beta, float)[order]
+    C = glme.CoefficientCovariance[np.ix_(order, order)]
+    se = glme.Coefficients["SE"].to_numpy()[order]
     rest = np.array(r["coefficients"]["Estimate"])
     rse = np.array(r["coefficients"]["SE"])
-    ours_cov = []
-    ref_cov = []
-    rows = glme._covariance_rows()
-    for (g, m, n1, n2, t, e, _), rc in zip(rows, r["CovarianceParameters"][:-1]):
-        assert rc["Group"] == g and rc["NumLevels"] == m
-        ours_cov.extend(e)
-        ref_cov.extend(rc["Estimate"])
+    t = glme.Coefficients["tStat"].to_numpy()[order]
+    pv = glme.Coefficients["pValue"].to_numpy()[order]
+    rt, rpv = np.array(r["coefficients"]["tStat"]), np.array(r["coefficients"]["pValue"])
+    rC = np.array(r["CoefficientCovariance"], float)
+    problems, ours_cov, ref_cov = _covariance_problems(glme, ref)
+    ours_c, lme4_c = loglik_constants(glme, ref)
+    shift = ours_c - lme4_c
+    mc = glme.ModelCriterion
+    # MATLAB's REMPL BIC uses log(n - p) (docs/choices.md): the reference carries that variant.
+    bic_ref = r["BIC_alt_log_n_minus_p"] if glme.FitMethod == "REMPL" else r["BIC"]
+    criteria = max(abs(float(mc["AIC"][0]) + 2 * shift - r["AIC"]),
+                   abs(float(mc["BIC"][0]) + 2 * shift - bic_ref),
+                   abs(float(mc["Deviance"][0]) + 2 * shift - r["Deviance"]))
+    theta = r.get("theta_lme4")
+    csd = r["RandomEffects"].get("CondSD")
     return Diffs(
-        loglik=glme.LogLikelihood - r["LogLikelihood"] - poisson_weight_constant_shift(glme, ref),
+        loglik=(glme.LogLikelihood - ours_c) - (r["LogLikelihood"] - lme4_c),
         beta_rel=_rel(est, rest),
         beta_scaled=float(np.max(np.abs(est - rest) / np.maximum(np.abs(rest), rse))),
+        beta_se=float(np.max(np.abs(est - rest) / rse)),
         se_rel=_rel(se, rse),
-        cov_rel=_rel(ours_cov, ref_cov),
+        tstat=float(np.max(np.abs(t - rt) / np.maximum(np.abs(rt), 1.0))),
+        log_pvalue=float(np.max(np.abs(np.log(pv) - np.log(rpv)) / np.maximum(np.abs(np.log(rpv)), 1.0))),
+        coef_cov=float(np.max(np.abs(C - rC) / np.sqrt(np.outer(np.diag(rC), np.diag(rC))))),
+        cov_rel=_rel(ours_cov, ref_cov) if not problems else np.inf,
         dispersion_rel=_rel([glme.Dispersion], [r["Dispersion"]]),
+        criteria=criteria,
+        theta_rel=None if theta is None else _rel(_theta(glme), theta),
+        condsd_rel=None if csd is None else _rel(dense_condsd(glme), csd),
+        fitted_rel=_rel(glme._result.mu, r["FittedConditional"]),
         names_match=names_match,
+        problems=problems,
     )
 
 
+def loglik_constants(glme, ref) -> tuple[float, float]:
+    """The parameter-free constants inside our LogLikelihood and inside the reference's.
+
+    Both are computed here from the data, independently of the fit. The reference's own
+    ``LogLikelihood_constant`` (where it has one) must equal the lme4-convention value, which
+    makes the log-likelihood comparison two-sided: after removing the constants, the remaining
+    (parameter-dependent) parts must agree. Constants (the references' README):
+    binomial sum log C(m, m y) with m = BinomialSize * Weights in both conventions;
+    Poisson: lme4 -sum w log(y!), MATLAB sum log f(w y; w mu)'s constant
+    sum (w y log w - log Gamma(w y + 1)) (conditionalLogLikelihood, docs/matlab_source_notes.md item 5).
+    PL fits report a pseudo-likelihood without these constants; Normal and Gamma have none here.
+    """
+    from scipy.special import gammaln, xlogy
+
+    stored = ref["results"].get("LogLikelihood_constant")
+    dist = glme.Distribution.lower()
+    if glme.FitMethod in ("MPL", "REMPL") or dist not in ("binomial", "poisson"):
+        assert stored is None, f"reference constant {stored} where none was expected"
+        return 0.0, 0.0
+    y, w = glme._resp.y, glme._resp.w
+    if dist == "binomial":
+        m = glme._resp.pw
+        k = np.round(m * y)
+        const = float(np.sum(gammaln(m + 1) - gammaln(k + 1) - gammaln(m - k + 1)))
+        ours, lme4 = const, const
+    else:
+        ours = float(np.sum(xlogy(w * y, w) - gammaln(w * y + 1)))
+        lme4 = float(-np.sum(w * gammaln(y + 1)))
+    assert stored is not None and abs(stored - lme4) <= 1e-10 * max(1.0, abs(lme4)), (stored, lme4)
+    return ours, lme4
+
+
 def poisson_weight_constant_shift(glme, ref) -> float:
-    """MATLAB's minus lme4's parameter-free constant of the weighted Poisson log-likelihood.
+    """MATLAB's minus lme4's parameter-free constant: non-zero only for weighted Poisson.
 
     lme4 uses sum w log f(y; mu); MATLAB (conditionalLogLikelihood, see docs/matlab_source_notes.md
     item 5) uses sum log f(w y; w mu). The kernels w (y log mu - mu) are identical, so the two
     log-likelihoods differ by exactly sum (w y log w - log Gamma(w y + 1)) + sum w log Gamma(y + 1),
     which does not depend on any parameter. Zero for unit weights and other distributions.
     """
-    if glme.Distribution != "Poisson" or glme.FitMethod in ("MPL", "REMPL"):
-        return 0.0  # the pseudo-likelihood of PL fits has no Poisson constant
-    from scipy.special import gammaln, xlogy
-
-    y, w = glme._resp.y, glme._resp.w
-    matlab_const = float(np.sum(xlogy(w * y, w) - gammaln(w * y + 1)))
-    lme4_const = ref["results"]["LogLikelihood_constant"]
-    assert abs(lme4_const + np.sum(w * gammaln(y + 1))) < 1e-8 * abs(lme4_const)
-    return matlab_const - lme4_const
+    ours, lme4 = loglik_constants(glme, ref)
+    return ours - lme4
 
 
 def load_matlab_fixtures() -> tuple[dict, pd.DataFrame]:
@@ -156,11 +273,15 @@ def load_matlab_fixtures() -> tuple[dict, pd.DataFrame]:
 
 
 def main() -> None:  # pragma: no cover - reporting helper
-    print(f"{'case':45s} {'dLogLik':>10s} {'beta rel':>9s} {'beta/SE':>9s} {'SE rel':>9s} {'cov rel':>9s} {'disp rel':>9s}")
+    cols = ["loglik", "beta_rel", "beta_scaled", "beta_se", "se_rel", "tstat", "log_pvalue", "coef_cov", "cov_rel",
+            "dispersion_rel", "criteria", "theta_rel", "condsd_rel", "fitted_rel"]
+    print(f"{'case':38s} " + " ".join(f"{c[:9]:>9s}" for c in cols))
     for case in LME4_CASES:
         glme, ref = fit_case(case)
         d = compare(glme, ref)
-        print(f"{case:45s} {d.loglik:10.2e} {d.beta_rel:9.2e} {d.beta_scaled:9.2e} {d.se_rel:9.2e} {d.cov_rel:9.2e} {d.dispersion_rel:9.2e}")
+        cells = [getattr(d, c) for c in cols]
+        print(f"{case:38s} " + " ".join("        -" if v is None else f"{v:9.1e}" for v in cells)
+              + ("" if not d.problems else f"  PROBLEMS: {d.problems}"))
     fx, df = load_matlab_fixtures()
     for f in fx["fits"]:
         with warnings.catch_warnings():

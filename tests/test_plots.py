@@ -125,11 +125,8 @@ def test_pearson_residuals(glme):
     np.testing.assert_allclose(line.get_ydata(), _pearson(glme))
 
 
-def test_matches_residuals_method_when_available(glme):
-    try:
-        r = np.asarray(glme.residuals(), dtype=float).ravel()
-    except Exception:  # prediction.py not finished yet
-        pytest.skip("residuals() not available")
+def test_matches_residuals_method(glme):
+    r = np.asarray(glme.residuals(), dtype=float).ravel()
     line = plotResiduals(glme, "caseorder")[0]
     np.testing.assert_allclose(line.get_ydata(), r[np.isfinite(r)], atol=1e-10)
     rp = np.asarray(glme.residuals(ResidualType="pearson"), dtype=float).ravel()
@@ -137,12 +134,8 @@ def test_matches_residuals_method_when_available(glme):
     np.testing.assert_allclose(line.get_ydata(), rp[np.isfinite(rp)], atol=1e-10)
 
 
-def test_pd_matches_predict_when_available(glme, tbl):
+def test_pd_matches_predict(glme, tbl):
     new = tbl.iloc[5:40].drop(columns="defects")
-    try:
-        glme.predict(new)
-    except Exception:  # prediction.py not finished yet
-        pytest.skip("predict() not available")
     res = partialDependence(glme, ["supplier", "newprocess"], new,
                             QueryPoints=[["A", "B", "C"], [0, 0.5, 1]])
     for i, npv in enumerate(res.y):
