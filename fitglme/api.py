@@ -17,7 +17,7 @@ from .design import build_design
 from .design.variables import as_table
 from .engine.blocks import NotPositiveDefinite
 from .engine.layout import ReLayout, constant_rows
-from .engine.fit import FitSettings, fit_pl
+from .engine.fit import FitSettings, IterationsDiverged, fit_pl
 from .engine.laplace import fit_laplace
 from .engine.pirls import GLMResponse, HugeReference
 from .errors import FitglmeError, warn
@@ -379,7 +379,11 @@ def _warn_single_level(design) -> None:
 
 def _numerical_failure(exc: Exception, method: str, dist, link, y: np.ndarray) -> FitglmeError:
     """A clear error for a fit that broke down numerically inside the engine."""
-    if isinstance(exc, (NotPositiveDefinite, np.linalg.LinAlgError)):
+    if isinstance(exc, IterationsDiverged):
+        what = (f"the pseudo-likelihood iterations diverged (the linear predictor changed by {exc.change:.3g} "
+                f"times its size at iteration {exc.iteration}, and the working weights formed from it "
+                "became degenerate); a Laplace FitMethod, or a MuStart closer to the data, may converge")
+    elif isinstance(exc, (NotPositiveDefinite, np.linalg.LinAlgError)):
         what = ("the penalised weighted least-squares system is not positive definite (the working "
                 "weights became degenerate)")
     elif isinstance(exc, ZeroDivisionError):

@@ -249,3 +249,28 @@ def test_quasi_separation_warns_and_returns_model():
         m = fitglme(df, "y ~ x + (1|g)", Distribution="Binomial", FitMethod="Laplace")
     assert any(w.message.identifier == "fitglme:QuasiSeparation" for w in rec)
     assert isinstance(m, GeneralizedLinearMixedModel)
+
+
+def test_diverging_pseudo_likelihood_says_so():
+    """A log-link InverseGaussian fit whose pseudo-likelihood steps overshoot (an outlying y = 0.0104
+    among 19 rows: the linear predictor changes by ~77 times its size in the second iteration) gives
+    an error that names the divergence and the way out, not a bare "not positive definite"."""
+    from fitglme import FitglmeError
+
+    tbl = pd.DataFrame({
+        "x0": [-2, 0, 0, 1, -2, -2, -2, 0, 2, 1, 1, -2, 0, 1, -1, -1, 0, 1, 0],
+        "x1": [-0.863484, -0.298615, -0.278334, 0.382528, -1.534727, 1.661035, -2.000968, -0.997514,
+               -0.731186, -0.241241, 0.384956, -0.300328, -0.958557, -0.003866, 0.794744, 0.162475,
+               1.318099, 0.971639, 0.502748],
+        "x2": np.array([1, 0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1, 0, 1, 0, 0, 1], bool),
+        "g0": ["L1", "L3", "L1", "L1", "L2", "L1", "L0", "L0", "L1", "L2", "L3", "L3", "L0", "L0", "L0",
+               "L0", "L1", "L3", "L0"],
+        "y": [2.420085, 2.443270, 1.426703, 3.055265, 1.839464, 1.753222, 2.733414, 3.261224, 2.374049,
+              3.821488, 0.010398, 1.807737, 0.959716, 3.527503, 0.926755, 0.646191, 1.221087, 1.571971,
+              2.416821],
+    })
+    with pytest.raises(FitglmeError, match="pseudo-likelihood iterations diverged") as err:
+        fitglme(tbl, "y ~ x0 + x1^2 + x2 + (x1 - 1|g0)", "Distribution", "InverseGaussian", "Link", "log",
+                "DummyVarCoding", "effects")
+    assert err.value.identifier == "fitglme:NumericalFailure"
+    assert "Laplace" in str(err.value)

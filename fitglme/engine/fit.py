@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import warn
 from ..options import constant_value
+from .blocks import NotPositiveDefinite
 from .layout import ReLayout, scale_columns
 from .lme import LMEProblem, LMEState, ThetaMap
 from .pirls import GLMResponse
@@ -28,6 +29,16 @@ from .pirls import GLMResponse
 INIT_PL_STOP = 1e-4
 
 PL_WARN = "stats:classreg:regr:lmeutils:StandardGeneralizedLinearMixedModel:Message_PLUnableToConverge"
+
+
+class IterationsDiverged(NotPositiveDefinite):
+    """The pseudo-likelihood iterations diverged: the last step changed the linear predictor by
+    more than its own size, and the working weights formed from it broke the next inner fit."""
+
+    def __init__(self, iteration: int, change: float) -> None:
+        super().__init__(f"relative change of the linear predictor {change:.3g} at iteration {iteration}")
+        self.iteration = iteration
+        self.change = change
 
 
 @dataclass
@@ -164,9 +175,14 @@ def pseudo_likelihood(
                                           first=it == 1, polish=polish, opt=opt)
         else:
             state = None  # the previous iteration's solution (its factorisation) is not needed
-            lme.set_data(*working_data(eta))
-            lme.release_data(lambda e=eta: working_data(e))  # only the cross products are kept
-            state, _ = lme.fit(theta, polish=polish, **opt)
+            try:
+                lme.set_data(*working_data(eta))
+                lme.release_data(lambda e=eta: working_data(e))  # only the cross products are kept
+                state, _ = lme.fit(theta, polish=polish, **opt)
+            except (NotPositiveDefinite, FloatingPointError, ZeroDivisionError) as exc:
+                if it > 1 and change_prev > 1.0:
+                    raise IterationsDiverged(it - 1, change_prev) from exc
+                raise
         theta = state.theta
         eta_new = _linear_predictor(X, layout, Zs, state, resp.offset)
         # MATLAB's test (fitglme documentation, PLTolerance): max|eta_new - eta| <=

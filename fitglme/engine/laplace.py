@@ -107,7 +107,8 @@ class LaplaceObjective:
         try:
             mode = self.mode(x)
             f = laplace_deviance(mode[0])
-        except (NotPositiveDefinite, FloatingPointError, np.linalg.LinAlgError):
+        except (NotPositiveDefinite, FloatingPointError, ZeroDivisionError, np.linalg.LinAlgError):
+            # (a trial point the optimiser overshot to, e.g. a dispersion of exp(-800) = 0: rejected)
             return np.inf, np.full(len(x), np.nan)
         if not np.isfinite(f):
             return np.inf, np.full(len(x), np.nan)
