@@ -1,0 +1,375 @@
+"""Refits of one model to many responses: the Laplace objective of a single random term.
+
+Every refit of a bootstrap or a simulation study shares the design, the random-effects layout
+and the covariance parameterisation with the original fit; only the response changes.  For the
+most common structure, one random term (``(1|g)``, ``(1 + x|g)``: the penalised system is block
+diagonal, one q-by-q block per level), :class:`SingleTermLaplace` evaluates the Laplace
+objective and its exact gradient with per-level arrays only (no factorisation object, no
+Schur complement), and :func:`minimize_from` minimises it by quasi-Newton steps that start from
+the original fit's estimates and Hessian.  The formulas are those of
+:mod:`fitglme.engine.laplace` (its module docstring) specialised to a block-diagonal H:
+
+with m_i = L'z_i, H_l = L'A_l L + I (A_l = sum_{i in l} W_i z_i z_i'), the score sums
+G_l = sum s_i z_i, d_i = z_i'L H_l^{-1} L'z_i, v_i = W'_i d_i, a_l = sum v_i z_i,
+t_l = H_l^{-1} L'a_l, r_l = A_l L t_l and B = sum_l H_l^{-1} L'A_l,
+
+    df/dtheta_j = sum_l (a_l - 2 G_l - r_l)'dL_j u_l + G_l'dL_j t_l + 2 tr(dL_j B)
+    df/dbeta    = -2 X's + X'v - X'(W * Mt),        (Mt)_i = m_i't_l
+    df/dlog phi = d(-2 log p)/d log phi - (Q - sum tr H_l^{-1}) - t'u.
+
+Models with crossed or several random terms, huge counts and ApproximateLaplace use the general
+engine (:func:`fitglme.engine.laplace.fit_laplace` started from the original estimates).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .blocks import NotPositiveDefinite
+from .layout import ReLayout, scale_columns, vdot
+from .lme import ThetaMap
+from .pirls import GLMResponse
+
+
+@dataclass
+class Mode:
+    """The conditional mode of u at one (theta, beta, phi) and the per-level pieces at it."""
+
+    u: np.ndarray  # (m, q)
+    eta: np.ndarray
+    mu: np.ndarray
+    loglik: float
+    W: np.ndarray  # observed weights at the mode
+    A: np.ndarray  # (m, q, q) per-level sums of W z z'
+    score: np.ndarray  # d log p / d eta at the mode
+    Hinv: np.ndarray  # (m, q, q)
+    logdet: float
+    converged: bool
+
+    @property
+    def deviance(self) -> float:
+        """-2 log L by the Laplace approximation."""
+        return -2.0 * self.loglik + float(np.einsum("ij,ij->", self.u, self.u)) + self.logdet
+
+
+class SingleTermLaplace:
+    """Laplace objective f(x), x = [theta, beta, (log phi)], of a model with one random term.
+
+    Parameters
+    ----------
+    resp : GLMResponse
+        The response being fitted (the only part that changes between refits).
+    X : (n, p) fixed-effects design
+    layout : ReLayout with one term
+    Z : (n, q) covariates of the term (a broadcast row for a random intercept)
+    thetas : ThetaMap
+    dispersion_free : bool
+    max_iter, tol : PIRLS iteration limit and tolerance on the squared Newton decrement
+    """
+
+    def __init__(self, resp: GLMResponse, X: np.ndarray, layout: ReLayout, Z: np.ndarray, thetas: ThetaMap,
+                 dispersion_free: bool, max_iter: int = 100, tol: float = 1e-20) -> None:
+        if layout.nterms != 1:
+            raise ValueError("SingleTermLaplace needs exactly one random term")
+        self.resp, self.X, self.layout, self.Z, self.thetas = resp, X, layout, Z, thetas
+        self.ix = layout.indices[0]
+        self.m, self.q = layout.nlevels[0], layout.qs[0]
+        self.intercept = Z.strides[0] == 0 and self.q == 1 and float(Z[0, 0]) == 1.0
+        self.dfree = dispersion_free
+        self.k, self.p = thetas.size, X.shape[1]
+        self.max_iter, self.tol = max_iter, tol
+        self.u = np.zeros((self.m, self.q))  # warm start of the next PIRLS
+        #: (x, u, du/dx) at the last gradient: the next PIRLS starts from the first-order
+        #: prediction u + du/dx (x_new - x), which saves about one Newton iteration per evaluation
+        self._pred: tuple | None = None
+        self.n_evals = 0
+
+    # -- per-level sums -------------------------------------------------------------------
+    def _sum(self, v: np.ndarray) -> np.ndarray:
+        return self.layout.sum_by_level(0, v)
+
+    def _sums_z(self, v: np.ndarray) -> np.ndarray:
+        """sum_{i in l} v_i z_i: (m, q)."""
+        if self.intercept:
+            return self._sum(v)[:, None]
+        return np.stack([self._sum(v * self.Z[:, a]) for a in range(self.q)], axis=1)
+
+    def _sums_zz(self, w: np.ndarray) -> np.ndarray:
+        """A_l = sum_{i in l} w_i z_i z_i': (m, q, q)."""
+        if self.intercept:
+            return self._sum(w)[:, None, None]
+        q = self.q
+        A = np.empty((self.m, q, q))
+        for a in range(q):
+            wa = w * self.Z[:, a]
+            for b in range(a + 1):
+                A[:, a, b] = A[:, b, a] = self._sum(wa * self.Z[:, b])
+        return A
+
+    def _sums_columns(self, M: np.ndarray) -> np.ndarray:
+        """Per-level column sums of the (n, c) array M: (m, c)."""
+        starts = self.layout._starts[0]
+        if starts is not None and not self.layout.precise:
+            return np.add.reduceat(M, starts, axis=0)
+        return np.stack([self._sum(M[:, c]) for c in range(M.shape[1])], axis=1)
+
+    def _zt_rows(self, Zt: np.ndarray, levels: np.ndarray) -> np.ndarray:
+        """Zt_i . levels[ix_i] for every row: (n,)."""
+        if self.q == 1:
+            out = levels[self.ix, 0]
+            out *= Zt[:, 0]
+            return out
+        return np.einsum("ij,ij->i", Zt, levels[self.ix])
+
+    # -- PIRLS --------------------------------------------------------------------------------
+    def _blocks(self, A: np.ndarray, L: np.ndarray) -> tuple[np.ndarray, float]:
+        """The inverses of H_l = L'A_l L + I and sum log det H_l."""
+        if self.q == 1:
+            h = A[:, 0, 0] * (L[0, 0] ** 2)
+            h += 1.0
+            if not h.min() > 0:
+                raise NotPositiveDefinite("H")
+            return (1.0 / h)[:, None, None], float(np.log(h).sum())
+        H = np.einsum("ba,lbc,cd->lad", L, A, L)
+        H += np.eye(self.q)
+        try:
+            C = np.linalg.cholesky(H)
+        except np.linalg.LinAlgError as exc:
+            raise NotPositiveDefinite("H") from exc
+        Ci = np.linalg.inv(C)
+        logdet = 2.0 * float(np.log(np.einsum("kii->ki", C)).sum())
+        return np.einsum("kba,kbc->kac", Ci, Ci), logdet
+
+    def mode(self, x: np.ndarray) -> Mode:
+        """PIRLS for u at x (beta and phi fixed), warm-started from the last mode."""
+        resp = self.resp
+        theta, beta, phi = self.unpack(x)
+        L = self.thetas.factors(theta)[0]
+        Zt = scale_columns(self.Z, L)
+        fixed = self.X @ beta
+        fixed += resp.offset
+        u = self.u.copy()
+        if self._pred is not None:
+            x_prev, u_prev, J = self._pred
+            u = u_prev + J @ (x - x_prev)
+
+        def at(u_):
+            eta_ = self._zt_rows(Zt, u_)
+            eta_ += fixed
+            mu_ = resp.link.inverse(eta_)
+            return eta_, mu_, resp.loglik(mu_, phi, eta_)
+
+        eta, mu, ll = at(u)
+        pdev = -2.0 * ll + float(np.einsum("ij,ij->", u, u))
+        converged = final = False
+        for it in range(self.max_iter + 1):
+            mu, s, W = resp.working(eta, phi, True, mu)
+            newton_W = W if resp.unit_canonical or np.all(W > 0) else resp.working(eta, phi, False)[2]
+            g = self._sums_z(s) @ L - u  # L'G_l - u_l
+            A = self._sums_zz(newton_W)
+            Hinv, logdet = self._blocks(A, L)
+            if final:
+                break
+            du = Hinv[:, :, 0] * g if self.q == 1 else np.einsum("lab,lb->la", Hinv, g)
+            decrement = float(np.einsum("ij,ij->", du, g))
+            scale = max(1.0, abs(pdev))
+            # The objective's log det depends on u to first order: u must be exact to rounding.  A
+            # decrement at rounding level needs no step; a small one gets one last (full) Newton step,
+            # after which u is exact to ~ its square (quadratic convergence).
+            if decrement < 1e-28 * scale or it == self.max_iter:
+                converged = decrement < 1e-28 * scale
+                break
+            t, accepted = 1.0, False
+            for _ in range(30):
+                un = u + t * du
+                etan, mun, lln = at(un)
+                pn = -2.0 * lln + float(np.einsum("ij,ij->", un, un))
+                if np.isfinite(pn) and pn <= pdev + 1e-10 * abs(pdev):
+                    accepted = True
+                    break
+                t *= 0.5
+            if not accepted:
+                # No decrease possible: the mode is reached to rounding precision.
+                converged = decrement < 1e-8 * max(1.0, abs(pdev), resp.rounding_scale(mu))
+                break
+            u, eta, mu, ll, pdev = un, etan, mun, lln, pn
+            if decrement < self.tol * scale:
+                converged = final = True
+        if newton_W is not W:  # the objective's blocks use the observed weights
+            A = self._sums_zz(W)
+            Hinv, logdet = self._blocks(A, L)
+        self.u = u
+        return Mode(u, eta, mu, ll, W, A, s, Hinv, logdet, converged)
+
+    def unpack(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        theta = x[: self.k]
+        beta = x[self.k : self.k + self.p]
+        phi = float(np.exp(x[-1])) if self.dfree else 1.0
+        return theta, beta, phi
+
+    # -- value and gradient ----------------------------------------------------------------
+    def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """f(x) and df/dx; (inf, nan) where PIRLS breaks down."""
+        x = np.asarray(x, float)
+        self.n_evals += 1
+        try:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                md = self.mode(x)
+                f = md.deviance
+                if not np.isfinite(f):
+                    raise FloatingPointError
+                return f, self._gradient(x, md)
+        except (NotPositiveDefinite, FloatingPointError, np.linalg.LinAlgError):
+            self.u = np.zeros((self.m, self.q))
+            self._pred = None
+            return np.inf, np.full(len(x), np.nan)
+
+    def _gradient(self, x: np.ndarray, md: Mode) -> np.ndarray:
+        resp, X = self.resp, self.X
+        theta, _, phi = self.unpack(x)
+        L = self.thetas.factors(theta)[0]
+        Zt = scale_columns(self.Z, L)
+        u, Hinv, W, A, s = md.u, md.Hinv, md.W, md.A, md.score
+        G = self._sums_z(s)
+        P = np.einsum("ab,lbc,dc->lad", L, Hinv, L)  # L H_l^{-1} L'
+        if self.q == 1:
+            d = P[self.ix, 0, 0] * (self.Z[:, 0] ** 2 if not self.intercept else 1.0)
+        else:
+            d = np.einsum("ia,iab,ib->i", self.Z, P[self.ix], self.Z)
+        v = d * resp.weight_derivative(md.eta, phi, mu=md.mu)
+        a = self._sums_z(v)
+        t = np.einsum("lab,lb->la", Hinv, a @ L)  # H^{-1} L'a
+        r = np.einsum("lab,lb->la", A, t @ L.T)  # A L t
+        Bsum = np.einsum("lab,cb,lcd->ad", Hinv, L, A)  # sum H^{-1} L'A
+        g = np.empty(len(x))
+        c = a - 2.0 * G - r
+        derivs = [dL for pat in self.thetas.patterns for dL in pat.factor_derivatives(theta)]
+        # du/dx (implicit differentiation of the mode condition L'G_l = u_l) for the predictor.
+        rhs = np.empty((self.m, self.q, len(x)))
+        for j, dL in enumerate(derivs):
+            ud = u @ dL.T
+            g[j] = (float(np.einsum("ij,ij->", c, ud)) + float(np.einsum("ij,ij->", G, t @ dL.T))
+                    + 2.0 * float(np.einsum("ab,ba->", dL, Bsum)))
+            rhs[:, :, j] = G @ dL - np.einsum("lab,lb->la", A, ud) @ L
+        WX = X * W[:, None]
+        if self.intercept:
+            C = self._sums_columns(WX)[:, None, :]
+        else:
+            C = np.stack([self._sums_columns(WX * self.Z[:, a:a + 1]) for a in range(self.q)], axis=1)
+        rhs[:, :, self.k : self.k + self.p] = -np.einsum("ba,lbc->lac", L, C)
+        if self.dfree:
+            rhs[:, :, -1] = -u
+        self._pred = (x.copy(), u, np.einsum("lab,lbc->lac", Hinv, rhs))
+        Mt = self._zt_rows(Zt, t)
+        Mt *= W
+        k, p = self.k, self.p
+        g[k : k + p] = X.T @ (v - Mt - 2.0 * s)
+        if self.dfree:
+            h = 1e-6
+            dl = -2 * (resp.loglik(md.mu, phi * np.exp(h)) - resp.loglik(md.mu, phi * np.exp(-h))) / (2 * h)
+            g[-1] = dl - (self.m * self.q - float(np.einsum("lii->", Hinv))) - float(np.einsum("ij,ij->", t, u))
+        return g
+
+
+@dataclass
+class QuasiNewtonResult:
+    x: np.ndarray
+    fun: float
+    converged: bool
+    n_evals: int
+
+
+def _free(x, g, lo, hi, tol=1e-12):
+    return ~(((x <= lo + tol) & (g >= 0)) | ((x >= hi - tol) & (g <= 0)))
+
+
+def minimize_from(fg, x0: np.ndarray, lo: np.ndarray, hi: np.ndarray, B0: np.ndarray,
+                  scale_mask: np.ndarray, *, max_iter: int = 100, tol: float = 1e-20) -> QuasiNewtonResult:
+    """Minimise f on a box by BFGS steps started at ``x0`` with the Hessian approximation ``B0``.
+
+    ``B0`` (the original fit's Hessian) makes the first steps nearly Newton steps.  Variables at
+    a bound whose gradient points outwards are held there; the iteration stops when the
+    predicted decrease g'B^{-1}g on the free variables is below ``tol * max(1, |f|)``.  A scale
+    parameter that ends at its bound 0 (where the gradient vanishes whether or not 0 is a
+    minimum) is probed from the interior, and the iteration restarts there if that is lower.
+    """
+    n_evals = 0
+
+    def call(x):
+        nonlocal n_evals
+        n_evals += 1
+        return fg(x)
+
+    x = np.clip(np.asarray(x0, float), lo, hi)
+    f, g = call(x)
+    if not np.isfinite(f):
+        return QuasiNewtonResult(x, f, False, n_evals)
+    B = _positive_definite(B0)
+    converged = False
+    for _restart in range(3):
+        for _ in range(max_iter):
+            free = _free(x, g, lo, hi)
+            idx = np.flatnonzero(free)
+            if idx.size == 0:
+                converged = True
+                break
+            Bf = B[np.ix_(idx, idx)]
+            try:
+                step_f = -np.linalg.solve(Bf, g[idx])
+            except np.linalg.LinAlgError:
+                B = _positive_definite(B0)
+                continue
+            decrement = -float(g[idx] @ step_f)
+            if decrement <= tol:
+                converged = True
+                break
+            step = np.zeros_like(x)
+            step[idx] = step_f
+            t, accepted = 1.0, False
+            for _ in range(30):
+                xn = np.clip(x + t * step, lo, hi)
+                fn, gn = call(xn)
+                if np.isfinite(fn) and fn <= f + 1e-4 * float(g @ (xn - x)) + 1e-13 * max(1.0, abs(f)):
+                    accepted = True
+                    break
+                t *= 0.5
+            if not accepted:
+                converged = decrement <= 1e2 * tol
+                break
+            sv, yv = xn - x, gn - g
+            sy = float(sv @ yv)
+            if sy > 1e-12 * np.linalg.norm(sv) * np.linalg.norm(yv):
+                Bs = B @ sv
+                B = B + np.outer(yv, yv) / sy - np.outer(Bs, Bs) / float(sv @ Bs)
+            x, f, g = xn, fn, gn
+        start = _probe(call, x, f, lo, scale_mask)
+        if start is None:
+            break
+        x, f, g = start
+        converged = False
+    return QuasiNewtonResult(x, f, converged, n_evals)
+
+
+def _positive_definite(B: np.ndarray) -> np.ndarray:
+    B = 0.5 * (B + B.T)
+    w, V = np.linalg.eigh(B)
+    w = np.maximum(w, 1e-8 * max(1.0, float(np.max(np.abs(w)))))
+    return (V * w) @ V.T
+
+
+def _probe(call, x, f, lo, scale_mask):
+    """A lower interior point for scale parameters stuck at 0: (x, f, g) or None."""
+    stuck = np.flatnonzero(scale_mask & (x <= lo + 1e-12) & (lo == 0.0))
+    if not stuck.size:
+        return None
+    ref = max(float(np.max(np.abs(x[scale_mask]))), 1.0)
+    best = None
+    for i in stuck:
+        for frac in (0.01, 0.05, 0.2, 0.5):
+            xn = x.copy()
+            xn[i] = frac * ref
+            fn, gn = call(xn)
+            if np.isfinite(fn) and fn < (f if best is None else best[1]) - 1e-10 * max(1.0, abs(f)):
+                best = (xn, fn, gn)
+    return best
