@@ -13,6 +13,7 @@ from . import io  # noqa: F401  (fitglme.io.loadmat / savemat; mat-io is importe
 from .api import fitglme
 from .errors import FitglmeError, FitglmeWarning
 from .model import GeneralizedLinearMixedModel
+from .statset import statset
 
 __version__ = "0.1.0"
 
@@ -44,5 +45,5 @@ from .methods import public_functions as _public_functions
 # Every model method is also a free function: fixedEffects(glme) == glme.fixedEffects().
 globals().update(_public_functions())
 
-__all__ = ["fitglme", "GeneralizedLinearMixedModel", "FitglmeError", "FitglmeWarning", "load_example",
+__all__ = ["fitglme", "GeneralizedLinearMixedModel", "FitglmeError", "FitglmeWarning", "load_example", "statset",
            *_public_functions()]

@@ -373,3 +373,97 @@ def _probe(call, x, f, lo, scale_mask):
             if np.isfinite(fn) and fn < (f if best is None else best[1]) - 1e-10 * max(1.0, abs(f)):
                 best = (xn, fn, gn)
     return best
+
+
+# ---------------------------------------------------------------------------------------------
+# one refit to a new response
+# ---------------------------------------------------------------------------------------------
+def fast_path_applies(resp: GLMResponse, layout: ReLayout, settings) -> bool:
+    """Whether :class:`SingleTermLaplace` fits this model (else the general engine refits it)."""
+    return bool(settings.method == "Laplace" and layout.nterms == 1 and not resp.huge
+                and settings.optimizer == "quasinewton" and not settings.check_hessian
+                and settings.covariance_method == "conditional" and not settings.sequential
+                and not settings.verbose and not settings.optimizer_options)
+
+
+def start_vector(thetas: ThetaMap, theta: np.ndarray, beta: np.ndarray, phi: float, dfree: bool) -> np.ndarray:
+    """x = [theta, beta, (log phi)], the scale parameters at 0 moved inside (see ThetaMap)."""
+    theta = thetas.away_from_boundary(theta, 0.5 * np.sqrt(phi))
+    return np.concatenate([theta, beta, [np.log(phi)] if dfree else []])
+
+
+def bounds(thetas: ThetaMap, p: int, dfree: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lower and upper bounds of x and the mask of its scale parameters."""
+    extra = p + (1 if dfree else 0)
+    lo = np.concatenate([thetas.lower, np.full(extra, -np.inf)])
+    hi = np.concatenate([thetas.upper, np.full(extra, np.inf)])
+    return lo, hi, np.concatenate([thetas.scale_mask(), np.zeros(extra, bool)])
+
+
+def start_hessian(resp: GLMResponse, X, layout, Zs, patterns, x0: np.ndarray) -> np.ndarray:
+    """Hessian of the Laplace objective at ``x0`` (differences of the exact gradient): the initial
+    curvature of every refit's quasi-Newton iteration."""
+    from .optimize import _hessian_from_gradient
+
+    thetas = ThetaMap(patterns)
+    dfree = not resp.dist.dispersion_fixed
+    obj = SingleTermLaplace(resp, X, layout, Zs[0], thetas, dfree)
+    lo, hi, _ = bounds(thetas, X.shape[1], dfree)
+    obj.value_and_grad(x0)
+    return _hessian_from_gradient(lambda z: obj.value_and_grad(z)[1], x0, np.arange(len(x0)), lo, hi)
+
+
+def refit_response(resp: GLMResponse, X, layout, Zs, patterns, settings, start: tuple,
+                   hessian: np.ndarray | None = None, cov_beta: bool = True):
+    """Fit the model to the response ``resp`` starting from ``start = (theta, beta, phi)`` (absolute
+    covariance parameters of the Laplace engine, or the relative ones of the PL engine for MPL /
+    REMPL).  Returns an :class:`~fitglme.engine.fit.EngineResult`; ``cov_beta=False`` leaves its
+    ``cov_beta`` as None (not needed by a bootstrap replicate).
+    """
+    from ..errors import warn
+    from .fit import EngineResult, fit_pl
+    from .laplace import fit_laplace
+
+    if settings.method in ("MPL", "REMPL"):
+        return fit_pl(resp, X, layout, Zs, patterns, settings, theta_start=start[0])
+    if hessian is None or not fast_path_applies(resp, layout, settings):
+        return fit_laplace(resp, X, layout, Zs, patterns, settings, start=start)
+    thetas = ThetaMap(patterns)
+    dfree = not resp.dist.dispersion_fixed
+    p = X.shape[1]
+    lo, hi, mask = bounds(thetas, p, dfree)
+    obj = SingleTermLaplace(resp, X, layout, Zs[0], thetas, dfree, **_pirls_options(settings))
+    res = minimize_from(obj.value_and_grad, start_vector(thetas, start[0], start[1], start[2], dfree),
+                        lo, hi, hessian, mask, max_iter=min(settings.max_iter, 200))
+    if not np.isfinite(res.fun):
+        # (the general engine reports the breakdown: its own start from pseudo-likelihood steps)
+        return fit_laplace(resp, X, layout, Zs, patterns, settings)
+    if not res.converged:
+        warn(f"Laplace optimisation did not meet its convergence criterion (objective {res.fun:.10g} after "
+             f"{res.n_evals} evaluations); results may be inaccurate.", "fitglme:NotConverged")
+    obj._pred = None
+    md = obj.mode(res.x)
+    theta, beta, phi = obj.unpack(res.x)
+    L = thetas.factors(theta)[0]
+    cb = None
+    if cov_beta:
+        from .blocks import factorize
+
+        try:
+            cb = factorize(layout, [scale_columns(Zs[0], L)], md.W, X).beta_covariance()
+        except NotPositiveDefinite:  # (indefinite observed information: the general engine's remedy)
+            return fit_laplace(resp, X, layout, Zs, patterns, settings, start=start)
+    return EngineResult(
+        method=settings.method, beta=np.array(beta, float), b=(md.u @ L.T).ravel(), psi=[L @ L.T],
+        dispersion=phi, dispersion_estimated=dfree, loglik=-0.5 * md.deviance, cov_beta=cb, eta=md.eta,
+        mu=md.mu, W=md.W, Ls=[L], converged=bool(res.converged and md.converged), n_cov_params=thetas.size,
+        info={"n_evals": res.n_evals, "fast_path": True},
+    )
+
+
+def _pirls_options(settings) -> dict:
+    kw = settings.pirls_kwargs()
+    out = {"max_iter": kw["max_iter"]}
+    if "tol" in kw:
+        out["tol"] = kw["tol"]
+    return out

@@ -73,8 +73,27 @@ def _own_groups(tbl: pd.DataFrame, spec) -> tuple[list[np.ndarray], list[int]]:
 
 def _conditional_draw(glme, mu, w, size, rng) -> np.ndarray:
     """y | b given the conditional means (MATLAB ``conditionalRandom``)."""
-    name = glme._dist.name
-    phi = float(glme._result.dispersion)
+    return conditional_draw(glme._dist.name, float(glme._result.dispersion), mu, w, size, rng)
+
+
+def simulate_fit_rows(X, blocks, beta, Ls, offset, w, size, dist, link, phi, rng) -> np.ndarray:
+    """A response for the observations of a fit: new random effects b_k ~ N(0, L_k L_k') per level
+    (one (m_k, q_k) standard-normal draw per term, in term order), then y | b (one draw per row).
+
+    ``blocks``: (Z_k, index_k, nlevels_k) per term.  ``random(glme)`` and every bootstrap replicate
+    draw through this function, so that replicate j's response is ``random(glme, seed=child_j)``.
+    """
+    eta = X @ beta + offset
+    for (Z, index, m), L in zip(blocks, Ls):
+        bk = rng.standard_normal((m, L.shape[0])) @ L.T
+        eta += np.einsum("ij,ij->i", Z, bk[index])
+    mu = dist.clip_mu(link.inverse(eta))
+    mu = np.where(np.isnan(eta), np.nan, mu)
+    return conditional_draw(dist.name, phi, mu, w, np.ones_like(w) if size is None else size, rng)
+
+
+def conditional_draw(name: str, phi: float, mu, w, size, rng) -> np.ndarray:
+    """y | b given the conditional means for the distribution ``name`` with dispersion ``phi``."""
     if name == "Binomial":
         m = np.round(w * size).astype(np.int64)
         return rng.binomial(m, mu) / m
@@ -140,12 +159,9 @@ def random(glme, tblnew: Any = None, *args: Any, seed: Any = None, **kwargs: Any
     if tblnew is None and not opts:
         d = glme._design
         resp = glme._resp
-        bs = _draw_b(glme, [blk.nlevels for blk in d.re_blocks], rng)
-        eta = d.X @ glme._result.beta + resp.offset
-        for blk, bk in zip(d.re_blocks, bs):
-            eta += np.einsum("ij,ij->i", blk.Z, bk[blk.index])
-        size = resp.size if resp.size is not None else np.ones_like(resp.w)
-        y = _conditional_draw(glme, _mean(glme, eta), resp.w, size, rng)
+        y = simulate_fit_rows(d.X, [(b.Z, b.index, b.nlevels) for b in d.re_blocks], glme._result.beta,
+                              glme._result.Ls, resp.offset, resp.w, resp.size, glme._dist, glme._link,
+                              float(glme._result.dispersion), rng)
         return _pad(glme, y)
 
     tbl = glme._request.table if tblnew is None else as_table(tblnew)
