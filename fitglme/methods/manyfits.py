@@ -27,7 +27,7 @@ from ..diagnostics import check_fit
 from ..engine.layout import ReLayout, constant_rows
 from ..engine.lme import ThetaMap
 from ..engine.pirls import GLMResponse, HugeReference
-from ..engine.refit import bounds, fast_path_applies, refit_response, start_hessian, start_vector
+from ..engine.refit import fast_path_applies, refit_response, start_hessian, start_vector
 from ..errors import FitglmeError
 from .simulation import simulate_fit_rows
 
@@ -73,6 +73,10 @@ class RefitPlan:
         return state
 
     def __setstate__(self, state: dict) -> None:
+        # Arrays may arrive in buffers aligned to less than numpy's allocations (e.g. Dask's
+        # out-of-band frames); BLAS kernels sum in another order then.  Fresh copies compute alike.
+        state = _fresh(state)
+        state["layout"].__dict__.update(_fresh(dict(state["layout"].__dict__)))
         for key in ("w", "size", "offset"):
             state[key] = _unpack(state[key])
         state["Zs"] = [_unpack(Z) for Z in state["Zs"]]
@@ -116,6 +120,19 @@ class _Broadcast:
 
     def __init__(self, row: np.ndarray, shape: tuple) -> None:
         self.row, self.shape = np.array(row), tuple(shape)
+
+
+def _fresh(obj):
+    """``obj`` with every numpy array inside dicts, lists and tuples copied to a new allocation."""
+    if isinstance(obj, np.ndarray):
+        return np.array(obj, copy=True, order="C")
+    if isinstance(obj, dict):
+        return {k: _fresh(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_fresh(v) for v in obj)
+    if isinstance(obj, _Broadcast):
+        return _Broadcast(np.array(obj.row, copy=True), obj.shape)
+    return obj
 
 
 def _pack(a):
@@ -218,12 +235,12 @@ def run_replicate(plan: RefitPlan, y: np.ndarray, cov_beta: bool):
             err, msg = exc.identifier, str(exc)
         except Exception as exc:  # noqa: BLE001 -- a failed replicate is data, never fatal to the batch
             err, msg = f"fitglme:ReplicateFailed:{type(exc).__name__}", str(exc)
-    ids = []
+    notes: list = []  # (identifier, message), each identifier once
     for w in caught:
         ident = _identifier(w)
-        if ident not in ids:
-            ids.append(ident)
-    return res, ids, err, msg
+        if ident not in [i for i, _ in notes]:
+            notes.append((ident, str(w.message)))
+    return res, notes, err, msg
 
 
 def bootstrap_task(plan: RefitPlan, items: list) -> list:
@@ -232,7 +249,8 @@ def bootstrap_task(plan: RefitPlan, items: list) -> list:
     ncol = len(plan.columns)
     for pos, seed in items:
         y = plan.simulate(np.random.default_rng(seed))
-        res, ids, err, _msg = run_replicate(plan, y, cov_beta=False)
+        res, notes, err, _msg = run_replicate(plan, y, cov_beta=False)
+        ids = [ident for ident, _ in notes]
         if res is None:
             out.append((pos, np.full(ncol, np.nan), False, ids, err))
         else:
@@ -241,15 +259,11 @@ def bootstrap_task(plan: RefitPlan, items: list) -> list:
 
 
 def refit_task(plan: RefitPlan, items: list) -> list:
-    """Responses (position, y) -> (position, engine result or None, warnings, error, message)."""
+    """Responses (position, y) -> (position, engine result or None, [(warning id, text)], error,
+    message)."""
     out = []
     for pos, y in items:
-        res, ids, err, msg = run_replicate(plan, y, cov_beta=True)
-        out.append((pos, res, ids, err, msg))
+        res, notes, err, msg = run_replicate(plan, y, cov_beta=True)
+        out.append((pos, res, notes, err, msg))
     return out
 
-
-def replicate_bounds(plan: RefitPlan):
-    """(lower, upper, scale mask) of the engine's parameter vector (diagnostics)."""
-    thetas = ThetaMap(plan.patterns)
-    return bounds(thetas, plan.X.shape[1], not plan.dist.dispersion_fixed)
