@@ -438,6 +438,7 @@ def refit_response(resp: GLMResponse, X, layout, Zs, patterns, settings, start: 
     if not np.isfinite(res.fun):
         # (the general engine reports the breakdown: its own start from pseudo-likelihood steps)
         return fit_laplace(resp, X, layout, Zs, patterns, settings)
+    boundary = layout.qs[0] > 1 and bool(np.any(mask & (res.x <= lo + 1e-12)))
     if not res.converged:
         warn(f"Laplace optimisation did not meet its convergence criterion (objective {res.fun:.10g} after "
              f"{res.n_evals} evaluations); results may be inaccurate.", "fitglme:NotConverged")
@@ -453,6 +454,14 @@ def refit_response(resp: GLMResponse, X, layout, Zs, patterns, settings, start: 
             cb = factorize(layout, [scale_columns(Zs[0], L)], md.W, X).beta_covariance()
         except NotPositiveDefinite:  # (indefinite observed information: the general engine's remedy)
             return fit_laplace(resp, X, layout, Zs, patterns, settings, start=start)
+    if boundary:
+        # A diagonal element of a q x q factor at 0 (a correlation at +-1 or a variance at 0): such
+        # objectives are often multimodal, and the boundary point reached from the original
+        # estimates may be a local optimum only.  The refit from the default start (pseudo-likelihood
+        # steps, as a one-response refit) is tried too, and the better of the two kept.
+        other = fit_laplace(resp, X, layout, Zs, patterns, settings)
+        if other.loglik > -0.5 * md.deviance:
+            return other
     return EngineResult(
         method=settings.method, beta=np.array(beta, float), b=(md.u @ L.T).ravel(), psi=[L @ L.T],
         dispersion=phi, dispersion_estimated=dfree, loglik=-0.5 * md.deviance, cov_beta=cb, eta=md.eta,
