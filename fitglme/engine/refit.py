@@ -83,6 +83,9 @@ class SingleTermLaplace:
         #: (x, u, du/dx) at the last gradient: the next PIRLS starts from the first-order
         #: prediction u + du/dx (x_new - x), which saves about one Newton iteration per evaluation
         self._pred: tuple | None = None
+        self._lam_cache: tuple | None = None
+        self.beta_block: np.ndarray | None = None  # set by each q = 1 gradient
+        self.z1 = None if self.intercept or self.q != 1 else np.ascontiguousarray(Z[:, 0])
         self.n_evals = 0
 
     # -- per-level sums -------------------------------------------------------------------
@@ -140,6 +143,135 @@ class SingleTermLaplace:
         Ci = np.linalg.inv(C)
         logdet = 2.0 * float(np.log(np.einsum("kii->ki", C)).sum())
         return np.einsum("kba,kbc->kac", Ci, Ci), logdet
+
+    # -- one column (q = 1): the same formulas with per-level scalars ----------------------
+    def _scalar_factor(self, theta: np.ndarray) -> tuple[float, list[float]]:
+        """lambda = L[0, 0] and its derivatives (cached for the last theta)."""
+        key = theta.tobytes()
+        if self._lam_cache is not None and self._lam_cache[0] == key:
+            return self._lam_cache[1]
+        lam = float(self.thetas.factors(theta)[0][0, 0])
+        dl = [float(d[0, 0]) for pat in self.thetas.patterns for d in pat.factor_derivatives(theta)]
+        self._lam_cache = (key, (lam, dl))
+        return lam, dl
+
+    def _sum1(self, v: np.ndarray) -> np.ndarray:
+        """sum_{i in l} v_i z_i for one column z."""
+        return self._sum(v if self.intercept else v * self.z1)
+
+    def _mode_scalar(self, x: np.ndarray) -> Mode:
+        """:meth:`mode` for q = 1 (u as an (m,) vector inside)."""
+        resp, ix = self.resp, self.ix
+        theta, beta, phi = self.unpack(x)
+        lam, _ = self._scalar_factor(theta)
+        fixed = self.X @ beta
+        fixed += resp.offset
+        zl = lam if self.intercept else lam * self.z1  # the row factor of u[ix]
+        u = self.u[:, 0].copy()
+        if self._pred is not None:
+            x_prev, u_prev, J = self._pred
+            u = u_prev + J @ (x - x_prev)
+
+        def at(u_):
+            eta_ = u_[ix] * zl
+            eta_ += fixed
+            mu_ = resp.link.inverse(eta_)
+            return eta_, mu_, resp.loglik(mu_, phi, eta_)
+
+        eta, mu, ll = at(u)
+        pdev = -2.0 * ll + float(u @ u)
+        converged = final = False
+        lam2 = lam * lam
+        for it in range(self.max_iter + 1):
+            mu, s, W = resp.working(eta, phi, True, mu)
+            newton_W = W if resp.unit_canonical or np.all(W > 0) else resp.working(eta, phi, False)[2]
+            A = self._sum1(newton_W if self.intercept else newton_W * self.z1)
+            h = A * lam2
+            h += 1.0
+            if not h.min() > 0:
+                raise NotPositiveDefinite("H")
+            if final:
+                break
+            g = self._sum1(s) * lam - u
+            du = g / h
+            decrement = float(du @ g)
+            scale = max(1.0, abs(pdev))
+            if decrement < 1e-28 * scale or it == self.max_iter:  # (see mode)
+                converged = decrement < 1e-28 * scale
+                break
+            t, accepted = 1.0, False
+            for _ in range(30):
+                un = u + t * du if t != 1.0 else u + du
+                etan, mun, lln = at(un)
+                pn = -2.0 * lln + float(un @ un)
+                if np.isfinite(pn) and pn <= pdev + 1e-10 * abs(pdev):
+                    accepted = True
+                    break
+                t *= 0.5
+            if not accepted:
+                converged = decrement < 1e-8 * max(1.0, abs(pdev), resp.rounding_scale(mu))
+                break
+            u, eta, mu, ll, pdev = un, etan, mun, lln, pn
+            if decrement < self.tol * scale:
+                converged = final = True
+        if newton_W is not W:
+            A = self._sum1(W if self.intercept else W * self.z1)
+            h = A * lam2 + 1.0
+            if not h.min() > 0:
+                raise NotPositiveDefinite("H")
+        u2 = u[:, None]
+        self.u = u2
+        return Mode(u2, eta, mu, ll, W, A[:, None, None], s, (1.0 / h)[:, None, None], float(np.log(h).sum()),
+                    converged)
+
+    def _gradient_scalar(self, x: np.ndarray, md: Mode) -> np.ndarray:
+        """:meth:`_gradient` for q = 1 (module docstring, with per-level scalars)."""
+        resp, X, ix = self.resp, self.X, self.ix
+        theta, _, phi = self.unpack(x)
+        lam, dlams = self._scalar_factor(theta)
+        u, W, s = md.u[:, 0], md.W, md.score
+        A = md.A[:, 0, 0]
+        hinv = md.Hinv[:, 0, 0]
+        G = self._sum1(s)
+        P = (lam * lam) * hinv  # L H^{-1} L'
+        d = P[ix] if self.intercept else P[ix] * self.z1 * self.z1
+        v = d * resp.weight_derivative(md.eta, phi, mu=md.mu)
+        a = self._sum1(v)
+        t = (lam * hinv) * a  # H^{-1} L'a
+        r = A * (lam * t)  # A L t
+        bsum = lam * float(A @ hinv)  # sum H^{-1} L'A
+        k, p = self.k, self.p
+        g = np.empty(len(x))
+        common = float((a - 2.0 * G - r) @ u) + float(G @ t) + 2.0 * bsum
+        for j, dl in enumerate(dlams):
+            g[j] = dl * common
+        Mt = t[ix] * lam if self.intercept else t[ix] * (lam * self.z1)
+        Mt *= W
+        Mt -= v
+        Mt += 2.0 * s
+        g[k : k + p] = -(X.T @ Mt)
+        if self.dfree:
+            hh = 1e-6
+            dl_phi = -2 * (resp.loglik(md.mu, phi * np.exp(hh)) - resp.loglik(md.mu, phi * np.exp(-hh))) / (2 * hh)
+            g[-1] = dl_phi - (self.m - float(hinv.sum())) - float(t @ u)
+        # du/dx for the predictor of the next mode
+        J = np.empty((self.m, len(x)))
+        base = G - A * (lam * u)
+        for j, dl in enumerate(dlams):
+            J[:, j] = dl * base
+        WX = X * (W if self.intercept else W * self.z1)[:, None]
+        C = self._sums_columns(WX)
+        J[:, k : k + p] = -lam * C
+        # 2 x the fixed-effects Schur complement X'WX - sum_l lam^2 C_l C_l' / h_l: the Hessian of the
+        # u-profiled penalised deviance in beta (what the beta block of the objective's Hessian is
+        # but for the log det's curvature), for the quasi-Newton iteration (minimize_from)
+        XWX = X.T @ (WX if self.intercept else X * W[:, None])
+        self.beta_block = 2.0 * (XWX - (C * ((lam * lam) * hinv)[:, None]).T @ C)
+        if self.dfree:
+            J[:, -1] = -u
+        J *= hinv[:, None]
+        self._pred = (x.copy(), u, J)
+        return g
 
     def mode(self, x: np.ndarray) -> Mode:
         """PIRLS for u at x (beta and phi fixed), warm-started from the last mode."""
@@ -215,6 +347,12 @@ class SingleTermLaplace:
         self.n_evals += 1
         try:
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                if self.q == 1:
+                    md = self._mode_scalar(x)
+                    f = md.deviance
+                    if not np.isfinite(f):
+                        raise FloatingPointError
+                    return f, self._gradient_scalar(x, md)
                 md = self.mode(x)
                 f = md.deviance
                 if not np.isfinite(f):
@@ -285,10 +423,13 @@ def _free(x, g, lo, hi, tol=1e-12):
 
 
 def minimize_from(fg, x0: np.ndarray, lo: np.ndarray, hi: np.ndarray, B0: np.ndarray,
-                  scale_mask: np.ndarray, *, max_iter: int = 100, tol: float = 1e-20) -> QuasiNewtonResult:
+                  scale_mask: np.ndarray, *, max_iter: int = 100, tol: float = 1e-10,
+                  block=None) -> QuasiNewtonResult:
     """Minimise f on a box by BFGS steps started at ``x0`` with the Hessian approximation ``B0``.
 
-    ``B0`` (the original fit's Hessian) makes the first steps nearly Newton steps.  Variables at
+    ``B0`` (the original fit's Hessian) makes the first steps nearly Newton steps.  ``block``
+    (optional) returns ``(index, matrix)``: a current approximation of a diagonal block of the
+    Hessian that replaces that block of the quasi-Newton matrix after every step.  Variables at
     a bound whose gradient points outwards are held there; the iteration stops when the
     predicted decrease g'B^{-1}g on the free variables is below ``tol * max(1, |f|)``.  A scale
     parameter that ends at its bound 0 (where the gradient vanishes whether or not 0 is a
@@ -343,6 +484,10 @@ def minimize_from(fg, x0: np.ndarray, lo: np.ndarray, hi: np.ndarray, B0: np.nda
                 Bs = B @ sv
                 B = B + np.outer(yv, yv) / sy - np.outer(Bs, Bs) / float(sv @ Bs)
             x, f, g = xn, fn, gn
+            if block is not None:
+                bidx, bmat = block()
+                if bmat is not None:
+                    B[np.ix_(bidx, bidx)] = bmat
         start = _probe(call, x, f, lo, scale_mask)
         if start is None:
             break
@@ -433,8 +578,10 @@ def refit_response(resp: GLMResponse, X, layout, Zs, patterns, settings, start: 
     p = X.shape[1]
     lo, hi, mask = bounds(thetas, p, dfree)
     obj = SingleTermLaplace(resp, X, layout, Zs[0], thetas, dfree, **_pirls_options(settings))
+    bidx = np.arange(thetas.size, thetas.size + p)
     res = minimize_from(obj.value_and_grad, start_vector(thetas, start[0], start[1], start[2], dfree),
-                        lo, hi, hessian, mask, max_iter=min(settings.max_iter, 200))
+                        lo, hi, hessian, mask, max_iter=min(settings.max_iter, 200),
+                        block=(lambda: (bidx, obj.beta_block)) if obj.q == 1 else None)
     if not np.isfinite(res.fun):
         # (the general engine reports the breakdown: its own start from pseudo-likelihood steps)
         return fit_laplace(resp, X, layout, Zs, patterns, settings)
@@ -443,7 +590,7 @@ def refit_response(resp: GLMResponse, X, layout, Zs, patterns, settings, start: 
         warn(f"Laplace optimisation did not meet its convergence criterion (objective {res.fun:.10g} after "
              f"{res.n_evals} evaluations); results may be inaccurate.", "fitglme:NotConverged")
     obj._pred = None
-    md = obj.mode(res.x)
+    md = obj._mode_scalar(res.x) if obj.q == 1 else obj.mode(res.x)
     theta, beta, phi = obj.unpack(res.x)
     L = thetas.factors(theta)[0]
     cb = None
