@@ -101,6 +101,37 @@ def test_fast_path_matches_full_refit(mfr, formula, kw):
         assert np.allclose(many[j].Coefficients.SE, one.Coefficients.SE, rtol=1e-3)
 
 
+@pytest.mark.parametrize("kw", [
+    dict(Distribution="Poisson"),
+    dict(Distribution="Poisson", FitMethod="REMPL", DispersionFlag=True),
+    dict(Distribution="Binomial", BinomialSize=12),
+    dict(Distribution="Gamma", Link="log"),
+])
+def test_pl_fast_path_matches_full_refit(mfr, kw):
+    """MPL / REMPL with one scalar term (fitglme/engine/refit_pl.py): the same PL fixed point as the
+    one-column refit -- PL stops at a relative change of eta of PLTolerance = 1e-8, far inside the
+    1e-5 SE allowed -- and the same log-likelihood of the final pseudo-data LME."""
+    tbl = mfr.copy()
+    rng = np.random.default_rng(6)
+    effect = rng.normal(0.0, 0.4, tbl["factory"].cat.categories.size)[tbl["factory"].cat.codes]
+    tbl["pos"] = np.exp(0.3 + 2.0 * tbl["time_dev"] + effect + 0.3 * rng.standard_normal(len(tbl)))
+    tbl["prop"] = rng.binomial(12, 1 / (1 + np.exp(-(tbl["time_dev"] * 5 - 0.2 + effect)))) / 12
+    resp = {"Poisson": "defects", "Binomial": "prop", "Gamma": "pos"}[kw["Distribution"]]
+    glme = _quiet(fitglme, tbl, f"{resp} ~ 1 + time_dev + newprocess + (1|factory)", **kw)
+    Y = random(glme, "NumSimulations", 3, seed=12)
+    many = _quiet(refit, glme, Y)
+    assert many[0]._result.info.get("fast_path")  # the specialised PL engine is the one tested
+    for j in range(3):
+        one = _quiet(refit, glme, Y[:, j])
+        se = one.Coefficients.SE.to_numpy()
+        assert np.all(np.abs(many[j]._result.beta - one._result.beta) <= 1e-5 * se)
+        assert abs(many[j].LogLikelihood - one.LogLikelihood) <= 1e-6 * abs(one.LogLikelihood)
+        assert np.allclose(many[j].Coefficients.SE, se, rtol=1e-5)
+        sd_a, sd_b = np.sqrt(many[j]._result.psi[0][0, 0]), np.sqrt(one._result.psi[0][0, 0])
+        assert abs(sd_a - sd_b) <= 1e-5 * max(sd_b, 0.05)
+        assert many[j].Dispersion == pytest.approx(one.Dispersion, rel=1e-6)
+
+
 def test_mpl_replicates_equal_full_refit(glme_mpl):
     """MPL (general engine from the original estimates) gives the one-column refit's fixed point."""
     bs = _quiet(glme_mpl.parametricBootstrap, 3, "Seed", 5)

@@ -531,6 +531,13 @@ def fast_path_applies(resp: GLMResponse, layout: ReLayout, settings) -> bool:
                 and not settings.verbose and not settings.optimizer_options)
 
 
+def pl_fast_path_applies(resp: GLMResponse, layout: ReLayout, settings) -> bool:
+    """Whether :func:`fitglme.engine.refit_pl.fit_pl_scalar` fits this MPL / REMPL model."""
+    return bool(settings.method in ("MPL", "REMPL") and layout.nterms == 1 and layout.qs[0] == 1
+                and not resp.huge and settings.optimizer == "quasinewton" and not settings.verbose
+                and settings.start_method != "random" and not settings.optimizer_options)
+
+
 def start_vector(thetas: ThetaMap, theta: np.ndarray, beta: np.ndarray, phi: float, dfree: bool) -> np.ndarray:
     """x = [theta, beta, (log phi)], the scale parameters at 0 moved inside (see ThetaMap)."""
     theta = thetas.away_from_boundary(theta, 0.5 * np.sqrt(phi))
@@ -570,6 +577,17 @@ def refit_response(resp: GLMResponse, X, layout, Zs, patterns, settings, start: 
     from .laplace import fit_laplace
 
     if settings.method in ("MPL", "REMPL"):
+        if pl_fast_path_applies(resp, layout, settings):
+            from .refit_pl import Cancellation, fit_pl_scalar
+
+            dfree = (not resp.dist.dispersion_fixed) or settings.dispersion_flag
+            try:
+                with np.errstate(all="ignore"):
+                    return fit_pl_scalar(resp, X, layout, Zs[0], ThetaMap(patterns), settings, start[0],
+                                         dispersion_free=dfree, reml=settings.method == "REMPL",
+                                         cov_beta=cov_beta)
+            except (Cancellation, FloatingPointError, np.linalg.LinAlgError, ZeroDivisionError):
+                pass  # the general engine handles the degenerate cases
         return fit_pl(resp, X, layout, Zs, patterns, settings, theta_start=start[0])
     if hessian is None or not fast_path_applies(resp, layout, settings):
         return fit_laplace(resp, X, layout, Zs, patterns, settings, start=start)
