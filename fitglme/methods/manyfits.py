@@ -97,13 +97,19 @@ class RefitPlan:
         """Engine result of the fit to ``y`` (warnings as the full fit issues them)."""
         self.dist.validate_response(y, self.w, self.size)
         resp = self.response(y)
-        res = refit_response(resp, self.X, self.layout, self.Zs, self.patterns, self.settings, self.start,
-                             self.hessian, cov_beta=cov_beta)
-        laplace = self.method in ("Laplace", "ApproximateLaplace")
-        check_fit(res, self.block_names, self.dist, y,
-                  precise_counts=HugeReference.applies(resp, self.layout) if laplace
-                  else bool(resp.huge and self.layout.nterms == 1 and self.layout.stable_schur_applies),
-                  ridged=self.layout.ridged)
+        try:
+            res = refit_response(resp, self.X, self.layout, self.Zs, self.patterns, self.settings, self.start,
+                                 self.hessian, cov_beta=cov_beta)
+            laplace = self.method in ("Laplace", "ApproximateLaplace")
+            check_fit(res, self.block_names, self.dist, y,
+                      precise_counts=HugeReference.applies(resp, self.layout) if laplace
+                      else bool(resp.huge and self.layout.nterms == 1 and self.layout.stable_schur_applies),
+                      ridged=self.layout.ridged)
+        finally:
+            # GLMResponse keeps a bound method of itself (a reference cycle): without this, every
+            # replicate's response would wait for the cyclic garbage collector, and a worker's memory
+            # grow with its chunk.
+            resp.__dict__.pop("_kernel", None)
         return res
 
     def statistics(self, res) -> np.ndarray:
