@@ -194,7 +194,7 @@ def parametricBootstrap(glme, nboot: Any, *args: Any, **kwargs: Any) -> Bootstra
     (20, 9)
     """
     where = "parametricBootstrap"
-    nboot = as_positive_int(nboot, f"{where}: nboot")
+    nboot = as_positive_int(nboot, f"{where}: nboot", identifier="fitglme:BadNBoot")
     opts = parse_name_value(args, kwargs, BOOT_OPTIONS, where)
     popts = parallel_options(opts.get("Options"), where)
     root = seed_sequence(opts.get("Seed"), where)

@@ -161,7 +161,8 @@ def random(glme, tblnew: Any = None, *args: Any, seed: Any = None, **kwargs: Any
     if "NumSimulations" in opts:
         from .bootstrap import child_seeds, seed_sequence
 
-        k = as_positive_int(opts.pop("NumSimulations"), "random: NumSimulations")
+        k = as_positive_int(opts.pop("NumSimulations"), "random: NumSimulations",
+                            identifier="fitglme:BadNumSimulations")
         seeds = child_seeds(seed_sequence(seed, "random"), k)
         return np.column_stack([random(glme, tblnew, **opts, seed=sj) for sj in seeds])
     rng = _rng(seed)
