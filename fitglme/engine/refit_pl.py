@@ -11,8 +11,8 @@ REML objective (fitglme/engine/lme.py, its module docstring) is then O(m p^2) ar
     u_l = lam (d_l - c_l'beta) / h_l,   r^2 = z'Wz - sum_l lam d_l u_l - (X'Wz)'beta.
 
 
-The objective depends on lam^2 = s only; it is minimised over s >= 0 by safeguarded Newton steps
-with central-difference derivatives, from the previous iteration's value.
+The objective depends on lam^2 = s only; it is minimised over s >= 0 by safeguarded Newton steps on
+its exact derivative (ScalarLME.solve) with a secant curvature, from the previous iteration's value.
 """
 from __future__ import annotations
 
@@ -38,7 +38,12 @@ class ScalarLME:
         self.sum_log_w = sum_log_w
 
     def solve(self, s: float) -> tuple:
-        """(objective, beta, u, sigma2, S) at lam^2 = s."""
+        """(objective, beta, u, sigma2, S, d objective / d s) at lam^2 = s.
+
+        The derivative: d r^2/ds = -sum_l e_l^2 / h_l^2 with e_l = d_l - c_l'beta (the penalised
+        least-squares problem in b = lam u has the penalty b^2 / s: envelope theorem),
+        d sum log h / ds = sum A / h and, for REML, d log det S / ds = -sum_l c_l'S^{-1}c_l / h_l^2.
+        """
         A, c, d = self.A, self.c, self.d
         h = s * A
         h += 1.0
@@ -46,51 +51,53 @@ class ScalarLME:
         S = self.XWX - (c * f[:, None]).T @ c
         rb = self.XWz - c.T @ (f * d)
         try:
-            Lc = np.linalg.cholesky(S)
+            Lc = np.linalg.cholesky(S) if self.p else np.zeros((0, 0))
         except np.linalg.LinAlgError as exc:
             raise Cancellation from exc
         beta = np.linalg.solve(S, rb) if self.p else np.zeros(0)
-        lam = np.sqrt(s)
-        u = lam * (d - c @ beta) / h
-        r2 = self.zWz - lam * float(d @ u) - (float(self.XWz @ beta) if self.p else 0.0)
+        e = d - c @ beta
+        u = e / h
+        u *= np.sqrt(s)
+        r2 = self.zWz - np.sqrt(s) * float(d @ u) - (float(self.XWz @ beta) if self.p else 0.0)
         if not r2 > 1e-8 * self.zWz:
             raise Cancellation
+        e_h = e / h
+        dr2 = -float(e_h @ e_h)
         nd = self.n - self.p if self.reml else self.n
         if self.s2_fixed is None:
             sigma2 = r2 / nd
             obj = nd * (LOG2PI + np.log(sigma2)) + nd
+            dobj = nd * dr2 / r2
         else:
             sigma2 = self.s2_fixed
             obj = nd * (LOG2PI + np.log(sigma2)) + r2 / sigma2
+            dobj = dr2 / sigma2
         obj += float(np.log(h).sum()) - self.sum_log_w
+        dobj += float((A / h).sum())
         if self.reml and self.p:
             obj += 2.0 * float(np.log(np.diag(Lc)).sum())
-        return float(obj), beta, u, sigma2, S
+            Sc = np.linalg.solve(S, c.T)  # S^{-1} c_l, columns
+            dobj -= float(np.einsum("lj,jl,l->", c, Sc, 1.0 / (h * h)))
+        return float(obj), beta, u, sigma2, S, dobj
 
     def minimize(self, s0: float, max_iter: int = 60, xtol: float = 1e-11) -> float:
-        """argmin over s >= 0 of the objective (safeguarded Newton, central differences); stops when
-        a step changes s by at most ``xtol * max(1, s)``."""
+        """argmin over s >= 0 of the objective: Newton steps on the exact derivative with a secant
+        curvature (a forward difference first); stops when a step changes s by at most
+        ``xtol * max(1, s)``."""
         s = max(float(s0), 0.0)
         if s == 0.0:
             s = 0.25  # (as ThetaMap.away_from_boundary: lam = 0.5)
-        fs = self.solve(s)[0]
+        fs, *_, g = self.solve(s)
+        step_h = 1e-6 * max(s, 1e-2)
+        H = (self.solve(s + step_h)[-1] - g) / step_h
         for _ in range(max_iter):
-            h = 1e-4 * max(s, 1e-2)
-            if s - h < 0.0:  # one-sided next to the bound
-                f1, f2 = self.solve(s + h)[0], self.solve(s + 2 * h)[0]
-                g = (-3 * fs + 4 * f1 - f2) / (2 * h)
-                H = (fs - 2 * f1 + f2) / (h * h)
-            else:
-                fp, fm = self.solve(s + h)[0], self.solve(s - h)[0]
-                g = (fp - fm) / (2 * h)
-                H = (fp - 2 * fs + fm) / (h * h)
             if s == 0.0 and g >= 0.0:
                 return 0.0
             step = -g / H if H > 0 else -np.sign(g) * max(s, 0.1)
             t, moved = 1.0, False
             for _ in range(40):
                 sn = max(s + t * step, 0.0)
-                fn = self.solve(sn)[0]
+                fn, *_, gn = self.solve(sn)
                 if fn <= fs + 1e-13 * max(1.0, abs(fs)):
                     moved = True
                     break
@@ -98,7 +105,9 @@ class ScalarLME:
             if not moved:
                 return s
             done = abs(sn - s) <= xtol * max(1.0, s)
-            s, fs = sn, fn
+            if sn != s and (gn - g) / (sn - s) > 0:
+                H = (gn - g) / (sn - s)
+            s, fs, g = sn, fn, gn
             if done:
                 return s
         return s
@@ -147,7 +156,7 @@ def fit_pl_scalar(resp, X: np.ndarray, layout: ReLayout, Z: np.ndarray, thetas, 
         # Far from the fixed point the inner optimum need not be exact (as the general engine's
         # unpolished intermediate fits): a loose tolerance until eta changes by less than 1e-3.
         s = lme.minimize(s, xtol=1e-11 if change_prev < 1e-3 else 1e-5)
-        obj, beta, u, sigma2, S = lme.solve(s)
+        obj, beta, u, sigma2, S, _ = lme.solve(s)
         lam = np.sqrt(s)
         eta_new = X @ beta
         b_rows = u[ix] * lam
