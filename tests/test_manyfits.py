@@ -79,14 +79,17 @@ def test_replicate_is_random_then_refit(glme_laplace):
     ("defects ~ 1 + newprocess + time_dev + (1 + time_dev|factory)", dict(Distribution="Poisson")),
     ("pos ~ 1 + time_dev + (1|factory)", dict(Distribution="Gamma", Link="log")),
     ("pos ~ 1 + time_dev + (1|factory)", dict(Distribution="InverseGaussian", Link="log")),
+    ("prop ~ 1 + time_dev + newprocess + (1|factory)", dict(Distribution="Binomial", BinomialSize=12,
+                                                             Link="probit")),
 ])
 def test_fast_path_matches_full_refit(mfr, formula, kw):
-    """Other single-term Laplace models (a random slope, a free dispersion, a non-canonical link):
+    """Other single-term Laplace models (a random slope, a free dispersion, non-canonical links, sizes):
     the many-response refit equals the one-column refit within 1e-4 SE."""
     tbl = mfr.copy()
     rng = np.random.default_rng(4)
     effect = rng.normal(0.0, 0.4, tbl["factory"].cat.categories.size)[tbl["factory"].cat.codes]
     tbl["pos"] = np.exp(0.3 + 2.0 * tbl["time_dev"] + effect + 0.3 * rng.standard_normal(len(tbl)))
+    tbl["prop"] = rng.binomial(12, 1 / (1 + np.exp(-(tbl["time_dev"] * 5 - 0.2 + effect)))) / 12
     glme = _quiet(fitglme, tbl, formula, FitMethod="Laplace", **kw)
     assert manyfits.make_plan(glme).hessian is not None  # the fast path is the one tested
     Y = random(glme, "NumSimulations", 3, seed=2)
