@@ -36,7 +36,10 @@ def statset(*args: Any, **fields: Any) -> dict[str, Any]:
         keep their defaults where the dict is used. ``statset()``: an empty dict.
     **fields
         The same fields as keywords: TolFun, TolX (positive), MaxIter, MaxFunEvals (positive
-        integers), Display ('off', 'iter', 'final'). Names are case-insensitive.
+        integers), Display ('off', 'iter', 'final'); for the many-fits methods' 'Options'
+        (docs/many_fits.md) also UseParallel, UseSubstreams, Streams, NumWorkers, Client, ChunkSize,
+        Progress. Names are case-insensitive. An options dict may come first (MATLAB's
+        ``statset(oldopts, Name, Value)``). Each consumer reads the fields that concern it.
 
     Returns
     -------
@@ -55,6 +58,8 @@ def statset(*args: Any, **fields: Any) -> dict[str, Any]:
     args = list(args)
     out: dict[str, Any] = {}
     where = "statset"
+    if args and isinstance(args[0], Mapping):  # statset(oldopts, Name, Value, ...)
+        out = dict(args.pop(0))
     if len(args) % 2 == 1:
         name = args.pop(0)
         key = str(name).lower() if is_string(name) else None
@@ -81,11 +86,23 @@ def statset(*args: Any, **fields: Any) -> dict[str, Any]:
             )
         given[str(args[i])] = args[i + 1]
     given.update(fields)
-    out.update(_check_struct(given, where, _ALL_FIELDS, ident="fitglme:BadStatset"))
+    lower = {f.lower(): f for f in PARALLEL_FIELDS}
+    parallel = {lower[str(k).lower()]: v for k, v in given.items() if str(k).lower() in lower}
+    given = {k: v for k, v in given.items() if str(k).lower() not in lower}
+    out.update(_check_struct(given, where, _OPTIMIZER_FIELDS, ident="fitglme:BadStatset"))
+    if parallel:
+        from .parallel import parallel_options  # (the parallel fields' rules live with their use)
+
+        parallel_options({**parallel, **({"Display": out["Display"]} if "Display" in out else {})}, where)
+        out.update(parallel)
     return out
 
 
-_ALL_FIELDS = ("TolFun", "TolX", "MaxIter", "MaxFunEvals", "Display")
+_OPTIMIZER_FIELDS = ("TolFun", "TolX", "MaxIter", "MaxFunEvals", "Display")
+#: statset fields of the many-fits methods (fitglme/statset.py; docs/many_fits.md): MATLAB's
+#: UseParallel, UseSubstreams, Streams and Python additions for the parallel backend
+PARALLEL_FIELDS = ("UseParallel", "UseSubstreams", "Streams", "NumWorkers", "Client", "ChunkSize", "Progress")
+_ALL_FIELDS = _OPTIMIZER_FIELDS + PARALLEL_FIELDS
 
 
 def _check_struct(value: Any, option: str, fields: tuple[str, ...], ignored: tuple[str, ...] = (),
@@ -161,11 +178,11 @@ def engine_options(opts: dict[str, Any]) -> dict[str, Any]:
     out["optimizer"] = match_string(opts.get("Optimizer", "quasinewton"), OPTIMIZERS, "Optimizer",
                                     identifier="fitglme:BadOptimizer")
     out["optimizer_options"] = _check_struct(opts.get("OptimizerOptions"), "OptimizerOptions",
-                                             tuple(_STATSET_DEFAULTS["fitglme"]))
+                                             tuple(_STATSET_DEFAULTS["fitglme"]), ignored=PARALLEL_FIELDS)
     out["eb_method"] = match_string(opts.get("EBMethod", "Default"), EB_METHODS + ("auto",), "EBMethod",
                                     identifier="fitglme:BadEBMethod")
     out["eb_options"] = _check_struct(opts.get("EBOptions"), "EBOptions", tuple(_STATSET_DEFAULTS["eb"]),
-                                      ignored=("MaxFunEvals",))
+                                      ignored=("MaxFunEvals",) + PARALLEL_FIELDS)
     out["pirls_options"] = posterior_mode_options(out["eb_method"], out["eb_options"])
     out["start_method"] = match_string(opts.get("StartMethod", "default"), START_METHODS, "StartMethod",
                                        identifier="fitglme:BadStartMethod")

@@ -53,6 +53,24 @@ class GeneralizedLinearMixedModel:
         self.__dict__.update({"_" + k: v for k, v in parts.items()})
         return self
 
+    #: the state run_fit produces (what a refit to a new response replaces or shares)
+    _FIT_PARTS = ("parsed", "design", "dist", "link", "method", "coding", "weights", "offset", "size",
+                  "dispersion_flag", "settings", "patterns", "layout", "resp", "result")
+
+    def _with_result(self, y: np.ndarray, result) -> "GeneralizedLinearMixedModel":
+        """A model for the response ``y`` (used rows) and its engine result, sharing this model's
+        request, design and settings (the many-responses refit; nothing cached is carried over)."""
+        from .engine.pirls import GLMResponse
+
+        new = type(self).__new__(type(self))
+        new._request = self._request
+        for k in self._FIT_PARTS:
+            setattr(new, "_" + k, getattr(self, "_" + k))
+        r = self._resp
+        new._resp = GLMResponse(self._dist, self._link, y, r.w, r.size, r.offset)
+        new._result = result
+        return new
+
     # ------------------------------------------------------------------ basic sizes
     @property
     def NumObservations(self) -> int:

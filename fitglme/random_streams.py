@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import FitglmeError
 
-__all__ = ["resolve_rng"]
+__all__ = ["child_seeds", "resolve_rng", "seed_sequence"]
 
 
 def resolve_rng(seed: Any, where: str) -> np.random.Generator:
@@ -52,3 +52,30 @@ def resolve_rng(seed: Any, where: str) -> np.random.Generator:
             "fitglme:BadSeed",
         )
     return np.random.default_rng(seed)
+
+
+def seed_sequence(seed: Any, where: str) -> np.random.SeedSequence:
+    """The root SeedSequence of a batch: from a nonnegative integer, a SeedSequence, a Generator
+    (one draw from it), or None: one draw from numpy's global state, so that ``np.random.seed``
+    reproduces the batch as it does every other draw (the root is kept on the result, so that the
+    run can be repeated)."""
+    if seed is None:
+        return np.random.SeedSequence(int(np.random.randint(0, 2**63 - 1, dtype=np.int64)))
+    if isinstance(seed, np.random.SeedSequence):
+        return np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key, pool_size=seed.pool_size)
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, (bool, np.bool_)) and int(seed) >= 0:
+        return np.random.SeedSequence(int(seed))
+    if isinstance(seed, np.random.Generator):
+        return np.random.SeedSequence(int(seed.integers(0, 2**63)))
+    raise FitglmeError(
+        f"{where}: Seed must be a nonnegative integer, a numpy.random.SeedSequence, a "
+        f"numpy.random.Generator or None (numpy's global state); got {seed!r:.60}.",
+        "fitglme:BadSeed",
+    )
+
+
+def child_seeds(root: np.random.SeedSequence, k: int) -> list[np.random.SeedSequence]:
+    """The first k children of ``root`` (what ``root.spawn(k)`` gives on a fresh sequence),
+    without changing ``root``."""
+    return [np.random.SeedSequence(root.entropy, spawn_key=tuple(root.spawn_key) + (j,), pool_size=root.pool_size)
+            for j in range(k)]

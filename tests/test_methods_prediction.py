@@ -494,7 +494,8 @@ def test_refit_table_length_with_unused_rows(excl):
 @pytest.mark.parametrize("bad, match", [
     (np.ones(5), "elements"), ("y", "numeric"), (np.array(["a"] * 96), "numeric"),
     (np.full(96, -1.0), "response must be"), (np.full(96, 0.5), "integer"),
-    (np.r_[np.nan, np.ones(95)], "finite"), (np.ones((96, 2)), "vector"),
+    (np.r_[np.nan, np.ones(95)], "finite"), (np.ones((96, 2, 1)), "vector or an"),
+    # (an (n, k) matrix is k responses since the many-fits refit: tests/test_manyfits.py)
 ])
 def test_refit_bad_response(pois, bad, match):
     with pytest.raises(FitglmeError, match=match):

@@ -133,13 +133,20 @@ def pseudo_likelihood(
     warn_unconverged: bool = True,
     precise: bool = True,
     settings: FitSettings | None = None,
+    theta_start: np.ndarray | None = None,
 ) -> tuple[LMEState, np.ndarray, int, bool]:
-    """Pseudo-likelihood iterations; returns the final LME state, eta, iterations, converged."""
+    """Pseudo-likelihood iterations; returns the final LME state, eta, iterations, converged.
+
+    ``theta_start``: the relative covariance parameters the first LME fit starts from (default:
+    the patterns' start, or a random one under StartMethod 'random')."""
     link, dist = resp.link, resp.dist
     eta = link.link(dist.clip_mu(np.asarray(mu_start, float)))
     del mu_start  # (the caller passes a temporary: no n-vector outlives its use)
     lme = LMEProblem(layout, Zs, X, thetas, reml, None if dispersion_free else 1.0)
-    theta = thetas.start() if settings is None or settings.start_method != "random" else settings.random_start(thetas)
+    if theta_start is not None:
+        theta = np.array(theta_start, float)
+    else:
+        theta = thetas.start() if settings is None or settings.start_method != "random" else settings.random_start(thetas)
     state = None
     converged = False
     it = 0
@@ -288,8 +295,9 @@ def _huge_pl_step(resp, X, layout, Zs, thetas, lme, eta, state, theta, center, *
     return state, (state.beta, _b_parts(layout, state.Ls, state.u))
 
 
-def fit_pl(resp, X, layout, Zs, patterns, settings: FitSettings) -> EngineResult:
-    """MPL / REMPL."""
+def fit_pl(resp, X, layout, Zs, patterns, settings: FitSettings,
+           theta_start: np.ndarray | None = None) -> EngineResult:
+    """MPL / REMPL (``theta_start``: see :func:`pseudo_likelihood`)."""
     thetas = ThetaMap(patterns)
     dfree = _dispersion_free(resp.dist, settings)
     state, eta, its, conv = pseudo_likelihood(
@@ -297,7 +305,7 @@ def fit_pl(resp, X, layout, Zs, patterns, settings: FitSettings) -> EngineResult
         reml=settings.method == "REMPL", dispersion_free=dfree,
         mu_start=settings.mu_start if settings.mu_start is not None else resp.dist.initial_mu(resp.y, resp.size),
         max_iter=settings.pl_iterations, tol=settings.pl_tolerance, verbose=settings.verbose,
-        settings=settings,
+        settings=settings, theta_start=theta_start,
     )
     s2 = state.sigma2
     Ls_abs = [np.sqrt(s2) * L for L in state.Ls]

@@ -227,14 +227,11 @@ def _joint_start(obj_like, theta, beta, phi, dfree):
     return np.concatenate([theta, beta, [np.log(phi)] if dfree else []])
 
 
-def fit_laplace(resp, X, layout, Zs, patterns, settings):
-    """Laplace / ApproximateLaplace, started from InitPLIterations pseudo-likelihood iterations."""
-    from .fit import EngineResult, _b_from_u, pseudo_likelihood
+def _pl_start(resp, X, layout, Zs, patterns, thetas, settings, dfree):
+    """Starting values from InitPLIterations pseudo-likelihood iterations: (theta, beta, u, phi)."""
+    from .fit import pseudo_likelihood
 
     dist = resp.dist
-    thetas = ThetaMap(patterns)
-    dfree = not dist.dispersion_fixed
-    approximate = settings.method == "ApproximateLaplace"
     state, _, _, _ = pseudo_likelihood(
         resp, X, layout, Zs, thetas, reml=False, dispersion_free=dfree,
         mu_start=settings.mu_start if settings.mu_start is not None else dist.initial_mu(resp.y, resp.size),
@@ -244,8 +241,25 @@ def fit_laplace(resp, X, layout, Zs, patterns, settings):
     s2 = state.sigma2 if dfree else 1.0
     theta0 = np.concatenate([p.theta_from_cov(s2 * L @ L.T) for p, L in zip(patterns, state.Ls)])
     theta0 = thetas.away_from_boundary(theta0, 0.5 * np.sqrt(s2))
-    beta0, u0 = state.beta, state.u / np.sqrt(s2)
-    del state  # its factorisation and cross products are not needed any more
+    # (the state's factorisation and cross products are not kept)
+    return theta0, state.beta, state.u / np.sqrt(s2), s2
+
+
+def fit_laplace(resp, X, layout, Zs, patterns, settings, start=None):
+    """Laplace / ApproximateLaplace, started from InitPLIterations pseudo-likelihood iterations, or
+    from ``start = (theta, beta, dispersion)`` (absolute covariance parameters: e.g. another fit's
+    estimates, for a refit to a new response) with the random effects at 0."""
+    from .fit import EngineResult, _b_from_u
+
+    thetas = ThetaMap(patterns)
+    dfree = not resp.dist.dispersion_fixed
+    approximate = settings.method == "ApproximateLaplace"
+    if start is not None:
+        s2 = float(start[2]) if dfree else 1.0
+        theta0 = thetas.away_from_boundary(np.array(start[0], float), 0.5 * np.sqrt(s2))
+        beta0, u0 = np.array(start[1], float), np.zeros(layout.Q)
+    else:
+        theta0, beta0, u0, s2 = _pl_start(resp, X, layout, Zs, patterns, thetas, settings, dfree)
     pk = settings.pirls_kwargs()
     okw = settings.optimizer_kwargs()
     p = X.shape[1]

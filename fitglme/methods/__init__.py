@@ -9,14 +9,15 @@ all of them in MATLAB's order and carries them by MATLAB's names (:mod:`fitglme.
 
 Modules: ``effects`` (fixedEffects, randomEffects, covarianceParameters), ``hypothesis``
 (coefCI, coefTest, anova, compare), ``prediction`` (designMatrix, fitted, residuals, response,
-predict), ``simulation`` (random, refit), ``plots`` (plotResiduals, partialDependence,
+predict), ``simulation`` (random, refit; both with many responses), ``bootstrap``
+(parametricBootstrap; the shared refit plan in ``manyfits``), ``plots`` (plotResiduals, partialDependence,
 plotPartialDependence).
 """
 from __future__ import annotations
 
-from . import effects, hypothesis, plots, prediction, simulation
+from . import bootstrap, effects, hypothesis, plots, prediction, simulation
 
-MODULES = (effects, hypothesis, prediction, simulation, plots)
+MODULES = (effects, hypothesis, prediction, simulation, plots, bootstrap)
 
 
 def public_functions() -> dict:
