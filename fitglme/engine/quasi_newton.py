@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .optimize import STEP_TOL
+
 
 @dataclass
 class QuasiNewtonResult:
@@ -33,7 +35,9 @@ def minimize_from(fg, x0: np.ndarray, lo: np.ndarray, hi: np.ndarray, B0: np.nda
     (optional) returns ``(index, matrix)``: a current approximation of a diagonal block of the
     Hessian that replaces that block of the quasi-Newton matrix after every step.  Variables at
     a bound whose gradient points outwards are held there; the iteration stops when the
-    predicted decrease g'B^{-1}g on the free variables is below ``tol * max(1, |f|)``.  A scale
+    quasi-Newton step B^{-1}g on the free variables is below ``STEP_TOL`` relative to max(1, |x_i|)
+    (the criterion of every fit, docs/choices.md "One optimum"), or when no step is accepted
+    (then converged if the predicted decrease g'B^{-1}g is below ``100 tol``).  A scale
     parameter that ends at its bound 0 (where the gradient vanishes whether or not 0 is a
     minimum) is probed from the interior, and the iteration restarts there if that is lower.
     """
@@ -64,7 +68,9 @@ def minimize_from(fg, x0: np.ndarray, lo: np.ndarray, hi: np.ndarray, B0: np.nda
                 B = _positive_definite(B0)
                 continue
             decrement = -float(g[idx] @ step_f)
-            if decrement <= tol:
+            size = float(np.max(np.abs(step_f) / np.maximum(1.0, np.abs(x[idx]))))
+            if size <= STEP_TOL:
+                # pinned by the gradient, as every fit (fitglme.engine.optimize.STEP_TOL)
                 converged = True
                 break
             step = np.zeros_like(x)

@@ -463,7 +463,6 @@ def refit_response(resp: GLMResponse, X, layout, Zs, patterns, settings, start: 
     REMPL).  Returns an :class:`~fitglme.engine.fit.EngineResult`; ``cov_beta=False`` leaves its
     ``cov_beta`` as None (not needed by a bootstrap replicate).
     """
-    from ..errors import warn
     from .fit import EngineResult, fit_pl
     from .laplace import fit_laplace
 
@@ -496,8 +495,9 @@ def refit_response(resp: GLMResponse, X, layout, Zs, patterns, settings, start: 
         return fit_laplace(resp, X, layout, Zs, patterns, settings)
     boundary = layout.qs[0] > 1 and bool(np.any(mask & (res.x <= lo + 1e-12)))
     if not res.converged:
-        warn(f"Laplace optimisation did not meet its convergence criterion (objective {res.fun:.10g} after "
-             f"{res.n_evals} evaluations); results may be inaccurate.", "fitglme:NotConverged")
+        # The fast path could not pin the optimum by its gradient (e.g. a variance near its bound,
+        # where the objective is flat): the general engine, with its Newton polish, decides.
+        return fit_laplace(resp, X, layout, Zs, patterns, settings, start=start)
     obj._pred = None
     md = obj._mode_scalar(res.x) if obj.q == 1 else obj.mode(res.x)
     theta, beta, phi = obj.unpack(res.x)
