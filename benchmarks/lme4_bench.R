@@ -34,6 +34,7 @@ for (g in split(opt$groups)) df[[g]] <- factor(df[[g]])
 for (f in split(opt$factors)) df[[f]] <- factor(df[[f]])
 fml <- as.formula(opt$formula)
 fam <- switch(opt$family, poisson = poisson(), binomial = binomial(), gaussian = gaussian(),
+              gamma_log = Gamma(link = "log"),
               stop("unknown family ", opt$family))
 repeats <- as.integer(opt$repeats)
 

@@ -75,7 +75,7 @@ class BlockFactor:
         G = self.C @ Linv2.T  # (m1*q1, n2): C L2^{-T}
         Gk = G.reshape(m1, q1, n2)
         inner = np.eye(q1)[None] + np.einsum("kai,kbi->kab", Gk, Gk)
-        blocks1 = np.einsum("kca,kcd,kdb->kab", self.L1inv, inner, self.L1inv)
+        blocks1 = np.swapaxes(self.L1inv, 1, 2) @ inner @ self.L1inv  # per level L1^-T inner L1^-1
         # Rest terms: (A^{-1})_{22} = (S^{-1})_{Q2 block}
         Sinv = Linv2.T @ Linv2
         out: list[np.ndarray] = [None] * lay.nterms  # type: ignore[list-item]

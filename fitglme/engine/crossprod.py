@@ -126,7 +126,7 @@ def assemble(lay: ReLayout, cp: CrossProducts, Ls: list[np.ndarray]) -> Assemble
     m1, q1, Q2 = lay.m1, lay.q1, lay.Q2
     p = cp.XWX.shape[0]
     L1 = Ls[lay.first]
-    A11 = np.einsum("ba,kbc,cd->kad", L1, cp.K11, L1)
+    A11 = L1.T @ cp.K11 @ L1  # per level L1'K11 L1 (matmul: a three-operand einsum loops in C per element)
     if Q2 and lay.cross_pattern() is not None:
         return _assemble_sparse(lay, cp, Ls, A11)
     B = np.empty((m1 * q1, Q2 + p))
@@ -252,7 +252,7 @@ def trace_blocks(lay: ReLayout, cp: CrossProducts, Ls: list[np.ndarray], asm: As
     m1, q1, Q2 = lay.m1, lay.q1, lay.Q2
     L1 = asm.L1
     out: list[np.ndarray] = [None] * lay.nterms  # type: ignore[list-item]
-    D1 = np.einsum("kab,cb,kcd->ad", H11, L1, cp.K11)
+    D1 = np.einsum("kab,kbd->ad", H11, L1.T @ cp.K11)  # sum_l H11_l L1'K11_l
     if Q2:
         K12L = rest_right(lay, Ls, cp.K12)  # Z1'WZ2 Lambda_2
         D1 = D1 + np.einsum("kaj,kbj->ab", H12, K12L.reshape(m1, q1, Q2))
