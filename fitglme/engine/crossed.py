@@ -50,8 +50,7 @@ class SparseBlockFactor(BlockFactor):
             li = self.L1inv[:, 0, 0]
             F = self.C_rest.data * li[pat.rows]
             Sinv = self.rest_schur_inverse()
-            a, b, r, _kptr, ja, jb = pat._pairs()
-            kid = pat.pair_keys()
+            a, b, r, kid, ja, jb = pat.pairs()
             s = Sinv[ja, jb][kid]  # Sinv at each pair's columns
             off = a != b
             nnz = pat.nnz

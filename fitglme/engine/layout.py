@@ -21,6 +21,8 @@ SPARSE_DENSITY = 0.08
 #: ... and when the pairs of columns met within a first-term level (the size of the sparse Schur
 #: complement's accumulation, 16 bytes each) are at most this many.
 MAX_PAIRS = 10_000_000
+#: the column pairs are numbered by a lookup table of Q2^2 entries when it has at most this many
+PAIR_TABLE = 4_000_000
 
 
 def constant_rows(Z: np.ndarray) -> np.ndarray:
@@ -334,63 +336,59 @@ class CrossPattern:
 
     @property
     def n_pairs(self) -> int:
-        """Number of (j <= j') column pairs met within the rows of Z_1'Z_rest: the size of the
-        operator of :meth:`pair_operator`."""
+        """Number of entry pairs (column(a) <= column(b)) within the rows of Z_1'Z_rest: the size of
+        :meth:`pairs` and of the operator of :meth:`pair_operator`."""
         c = np.diff(self.indptr)
         return int(np.sum(c * (c + 1) // 2))
 
-    def _pairs(self):
-        """Per pair of stored entries (a, b) of one row with column(a) <= column(b): the entries,
-        grouped by their column pair; and the column pairs.  Built once."""
+    def pairs(self) -> tuple:
+        """Every pair (a, b) of stored entries of one row with column(a) <= column(b), in row order:
+        ``(a, b, row, kid, ja, jb)`` with ``kid`` the index of the pair's column pair (ja[kid],
+        jb[kid]).  Built once, without sorting (a counting pass over the Q2^2 column pairs when
+        that table is small, else np.unique)."""
         if getattr(self, "_pair_cache", None) is None:
-            counts = np.diff(self.indptr)
             nnz = self.nnz
-            # entry a pairs with the entries a..(end of its row): c_a of them
-            row_end = np.repeat(self.indptr[1:], counts)
-            c = row_end - np.arange(nnz)
+            row_end = np.repeat(self.indptr[1:], np.diff(self.indptr))
+            c = row_end - np.arange(nnz)  # entry a pairs with the entries a..(end of its row)
+            del row_end
             total = int(c.sum())
-            a = np.repeat(np.arange(nnz, dtype=np.int64), c)
             first = np.cumsum(c) - c
-            b = a + (np.arange(total, dtype=np.int64) - np.repeat(first, c))
+            a = np.repeat(np.arange(nnz, dtype=np.int64), c)
+            b = np.arange(total, dtype=np.int64)
+            b -= np.repeat(first - np.arange(nnz), c)
+            del first, c
             Q2 = self.shape[1]
             key = self.indices[a].astype(np.int64) * Q2 + self.indices[b]  # (within a row, columns increase)
-            order = np.argsort(key, kind="stable")  # pairs grouped by column pair
-            key = key[order]
-            new = np.concatenate([[True], key[1:] != key[:-1]]) if total else np.zeros(0, bool)
-            ukey = key[new]
-            kptr = np.concatenate([np.flatnonzero(new), [total]])
+            if Q2 * Q2 <= PAIR_TABLE:
+                seen = np.bincount(key, minlength=Q2 * Q2) > 0
+                ukey = np.flatnonzero(seen)
+                lookup = np.cumsum(seen, dtype=np.int64) - 1
+                kid = lookup[key]
+                del seen, lookup
+            else:
+                ukey, kid = np.unique(key, return_inverse=True)
             del key
-            it = np.int32 if nnz < 2**31 else np.int64
-            a, b = a[order].astype(it), b[order].astype(it)
-            del order
-            self._pair_cache = (a, b, self.rows[a].astype(it), kptr, (ukey // Q2).astype(np.int64),
-                                (ukey % Q2).astype(np.int64))
-            self._pair_kid = None
+            it = np.int32 if max(nnz, ukey.size) < 2**31 else np.int64
+            a, b = a.astype(it), b.astype(it)
+            self._pair_cache = (a, b, self.rows[a].astype(it), kid.astype(it).ravel(),
+                                (ukey // Q2).astype(np.int64), (ukey % Q2).astype(np.int64))
         return self._pair_cache
-
-    def pair_keys(self) -> np.ndarray:
-        """The column pair (index into the ``ja, jb`` of :meth:`_pairs`) of every entry pair."""
-        kptr = self._pairs()[3]
-        if self._pair_kid is None:
-            nk = kptr.size - 1
-            self._pair_kid = np.repeat(np.arange(nk, dtype=np.int32 if nk < 2**31 else np.int64), np.diff(kptr))
-        return self._pair_kid
 
     def gram(self, data: np.ndarray) -> np.ndarray:
         """K'K (dense, Q2 x Q2) for the matrix K with this pattern and ``data``."""
-        a, b, _r, kptr, ja, jb = self._pairs()
+        a, b, _r, kid, ja, jb = self.pairs()
         Q2 = self.shape[1]
         P = np.zeros((Q2, Q2))
         if a.size:
-            sums = np.add.reduceat(data[a] * data[b], kptr[:-1])
+            sums = np.bincount(kid, weights=data[a] * data[b], minlength=ja.size)
             P[jb, ja] = sums
             P[ja, jb] = sums
         return P
 
     def pair_operator(self, data: np.ndarray) -> "PairOperator":
         """For the matrix K with this pattern and ``data``: the linear map d -> K' diag(d) K."""
-        a, b, r, kptr, ja, jb = self._pairs()
-        Pi = sp.csr_array((data[a] * data[b], r, kptr), shape=(ja.size, self.shape[0]))
+        a, b, r, kid, ja, jb = self.pairs()
+        Pi = sp.csr_array((data[a] * data[b], (kid, r)), shape=(ja.size, self.shape[0]))
         return PairOperator(Pi, ja, jb, self.shape[1])
 
     def cross(self, lay: ReLayout, x1: np.ndarray, ys: list, w: np.ndarray | None) -> np.ndarray:
