@@ -193,6 +193,7 @@ class Case:
     factors: tuple[str, ...] = ()  # other categorical (string) columns
     pql_fixed: str = ""
     pql_random: str = ""
+    pql_opt: str = ""  # nlme::lmeControl(opt = ...) for glmmPQL ('' = its default, nlminb)
     # fitglme options per method beyond Distribution/FitMethod
     extra_options: dict = field(default_factory=dict)
 
@@ -331,6 +332,7 @@ def make_case(key: str, n: int | None = None) -> Case:
                    "re": {"g:std:(Intercept)": 0.5, "g:std:x1": 0.3, "g:std:x2": 0.2, "g:std:x3": 0.1}},
             r_formula="y ~ 1 + x1 + x2 + x3 + (1 + x1 + x2 + x3|g)", r_family="gamma_log",
             pql_fixed="y ~ 1 + x1 + x2 + x3", pql_random="~ 1 + x1 + x2 + x3 | g",
+            pql_opt="optim",  # (glmmPQL's default nlminb stops with "false convergence" on this case)
             extra_options={"MPL": {"Link": "log"}},
         )
     raise KeyError(f"unknown case recipe {key!r}; known: {', '.join(KEYS + SCALE_KEYS)}")
