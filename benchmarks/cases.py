@@ -125,13 +125,9 @@ INSTEVAL_N = 73_421
 
 
 def gen_insteval(n: int, seed: int) -> pd.DataFrame:
-    """lme4's InstEval (../shared/bench_data/InstEval.csv: 73,421 ratings y in 1..5 of lecturers d by
-    students s, dept, service) at its own size; at any other n (the worker's warm-up) a synthetic
-    stand-in of the same shape: S = n/25 students, D = n/65 lecturers in 14 departments, service
-    0/1, y = clip(round(3.2 + a_s + b_d + e), 1, 5)."""
-    path = DEFAULT_DATA_DIR / "InstEval.csv"
-    if n == INSTEVAL_N and path.is_file():
-        return pd.read_csv(path)
+    """A synthetic stand-in for lme4's InstEval, of the same shape (the worker's warm-up data; the
+    case itself is fitted to the real file, see :func:`data_file`): S = n/25 students, D = n/65
+    lecturers in 14 departments, service 0/1, y = clip(round(3.2 + a_s + b_d + e), 1, 5)."""
     rng = np.random.default_rng(seed)
     S, D = max(n // 25, 2), max(n // 65, 2)
     s = rng.integers(1, S + 1, n)
@@ -143,11 +139,16 @@ def gen_insteval(n: int, seed: int) -> pd.DataFrame:
                          "y": np.clip(np.round(y), 1, 5).astype(np.int64)})
 
 
-def gen_insteval_binary(n: int, seed: int) -> pd.DataFrame:
-    """:func:`gen_insteval` with the rating dichotomised: y = 1 when the rating is 4 or 5."""
-    df = gen_insteval(n, seed)
+def dichotomise_rating(df: pd.DataFrame) -> pd.DataFrame:
+    """InstEval's rating dichotomised: y = 1 when the rating is 4 or 5."""
+    df = df.copy()
     df["y"] = (df["y"] >= 4).astype(np.int64)
     return df
+
+
+def gen_insteval_binary(n: int, seed: int) -> pd.DataFrame:
+    """:func:`gen_insteval` dichotomised (:func:`dichotomise_rating`)."""
+    return dichotomise_rating(gen_insteval(n, seed))
 
 
 def gen_binary_crossed_big(n: int, seed: int) -> pd.DataFrame:
@@ -194,6 +195,10 @@ class Case:
     pql_fixed: str = ""
     pql_random: str = ""
     pql_opt: str = ""  # nlme::lmeControl(opt = ...) for glmmPQL ('' = its default, nlminb)
+    # real data: the shared CSV (stem) the case is fitted to -- never replaced by its recipe, which
+    # only makes the warm-up data -- and the transformation applied to it (None: the file itself)
+    real_data: str = ""
+    derive: Callable[[pd.DataFrame], pd.DataFrame] | None = None
     # fitglme options per method beyond Distribution/FitMethod
     extra_options: dict = field(default_factory=dict)
 
@@ -313,6 +318,7 @@ def make_case(key: str, n: int | None = None) -> Case:
             groups=("s", "d", "service", "dept"), recipe=gen_insteval_binary if binary else gen_insteval,
             seed=1414, shared_csv=False, truth={"beta": {}, "re": {}}, r_formula=form,
             r_family="binomial" if binary else "gaussian",
+            real_data="InstEval" if n == INSTEVAL_N else "", derive=dichotomise_rating if binary else None,
         )
     if key == "binary_crossed_big":
         n = n or 1_000_000
@@ -395,7 +401,15 @@ def write_csv(df: pd.DataFrame, path: Path) -> None:
 def data_file(case: Case, data_dir: Path | None = None, work_dir: Path = WORK_DIR) -> tuple[Path, str]:
     """The CSV to fit and where it came from ('shared' R draws, or 'generated' by numpy)."""
     data_dir = DEFAULT_DATA_DIR if data_dir is None else Path(data_dir)
-    if case.shared_csv:
+    if case.real_data:
+        src = data_dir / f"{case.real_data}.csv"
+        if not src.is_file():
+            raise SystemExit(f"case {case.name} is fitted to {src}, which is missing (use --data-dir)")
+        if case.derive is None:
+            return src, "shared"
+        p = Path(work_dir) / "data" / f"{case.name}.csv"
+        write_csv(case.derive(pd.read_csv(src)), p)
+        return p, "derived from shared"
         p = data_dir / f"{case.name}.csv"
         if p.is_file():
             return p, "shared"
