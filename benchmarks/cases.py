@@ -121,6 +121,57 @@ def gen_normal_slope(n: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame({"g": g, "x": x, "y": np.round(y, 6)})
 
 
+INSTEVAL_N = 73_421
+
+
+def gen_insteval(n: int, seed: int) -> pd.DataFrame:
+    """A synthetic stand-in for lme4's InstEval, of the same shape (the worker's warm-up data; the
+    case itself is fitted to the real file, see :func:`data_file`): S = n/25 students, D = n/65
+    lecturers in 14 departments, service 0/1, y = clip(round(3.2 + a_s + b_d + e), 1, 5)."""
+    rng = np.random.default_rng(seed)
+    S, D = max(n // 25, 2), max(n // 65, 2)
+    s = rng.integers(1, S + 1, n)
+    d = rng.integers(1, D + 1, n)
+    dept = (d % 14) + 1
+    service = rng.integers(0, 2, n)
+    y = 3.2 + rng.normal(0, 0.3, S)[s - 1] + rng.normal(0, 0.5, D)[d - 1] + rng.normal(0, 1.2, n)
+    return pd.DataFrame({"s": s, "d": d, "service": service, "dept": dept,
+                         "y": np.clip(np.round(y), 1, 5).astype(np.int64)})
+
+
+def dichotomise_rating(df: pd.DataFrame) -> pd.DataFrame:
+    """InstEval's rating dichotomised: y = 1 when the rating is 4 or 5."""
+    df = df.copy()
+    df["y"] = (df["y"] >= 4).astype(np.int64)
+    return df
+
+
+def gen_insteval_binary(n: int, seed: int) -> pd.DataFrame:
+    """:func:`gen_insteval` dichotomised (:func:`dichotomise_rating`)."""
+    return dichotomise_rating(gen_insteval(n, seed))
+
+
+def gen_binary_crossed_big(n: int, seed: int) -> pd.DataFrame:
+    """:func:`gen_binary_crossed` with 10,000 x 1,000 crossed levels."""
+    return gen_binary_crossed(n, seed, L1=10_000, L2=1_000)
+
+
+def gen_gamma_block4(n: int, seed: int) -> pd.DataFrame:
+    """G = n/100 subjects of 100 consecutive rows; x1, x2, x3 ~ N(0,1) (6 dp); per subject a
+    correlated 4-vector b ~ N(0, Sigma), sds (0.5, 0.4, 0.3, 0.3), all correlations 0.3;
+    y ~ Gamma(shape 5, mean exp(1 + 0.3 x1 - 0.2 x2 + 0.1 x3 + b0 + b1 x1 + b2 x2 + b3 x3)), 6 dp."""
+    rng = np.random.default_rng(seed)
+    G = max(n // 100, 1)
+    g = np.repeat(np.arange(1, G + 1), 100)[:n]
+    X = np.round(rng.standard_normal((n, 3)), 6)
+    sd = np.array([0.5, 0.4, 0.3, 0.3])
+    R = np.full((4, 4), 0.3) + 0.7 * np.eye(4)
+    b = rng.multivariate_normal(np.zeros(4), R * np.outer(sd, sd), G)
+    eta = 1 + X @ np.array([0.3, -0.2, 0.1]) + b[g - 1, 0] + np.einsum("ij,ij->i", X, b[g - 1, 1:])
+    y = np.maximum(np.round(rng.gamma(5.0, np.exp(eta) / 5.0), 6), 1e-6)
+    return pd.DataFrame({"g": g, "x1": X[:, 0], "x2": X[:, 1], "x3": X[:, 2], "y": y})
+
+
 # ----------------------------------------------------------------------------------- cases
 @dataclass(frozen=True)
 class Case:
@@ -143,6 +194,11 @@ class Case:
     factors: tuple[str, ...] = ()  # other categorical (string) columns
     pql_fixed: str = ""
     pql_random: str = ""
+    pql_opt: str = ""  # nlme::lmeControl(opt = ...) for glmmPQL ('' = its default, nlminb)
+    # real data: the shared CSV (stem) the case is fitted to -- never replaced by its recipe, which
+    # only makes the warm-up data -- and the transformation applied to it (None: the file itself)
+    real_data: str = ""
+    derive: Callable[[pd.DataFrame], pd.DataFrame] | None = None
     # fitglme options per method beyond Distribution/FitMethod
     extra_options: dict = field(default_factory=dict)
 
@@ -187,6 +243,8 @@ _SHARED = {
 }
 
 KEYS = ("poisson_ri", "binary_slope", "binary_crossed", "subject_item", "normal_slope")
+#: the real-scale cases (selected by key or name; not part of 'all', whose lme4 fits are the baseline)
+SCALE_KEYS = ("insteval", "insteval_binary", "binary_crossed_big", "gamma_block4")
 
 
 def _size_label(n: int) -> str:
@@ -248,7 +306,43 @@ def make_case(key: str, n: int | None = None) -> Case:
             groups=("g",), recipe=gen_normal_slope, seed=5005, shared_csv=False, truth=_NORMAL_TRUTH,
             r_formula="y ~ 1 + x + (1 + x|g)", r_family="gaussian",
         )
-    raise KeyError(f"unknown case recipe {key!r}; known: {', '.join(KEYS)}")
+    if key in ("insteval", "insteval_binary"):
+        n = n or INSTEVAL_N
+        binary = key == "insteval_binary"
+        form = "y ~ 1 + service + (1|s) + (1|d) + (1|dept:service)"
+        return Case(
+            key=key, issue_case=14, n=n, name=("InstEval" if n == INSTEVAL_N else f"insteval_like_n{n}")
+            + ("_binary" if binary else ""),
+            formula=form, distribution="Binomial" if binary else "Normal",
+            methods=("Laplace", "ApproximateLaplace") if binary else ("MPL", "REMPL"),
+            groups=("s", "d", "service", "dept"), recipe=gen_insteval_binary if binary else gen_insteval,
+            seed=1414, shared_csv=False, truth={"beta": {}, "re": {}}, r_formula=form,
+            r_family="binomial" if binary else "gaussian",
+            real_data="InstEval" if n == INSTEVAL_N else "", derive=dichotomise_rating if binary else None,
+        )
+    if key == "binary_crossed_big":
+        n = n or 1_000_000
+        return Case(
+            key=key, issue_case=14, n=n, name=f"binary_crossed_n{_size_label(n)}_10000x1000",
+            formula="y ~ 1 + x + (1|f1) + (1|f2)", distribution="Binomial", methods=("Laplace",),
+            groups=("f1", "f2"), recipe=gen_binary_crossed_big, seed=1415, shared_csv=False,
+            truth=_CROSSED_TRUTH, r_formula="y ~ 1 + x + (1|f1) + (1|f2)", r_family="binomial",
+        )
+    if key == "gamma_block4":
+        n = n or 100_000
+        return Case(
+            key=key, issue_case=14, n=n, name=f"gamma_block4_n{_size_label(n)}_g{max(n // 100, 1)}",
+            formula="y ~ 1 + x1 + x2 + x3 + (1 + x1 + x2 + x3|g)", distribution="Gamma",
+            methods=("MPL",), groups=("g",), recipe=gen_gamma_block4, seed=1416, shared_csv=False,
+            truth={"beta": {"(Intercept)": 1.0, "x1": 0.3, "x2": -0.2, "x3": 0.1},
+                   "re": {"g:std:(Intercept)": 0.5, "g:std:x1": 0.4, "g:std:x2": 0.3, "g:std:x3": 0.3}},
+            r_formula="y ~ 1 + x1 + x2 + x3 + (1 + x1 + x2 + x3|g)", r_family="gamma_log",
+            pql_fixed="y ~ 1 + x1 + x2 + x3", pql_random="~ 1 + x1 + x2 + x3 | g",
+            # glmmPQL fails on this case with nlminb ("false convergence") and with
+            # pql_opt="optim" ("missing values in object"): docs/performance.md
+            extra_options={"MPL": {"Link": "log"}},
+        )
+    raise KeyError(f"unknown case recipe {key!r}; known: {', '.join(KEYS + SCALE_KEYS)}")
 
 
 def default_cases() -> list[Case]:
@@ -265,6 +359,10 @@ def select_cases(spec: str, n: int | None = None) -> list[Case]:
     for tok in spec.replace(",", " ").split():
         if tok == "all":
             picked = allc
+        elif tok in SCALE_KEYS:
+            picked = [make_case(tok)]
+        elif tok == "scale":
+            picked = [make_case(k) for k in SCALE_KEYS]
         elif tok.isdigit():
             picked = [c for c in allc if c.issue_case == int(tok)]
         elif tok in KEYS:
@@ -273,7 +371,8 @@ def select_cases(spec: str, n: int | None = None) -> list[Case]:
             picked = [c for c in allc if c.name == tok]
         if not picked:
             names = ", ".join(c.name for c in allc)
-            raise SystemExit(f"unknown case {tok!r}: use 'all', 1-5, one of {', '.join(KEYS)} or {names}")
+            raise SystemExit(f"unknown case {tok!r}: use 'all', 'scale', 1-5, one of "
+                             f"{', '.join(KEYS + SCALE_KEYS)} or {names}")
         for c in picked:
             if n is not None:
                 c = make_case(c.key, n)
@@ -302,7 +401,15 @@ def write_csv(df: pd.DataFrame, path: Path) -> None:
 def data_file(case: Case, data_dir: Path | None = None, work_dir: Path = WORK_DIR) -> tuple[Path, str]:
     """The CSV to fit and where it came from ('shared' R draws, or 'generated' by numpy)."""
     data_dir = DEFAULT_DATA_DIR if data_dir is None else Path(data_dir)
-    if case.shared_csv:
+    if case.real_data:
+        src = data_dir / f"{case.real_data}.csv"
+        if not src.is_file():
+            raise SystemExit(f"case {case.name} is fitted to {src}, which is missing (use --data-dir)")
+        if case.derive is None:
+            return src, "shared"
+        p = Path(work_dir) / "data" / f"{case.name}.csv"
+        write_csv(case.derive(pd.read_csv(src)), p)
+        return p, "derived from shared"
         p = data_dir / f"{case.name}.csv"
         if p.is_file():
             return p, "shared"

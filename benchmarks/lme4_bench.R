@@ -2,7 +2,7 @@
 #
 # Usage: Rscript benchmarks/lme4_bench.R csv=PATH formula='y ~ 1 + x + (1|g)' family=poisson \
 #          methods=glmer_nAGQ1,glmer_nAGQ0,glmmPQL groups=g [factors=cond] repeats=3 out=PATH.json \
-#          [pql_fixed='y ~ 1 + x' pql_random='~ 1 | g']
+#          [pql_fixed='y ~ 1 + x' pql_random='~ 1 | g' [pql_opt=optim]]
 #
 # Methods (all with default settings and the default optimizers):
 #   glmer_nAGQ1  lme4::glmer(formula, family, nAGQ = 1)   <-> fitglme FitMethod 'Laplace'
@@ -21,7 +21,7 @@ suppressPackageStartupMessages({
 })
 
 args <- commandArgs(trailingOnly = TRUE)
-opt <- list(repeats = "3", factors = "", pql_fixed = "", pql_random = "")
+opt <- list(repeats = "3", factors = "", pql_fixed = "", pql_random = "", pql_opt = "")
 for (a in args) {
   i <- regexpr("=", a, fixed = TRUE)
   if (i < 1) stop("arguments are key=value; got ", a)
@@ -34,6 +34,7 @@ for (g in split(opt$groups)) df[[g]] <- factor(df[[g]])
 for (f in split(opt$factors)) df[[f]] <- factor(df[[f]])
 fml <- as.formula(opt$formula)
 fam <- switch(opt$family, poisson = poisson(), binomial = binomial(), gaussian = gaussian(),
+              gamma_log = Gamma(link = "log"),
               stop("unknown family ", opt$family))
 repeats <- as.integer(opt$repeats)
 
@@ -41,8 +42,11 @@ fit_one <- function(m) {
   switch(m,
     glmer_nAGQ1 = glmer(fml, data = df, family = fam, nAGQ = 1),
     glmer_nAGQ0 = glmer(fml, data = df, family = fam, nAGQ = 0),
-    glmmPQL = glmmPQL(fixed = as.formula(opt$pql_fixed), random = as.formula(opt$pql_random),
-                      family = fam, data = df, verbose = FALSE),
+    glmmPQL = if (nzchar(opt$pql_opt))
+      glmmPQL(fixed = as.formula(opt$pql_fixed), random = as.formula(opt$pql_random),
+              family = fam, data = df, verbose = FALSE, control = nlme::lmeControl(opt = opt$pql_opt))
+    else glmmPQL(fixed = as.formula(opt$pql_fixed), random = as.formula(opt$pql_random),
+                 family = fam, data = df, verbose = FALSE),
     lmer_ML = lmer(fml, data = df, REML = FALSE),
     lmer_REML = lmer(fml, data = df, REML = TRUE),
     stop("unknown method ", m))

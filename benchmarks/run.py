@@ -215,6 +215,8 @@ def bench_r(case: Case, csv: Path, methods: list[str], args) -> dict:
            f"factors={','.join(case.factors)}", f"repeats={args.r_repeats or args.repeats}", f"out={out}"]
     if case.pql_fixed:
         cmd += [f"pql_fixed={case.pql_fixed}", f"pql_random={case.pql_random}"]
+        if case.pql_opt:
+            cmd.append(f"pql_opt={case.pql_opt}")
     log(f"  lme4: {' '.join(todo.values())} on {case.name}")
     t0 = time.time()
     with open(args.work_dir / f"lme4_{case.name}.log", "w") as errlog:

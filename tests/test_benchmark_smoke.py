@@ -10,6 +10,7 @@ import math
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,3 +53,21 @@ def test_recipes_shapes():
     assert names == ["poisson_ri_n1e4", "poisson_ri_n1e5", "poisson_ri_n1e6", "binary_slope_n1e5_g1000",
                      "binary_crossed_n1e5_2000x100", "binary_crossed_n7584_316x24", "normal_slope_n1e5_g1000"]
     assert [c.name for c in cases.select_cases("1")] == names[:3]
+
+
+def test_scale_cases_are_selectable_and_their_warm_up_data_have_the_model_columns():
+    """The real-scale cases (issue 14) by key and as 'scale'; 'all' stays the baseline set."""
+    picked = cases.select_cases("scale")
+    assert [c.key for c in picked] == list(cases.SCALE_KEYS)
+    for c in picked:
+        small = cases.make_case(c.key, 2000)
+        df = small.recipe(2000, 99)  # what the worker's warm-up fits
+        assert len(df) == 2000
+        for col in c.groups + ("y",):
+            assert col in df.columns
+    binary = cases.gen_insteval_binary(2000, 99)
+    assert set(np.unique(binary["y"])) <= {0, 1}
+    big = cases.gen_binary_crossed_big(20_000, 1)
+    assert big["f1"].max() <= 10_000 and big["f2"].max() <= 1_000 and big["f1"].nunique() > 5_000
+    g4 = cases.gen_gamma_block4(2000, 1)
+    assert g4["g"].nunique() == 20 and (g4["y"] > 0).all()

@@ -75,7 +75,7 @@ class BlockFactor:
         G = self.C @ Linv2.T  # (m1*q1, n2): C L2^{-T}
         Gk = G.reshape(m1, q1, n2)
         inner = np.eye(q1)[None] + np.einsum("kai,kbi->kab", Gk, Gk)
-        blocks1 = np.einsum("kca,kcd,kdb->kab", self.L1inv, inner, self.L1inv)
+        blocks1 = np.swapaxes(self.L1inv, 1, 2) @ inner @ self.L1inv  # per level L1^-T inner L1^-1
         # Rest terms: (A^{-1})_{22} = (S^{-1})_{Q2 block}
         Sinv = Linv2.T @ Linv2
         out: list[np.ndarray] = [None] * lay.nterms  # type: ignore[list-item]
@@ -256,11 +256,14 @@ def factorize(layout: ReLayout, zts: list[np.ndarray], w: np.ndarray, X: np.ndar
     A11 = lay.level_sums(w, zt1, zt1)
     Q2 = lay.Q2
     n2 = Q2 + p
-    B = np.zeros((m1 * q1, n2))
+    pat = lay.cross_pattern() if Q2 else None
+    # crossed scalar terms with a sparse Z_1'Z_rest: the rest columns of B stay sparse (crossed.py)
+    B = np.zeros((m1 * q1, p if pat is not None else n2))
     S = np.zeros((n2, n2))
     if Q2:
         S[:Q2, :Q2] = lay.rest_rest_cross(zts, zts, w)
-        B[:, :Q2] = lay.first_rest_cross(zt1, zts, w)
+        if pat is None:
+            B[:, :Q2] = lay.first_rest_cross(zt1, zts, w)
         if p:
             S[:Q2, Q2:] = lay.rest_cross_dense([None if z is None else w[:, None] * z for z in zts], X)
             S[Q2:, :Q2] = S[:Q2, Q2:].T
@@ -280,7 +283,11 @@ def factorize(layout: ReLayout, zts: list[np.ndarray], w: np.ndarray, X: np.ndar
         XWX = S[Q2:, Q2:]
         XWX += XWX.T  # (exactly symmetric)
         XWX *= 0.5
-        B[:, Q2:] = B1X.reshape(m1 * q1, p)
+        B[:, B.shape[1] - p:] = B1X.reshape(m1 * q1, p)
+    if pat is not None:
+        from .crossed import factor_sparse
+
+        return factor_sparse(lay, A11, pat.cross(lay, zt1, zts, w), B, S, p)
     schur = None
     if lay.precise and p and lay.stable_schur_applies:
         # Within-level residuals of the X rows on the first term's column (row space: no squaring).

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .blocks import BlockFactor, factor_blocks
+from .blocks import BlockFactor, NotPositiveDefinite, factor_blocks
+from .crossed import factor_schur
 from .layout import ReLayout, vdot
 
 
@@ -29,7 +30,7 @@ class CrossProducts:
     K11: np.ndarray  # (m1, q1, q1)  per-level Z1'WZ1
     K1X: np.ndarray  # (m1, q1, p)   per-level Z1'WX
     K1z: np.ndarray  # (m1, q1)      per-level Z1'Wz
-    K12: np.ndarray  # (m1 q1, Q2)   Z1'WZ2
+    K12: np.ndarray  # (m1 q1, Q2)   Z1'WZ2 (a CSR array when layout.cross_pattern() is not None)
     K22: np.ndarray  # (Q2, Q2)      Z2'WZ2
     K2X: np.ndarray  # (Q2, p)
     K2z: np.ndarray  # (Q2,)
@@ -37,6 +38,7 @@ class CrossProducts:
     XWz: np.ndarray  # (p,)
     zWz: float
     R: np.ndarray | None = None  # (p, p) scatter of the within-level residuals of X (layout.precise)
+    pairs: object = None  # PairOperator of K12 (layout.cross_pattern() is not None)
 
 
 def cross_products(lay: ReLayout, Zs: list[np.ndarray], w: np.ndarray, X: np.ndarray, z: np.ndarray) -> CrossProducts:
@@ -59,8 +61,13 @@ def cross_products(lay: ReLayout, Zs: list[np.ndarray], w: np.ndarray, X: np.nda
             K1X[:, a, c] = lay.level_sum(tmp)
         np.multiply(Z1[:, a], wz, out=tmp)
         K1z[:, a] = lay.level_sum(tmp)
+    pat = lay.cross_pattern() if Q2 else None
     if Q2:
-        K12 = lay.first_rest_cross(Z1, Zs, w)
+        if pat is not None:
+            K12 = pat.matrix(pat.cross(lay, Z1, Zs, w))
+            pairs = pat.pair_operator(K12.data)
+        else:
+            K12, pairs = lay.first_rest_cross(Z1, Zs, w), None
         K22 = lay.rest_rest_cross(Zs, Zs, w)
         wZr = [w[:, None] * Zs[k] if k in lay.rest else None for k in range(lay.nterms)]
         K2X = lay.rest_cross_dense(wZr, X)
@@ -81,7 +88,8 @@ def cross_products(lay: ReLayout, Zs: list[np.ndarray], w: np.ndarray, X: np.nda
         wr = w[:, None] * r
         R = wr.T @ r
         XWz = gamma.T @ K1z[:, 0] + wr.T @ z
-    return CrossProducts(K11, K1X, K1z, K12, K22, K2X, K2z, XWX, XWz, vdot(z, wz), R)
+    return CrossProducts(K11, K1X, K1z, K12, K22, K2X, K2z, XWX, XWz, vdot(z, wz), R,
+                         pairs if Q2 else None)
 
 
 def rest_right(lay: ReLayout, Ls: list[np.ndarray], M: np.ndarray) -> np.ndarray:
@@ -118,7 +126,9 @@ def assemble(lay: ReLayout, cp: CrossProducts, Ls: list[np.ndarray]) -> Assemble
     m1, q1, Q2 = lay.m1, lay.q1, lay.Q2
     p = cp.XWX.shape[0]
     L1 = Ls[lay.first]
-    A11 = np.einsum("ba,kbc,cd->kad", L1, cp.K11, L1)
+    A11 = L1.T @ cp.K11 @ L1  # per level L1'K11 L1 (matmul: a three-operand einsum loops in C per element)
+    if Q2 and lay.cross_pattern() is not None:
+        return _assemble_sparse(lay, cp, Ls, A11)
     B = np.empty((m1 * q1, Q2 + p))
     B1X = np.einsum("ba,kbp->kap", L1, cp.K1X).reshape(m1 * q1, p)
     S = np.empty((Q2 + p, Q2 + p))
@@ -153,6 +163,57 @@ def assemble(lay: ReLayout, cp: CrossProducts, Ls: list[np.ndarray]) -> Assemble
     return Assembled(fac, lay._to_public(r1, r2), cp.XWz.copy(), L1)
 
 
+def _rest_scales(lay: ReLayout, Ls: list[np.ndarray]) -> np.ndarray:
+    """The diagonal of Lambda_2 for scalar rest terms: (Q2,)."""
+    return np.concatenate([np.full(lay.nlevels[k], float(Ls[k][0, 0])) for k in lay.rest])
+
+
+def _assemble_sparse(lay: ReLayout, cp: CrossProducts, Ls: list[np.ndarray], A11: np.ndarray) -> Assembled:
+    """:func:`assemble` for scalar terms with a sparse Z_1'WZ_rest (layout.cross_pattern()).
+
+    With l1 the first term's factor, a = 1 + l1^2 K11 per level and Lambda_2 the rest terms'
+    factors, the Schur complement of the first term is
+    S_22 = Lambda_2 (K22 - l1^2 K12' diag(1/a) K12) Lambda_2 + I (and its X rows alike):
+    K12' diag(d) K12 is one sparse product over the pairs of columns met within a first-term
+    level (:class:`~fitglme.engine.layout.PairOperator`), never a dense (m1, Q2) array
+    (docs/performance.md, "Crossed designs")."""
+    pat = lay.cross_pattern()
+    Q2 = lay.Q2
+    p = cp.XWX.shape[0]
+    l1 = float(Ls[lay.first][0, 0])
+    lam2 = _rest_scales(lay, Ls)
+    a = A11[:, 0, 0] + 1.0
+    if not np.all(a > 0):
+        raise NotPositiveDefinite
+    ia = 1.0 / a
+    P1, P2 = cp.pairs(np.column_stack([ia, ia * ia]))
+    T = P1
+    T *= -l1 * l1
+    T += cp.K22  # K22 - l1^2 K12' diag(1/a) K12
+    S = np.empty((Q2 + p, Q2 + p))
+    Srr = S[:Q2, :Q2]
+    np.multiply(T, lam2[:, None], out=Srr)
+    Srr *= lam2[None, :]
+    Srr[np.arange(Q2), np.arange(Q2)] += 1.0
+    K1X = cp.K1X[:, 0, :]
+    if p:
+        G = cp.K12.T @ (K1X * ia[:, None])
+        S2X = (cp.K2X - l1 * l1 * G) * lam2[:, None]
+        S[:Q2, Q2:] = S2X
+        S[Q2:, :Q2] = S2X.T
+        S[Q2:, Q2:] = cp.XWX - l1 * l1 * (K1X.T @ (K1X * ia[:, None]))
+    d0 = None
+    if lay.precise:  # (the magnitudes before the cancellation, for the rounding-level ridge)
+        d0 = np.concatenate([lam2 * lam2 * np.diag(cp.K22) + 1.0, np.abs(np.diag(cp.XWX))])
+    L1 = np.sqrt(a)[:, None, None]
+    li = 1.0 / L1[:, 0, 0]
+    Cr = pat.matrix(cp.K12.data * lam2[cp.K12.indices] * (l1 * li[pat.rows]))
+    fac = factor_schur(lay, L1, 1.0 / L1, Cr, l1 * K1X * li[:, None], S, p, d0)
+    fac.sparse_parts = (T, P2, lam2, l1, a)  # for trace_blocks
+    r1 = l1 * cp.K1z[:, 0]
+    return Assembled(fac, lay._to_public(r1, lam2 * cp.K2z), cp.XWz.copy(), Ls[lay.first])
+
+
 def k_times(lay: ReLayout, cp: CrossProducts, v: np.ndarray) -> np.ndarray:
     """K v = Z'WZ v for v in the public random-effects order (no Lambda)."""
     m1, q1 = lay.m1, lay.q1
@@ -184,12 +245,14 @@ def trace_blocks(lay: ReLayout, cp: CrossProducts, Ls: list[np.ndarray], asm: As
 
     tr(H^{-1} Lambda'Z'WZ dLambda_j) = sum(D_k * dL_j^T) for a parameter of term k.
     """
+    if lay.Q2 and lay.cross_pattern() is not None:
+        return _trace_blocks_sparse(lay, cp, Ls, asm)
     fac = asm.factor
     H11, H12, H22 = fac._re_inverse_blocks()
     m1, q1, Q2 = lay.m1, lay.q1, lay.Q2
     L1 = asm.L1
     out: list[np.ndarray] = [None] * lay.nterms  # type: ignore[list-item]
-    D1 = np.einsum("kab,cb,kcd->ad", H11, L1, cp.K11)
+    D1 = np.einsum("kab,kbd->ad", H11, L1.T @ cp.K11)  # sum_l H11_l L1'K11_l
     if Q2:
         K12L = rest_right(lay, Ls, cp.K12)  # Z1'WZ2 Lambda_2
         D1 = D1 + np.einsum("kaj,kbj->ab", H12, K12L.reshape(m1, q1, Q2))
@@ -202,6 +265,30 @@ def trace_blocks(lay: ReLayout, cp: CrossProducts, Ls: list[np.ndarray], asm: As
             blk = U[o : o + m * q, o : o + m * q].reshape(m, q, m, q)
             out[k] = np.einsum("iaib->ab", blk)
     out[lay.first] = D1
+    return out
+
+
+def _trace_blocks_sparse(lay: ReLayout, cp: CrossProducts, Ls: list[np.ndarray], asm: Assembled) -> list[np.ndarray]:
+    """:func:`trace_blocks` for scalar terms with a sparse Z_1'WZ_rest, without the dense (m1, Q2)
+    blocks of H^{-1}.
+
+    With a = 1 + l1^2 K11 per first-term level, F = diag(l1/a) K12 Lambda_2 and Sinv = S_22^{-1}
+    (:func:`_assemble_sparse`), H^{-1} = [[diag(1/a) + F Sinv F', -F Sinv], [., Sinv]], so
+    D_1 = l1 sum K11/a - l1 <Sinv, Lambda_2 K12' diag(1/a^2) K12 Lambda_2> and, for rest term k,
+    D_k = sum over its columns r of (Sinv Lambda_2 (K22 - l1^2 K12' diag(1/a) K12))_rr: traces of
+    dense Q2 x Q2 products with the inverse of the Schur complement (docs/performance.md).
+    """
+    fac = asm.factor
+    T, P2, lam2, l1, a = fac.sparse_parts
+    k11 = cp.K11[:, 0, 0]
+    Sinv = fac.rest_schur_inverse()
+    SL = Sinv * lam2[:, None]  # (rows scaled by Lambda_2; the factor's arrays stay unchanged)
+    colsum = np.einsum("jr,jr->r", SL, T)
+    d1 = l1 * float(np.sum(k11 / a)) - l1 * float(np.einsum("jr,jr,r->", SL, P2, lam2))
+    out: list[np.ndarray] = [None] * lay.nterms  # type: ignore[list-item]
+    out[lay.first] = np.array([[d1]])
+    for j, k in enumerate(lay.rest):
+        out[k] = np.array([[colsum[lay.rest_offsets[j]:lay.rest_offsets[j + 1]].sum()]])
     return out
 
 

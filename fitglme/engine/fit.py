@@ -134,11 +134,15 @@ def pseudo_likelihood(
     precise: bool = True,
     settings: FitSettings | None = None,
     theta_start: np.ndarray | None = None,
+    stats: dict | None = None,
 ) -> tuple[LMEState, np.ndarray, int, bool]:
     """Pseudo-likelihood iterations; returns the final LME state, eta, iterations, converged.
 
     ``theta_start``: the relative covariance parameters the first LME fit starts from (default:
-    the patterns' start, or a random one under StartMethod 'random')."""
+    the patterns' start, or a random one under StartMethod 'random'). ``stats`` (optional dict)
+    receives ``pl_iterations`` and ``lme_fits`` (the LME fits run). For the Normal distribution with
+    the identity link the working data never change: one fit, whatever ``max_iter`` is
+    (:func:`fixed_working_data`)."""
     link, dist = resp.link, resp.dist
     eta = link.link(dist.clip_mu(np.asarray(mu_start, float)))
     del mu_start  # (the caller passes a temporary: no n-vector outlives its use)
@@ -173,10 +177,14 @@ def pseudo_likelihood(
         w /= V
         return z, w
 
+    # Normal with the identity link: z = y - offset and w = pw whatever eta is, so the first LME fit
+    # is the fixed point (docs/performance.md): one fit, polished as the last of a loop would be.
+    fixed_data = fixed_working_data(resp)
+    lme_fits = 0
     for it in range(1, max_iter + 1):
         # Intermediate iterations need no polished inner fit; near the fixed point they do.
         opt = settings.optimizer_kwargs() if settings is not None else {}
-        polish = precise and (change_prev < 1e-3 or force_polish)
+        polish = precise and (change_prev < 1e-3 or force_polish or fixed_data)
         if resp.huge:
             state, center = _huge_pl_step(resp, X, layout, Zs, thetas, lme, eta, state, theta, center,
                                           first=it == 1, polish=polish, opt=opt)
@@ -186,6 +194,7 @@ def pseudo_likelihood(
                 lme.set_data(*working_data(eta))
                 lme.release_data(lambda e=eta: working_data(e))  # only the cross products are kept
                 state, _ = lme.fit(theta, polish=polish, **opt)
+                lme_fits += 1
             except (NotPositiveDefinite, FloatingPointError, ZeroDivisionError) as exc:
                 if it > 1 and change_prev > 1.0:
                     raise IterationsDiverged(it - 1, change_prev) from exc
@@ -204,7 +213,7 @@ def pseudo_likelihood(
             print(f"PL iteration {it:3d}: -2 logL(pseudo) = {state.objective:.8g}, relative change in eta = {change:.3g}")
         if resp.huge and it == 1 and it < max_iter:
             continue  # the first huge-count step only solves at the start theta (see above)
-        if change <= tol:
+        if change <= tol or fixed_data:
             if precise and not polish and it < max_iter:
                 # The estimates are those of the last inner fit: it must be pinned by its gradient
                 # (Newton polish), not left where the quasi-Newton phase stopped (docs/choices.md).
@@ -220,6 +229,9 @@ def pseudo_likelihood(
             f"(last relative change {change:.3g} > PLTolerance = {tol:g}); returning the last iterate.",
             PL_WARN,
         )
+    if stats is not None:
+        stats["pl_iterations"] = it
+        stats["lme_fits"] = lme_fits
     return state, eta, it, converged
 
 
@@ -229,6 +241,12 @@ def _linear_predictor(X, layout: ReLayout, Zs, state: LMEState, offset) -> np.nd
     eta += layout.z_times([scale_columns(Zk, Lk) for Zk, Lk in zip(Zs, state.Ls)], state.u)
     eta += offset
     return eta
+
+
+def fixed_working_data(resp: GLMResponse) -> bool:
+    """Whether the pseudo-likelihood working response and weights do not depend on eta (Normal
+    distribution, identity link): z = y - offset, w = pw."""
+    return resp.dist.name == "Normal" and resp.link.kind == "identity" and not resp.huge
 
 
 def _huge_start(lme: LMEProblem, thetas: ThetaMap, theta: np.ndarray, b: list[np.ndarray], sigma2: float) -> np.ndarray:
@@ -300,12 +318,13 @@ def fit_pl(resp, X, layout, Zs, patterns, settings: FitSettings,
     """MPL / REMPL (``theta_start``: see :func:`pseudo_likelihood`)."""
     thetas = ThetaMap(patterns)
     dfree = _dispersion_free(resp.dist, settings)
+    stats: dict = {}
     state, eta, its, conv = pseudo_likelihood(
         resp, X, layout, Zs, thetas,
         reml=settings.method == "REMPL", dispersion_free=dfree,
         mu_start=settings.mu_start if settings.mu_start is not None else resp.dist.initial_mu(resp.y, resp.size),
         max_iter=settings.pl_iterations, tol=settings.pl_tolerance, verbose=settings.verbose,
-        settings=settings, theta_start=theta_start,
+        settings=settings, theta_start=theta_start, stats=stats,
     )
     s2 = state.sigma2
     Ls_abs = [np.sqrt(s2) * L for L in state.Ls]
@@ -328,6 +347,7 @@ def fit_pl(resp, X, layout, Zs, patterns, settings: FitSettings,
         converged=conv,
         n_cov_params=thetas.size,
         pl_iterations=its,
+        info=stats,
     )
 
 

@@ -9,7 +9,20 @@ passes over the rows; cross products of two terms are bincounts over their combi
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+import scipy.sparse as sp
+
+#: Z_1'Z_rest is held sparse (and the Schur complement of the first term formed by a sparse product)
+#: when at most this fraction of its (level of term 1, level of a later term) pairs occurs in the
+#: data (docs/performance.md, "Crossed designs": measured break-even against the dense BLAS form).
+SPARSE_DENSITY = 0.08
+#: ... and when the pairs of columns met within a first-term level (the size of the sparse Schur
+#: complement's accumulation, 16 bytes each) are at most this many.
+MAX_PAIRS = 10_000_000
+#: the column pairs are numbered by a lookup table of Q2^2 entries when it has at most this many
+PAIR_TABLE = 4_000_000
 
 
 def constant_rows(Z: np.ndarray) -> np.ndarray:
@@ -202,6 +215,20 @@ class ReLayout:
             out[self.rest_offsets[j] : self.rest_offsets[j + 1]] = blk.reshape(m * q, -1)
         return out
 
+    # -- the sparse pattern of Z_1'Z_rest for crossed scalar terms ----------------------
+    def cross_pattern(self) -> "CrossPattern | None":
+        """The sparsity pattern of Z_1'WZ_rest when every term is scalar and it is sparse enough for
+        the sparse Schur complement (:data:`SPARSE_DENSITY`, docs/performance.md); else None.
+        Built once per layout."""
+        if not hasattr(self, "_cross_pattern"):
+            pat = None
+            if self.nterms > 1 and all(q == 1 for q in self.qs):
+                pat = CrossPattern.build(self)
+                if pat.density > SPARSE_DENSITY or pat.n_pairs > MAX_PAIRS:
+                    pat = None
+            self._cross_pattern = pat
+        return self._cross_pattern
+
     # -- conversions between the public u vector and per-term arrays -------------------
     def split(self, u: np.ndarray) -> list[np.ndarray]:
         """Public u vector -> list of (m_k, q_k) arrays."""
@@ -266,3 +293,135 @@ def _run_starts(ix: np.ndarray, m: int) -> np.ndarray | None:
     if step.min(initial=0) < 0 or step.max(initial=0) > 1:
         return None
     return np.concatenate([[0], np.flatnonzero(step) + 1])
+
+
+@dataclass
+class CrossPattern:
+    """The (level of the first term, column of the rest) pairs that occur in the data, as a CSR
+    pattern of Z_1'Z_rest (m1 x Q2, scalar terms), and for every row and rest term the position of
+    its pair in the CSR data array: any Z_1'WZ_rest is then one bincount per rest term."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    rows: np.ndarray  # (nnz,) row (first-term level) of each stored entry
+    positions: list  # per rest term, (n,) position of each row's pair in the data array
+    shape: tuple
+    density: float
+
+    @classmethod
+    def build(cls, lay: ReLayout) -> "CrossPattern":
+        m1, Q2 = lay.m1, lay.Q2
+        i1 = lay.indices[lay.first]
+        keys = np.concatenate([i1 * Q2 + (lay.rest_offsets[j] + lay.indices[k])
+                               for j, k in enumerate(lay.rest)])
+        uniq, inv = np.unique(keys, return_inverse=True)
+        del keys
+        nnz = uniq.size
+        rows = uniq // Q2
+        indices = (uniq - rows * Q2).astype(np.int32 if Q2 < 2**31 else np.int64)
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=m1))])
+        pos_type = np.int32 if nnz < 2**31 else np.int64
+        inv = inv.astype(pos_type).ravel()
+        n = lay.n
+        positions = [inv[j * n:(j + 1) * n] for j in range(len(lay.rest))]
+        return cls(indptr, indices, rows, positions, (m1, Q2), nnz / max(m1 * Q2, 1))
+
+    @property
+    def nnz(self) -> int:
+        return int(self.indices.size)
+
+    def matrix(self, data: np.ndarray) -> sp.csr_array:
+        """The CSR matrix with this pattern and ``data``."""
+        return sp.csr_array((data, self.indices, self.indptr), shape=self.shape)
+
+    @property
+    def n_pairs(self) -> int:
+        """Number of entry pairs (column(a) <= column(b)) within the rows of Z_1'Z_rest: the size of
+        :meth:`pairs` and of the operator of :meth:`pair_operator`."""
+        c = np.diff(self.indptr)
+        return int(np.sum(c * (c + 1) // 2))
+
+    def pairs(self) -> tuple:
+        """Every pair (a, b) of stored entries of one row with column(a) <= column(b), in row order:
+        ``(a, b, row, kid, ja, jb)`` with ``kid`` the index of the pair's column pair (ja[kid],
+        jb[kid]).  Built once, without sorting (a counting pass over the Q2^2 column pairs when
+        that table is small, else np.unique)."""
+        if getattr(self, "_pair_cache", None) is None:
+            nnz = self.nnz
+            row_end = np.repeat(self.indptr[1:], np.diff(self.indptr))
+            c = row_end - np.arange(nnz)  # entry a pairs with the entries a..(end of its row)
+            del row_end
+            total = int(c.sum())
+            first = np.cumsum(c) - c
+            a = np.repeat(np.arange(nnz, dtype=np.int64), c)
+            b = np.arange(total, dtype=np.int64)
+            b -= np.repeat(first - np.arange(nnz), c)
+            del first, c
+            Q2 = self.shape[1]
+            key = self.indices[a].astype(np.int64) * Q2 + self.indices[b]  # (within a row, columns increase)
+            if Q2 * Q2 <= PAIR_TABLE:
+                seen = np.bincount(key, minlength=Q2 * Q2) > 0
+                ukey = np.flatnonzero(seen)
+                lookup = np.cumsum(seen, dtype=np.int64) - 1
+                kid = lookup[key]
+                del seen, lookup
+            else:
+                ukey, kid = np.unique(key, return_inverse=True)
+            del key
+            it = np.int32 if max(nnz, ukey.size) < 2**31 else np.int64
+            a, b = a.astype(it), b.astype(it)
+            self._pair_cache = (a, b, self.rows[a].astype(it), kid.astype(it).ravel(),
+                                (ukey // Q2).astype(np.int64), (ukey % Q2).astype(np.int64))
+        return self._pair_cache
+
+    def gram(self, data: np.ndarray) -> np.ndarray:
+        """K'K (dense, Q2 x Q2) for the matrix K with this pattern and ``data``."""
+        a, b, _r, kid, ja, jb = self.pairs()
+        Q2 = self.shape[1]
+        P = np.zeros((Q2, Q2))
+        if a.size:
+            sums = np.bincount(kid, weights=data[a] * data[b], minlength=ja.size)
+            P[jb, ja] = sums
+            P[ja, jb] = sums
+        return P
+
+    def pair_operator(self, data: np.ndarray) -> "PairOperator":
+        """For the matrix K with this pattern and ``data``: the linear map d -> K' diag(d) K."""
+        a, b, r, kid, ja, jb = self.pairs()
+        Pi = sp.csr_array((data[a] * data[b], (kid, r)), shape=(ja.size, self.shape[0]))
+        return PairOperator(Pi, ja, jb, self.shape[1])
+
+    def cross(self, lay: ReLayout, x1: np.ndarray, ys: list, w: np.ndarray | None) -> np.ndarray:
+        """The data array of Z_1(x1)'W Z_rest(ys) (scalar terms: (n, 1) covariates)."""
+        out = np.zeros(self.nnz)
+        for j, k in enumerate(lay.rest):
+            if ys[k] is None:
+                continue
+            prod = x1[:, 0] * ys[k][:, 0]
+            if w is not None:
+                prod = prod * w
+            out += np.bincount(self.positions[j], weights=prod, minlength=self.nnz)
+        return out
+
+
+@dataclass
+class PairOperator:
+    """d -> K' diag(d) K for a sparse K (m1 x Q2) as one sparse product with the per-row pair
+    products of K (theta-independent): the cost is the number of pairs, and no sparse-sparse
+    product or sparse-to-dense conversion is needed per evaluation."""
+
+    Pi: sp.csr_array  # (pairs of columns, m1)
+    ja: np.ndarray
+    jb: np.ndarray
+    Q2: int
+
+    def __call__(self, ds: np.ndarray) -> list[np.ndarray]:
+        """K' diag(d) K (dense, Q2 x Q2) for each column d of ``ds`` (m1, r)."""
+        vals = self.Pi @ ds
+        out = []
+        for c in range(ds.shape[1]):
+            P = np.zeros((self.Q2, self.Q2))
+            P[self.jb, self.ja] = vals[:, c]
+            P[self.ja, self.jb] = vals[:, c]
+            out.append(P)
+        return out

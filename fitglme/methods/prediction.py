@@ -500,7 +500,8 @@ def _conditional_variance(glme, X: np.ndarray, blocks, batch_floats: int = 4_000
             rows = np.repeat(np.arange(nb), q1)
             cols = (lev1[:, None] * q1 + np.arange(q1)[None, :]).ravel()
             Y1 = sp.csr_matrix((y1.ravel(), (rows, cols)), shape=(nb, m1 * q1))
-            rhs = -np.asarray(Y1 @ fac.C)
+            prod = Y1 @ fac.C  # (sparse when C is: crossed scalar terms, fitglme.engine.crossed)
+            rhs = -(prod.toarray() if sp.issparse(prod) else np.asarray(prod))
             for ccols, ck in parts:
                 np.add.at(rhs, (np.repeat(np.arange(nb), ck.shape[1]), ccols.ravel()), ck.ravel())
             rhs[:, Q2:] += X[sl]
