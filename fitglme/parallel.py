@@ -17,8 +17,8 @@ Backends (docs/many_fits.md):
   shared part is scattered to every worker once (``Client.scatter(..., broadcast=True)``) and
   each chunk is a task that refers to it.
 
-joblib, dask and tqdm are optional extras (``pip install fitglme[parallel]``, ``[dask]``,
-``[progress]``); a missing one is a clear error, and a missing tqdm falls back to a plain
+joblib, dask and tqdm are optional extras (``python -m pip install ".[parallel]"``, ``".[dask]"``,
+``".[progress]"``); a missing one is a clear error, and a missing tqdm falls back to a plain
 progress line on stderr.
 """
 from __future__ import annotations
