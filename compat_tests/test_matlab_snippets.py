@@ -425,6 +425,7 @@ def test_corpus_size_and_coverage():
 @pytest.mark.parametrize("snippet", SNIPPETS, ids=[s.name for s in SNIPPETS])
 def test_matlab_snippet(env, snippet):
     ns = dict(env)
+    np.random.seed(0)  # MATLAB's rng(0) before a script: the random draws are the same in every run
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")            # boundary fits of the simulated data
         exec(compile(snippet.python, f"<{snippet.name}>", "exec"), ns)

@@ -204,6 +204,8 @@ def pseudo_likelihood(
         # MATLAB's test (fitglme documentation, PLTolerance): max|eta_new - eta| <=
         # PLTolerance * max(max|eta|, 1), eta the linear predictor the pseudo data were formed from.
         change = float(np.max(np.abs(eta_new - eta))) / max(float(np.max(np.abs(eta))), 1.0)
+        if precise and not resp.huge and (change <= tol or fixed_data or it == max_iter):
+            state = lme.final_state(state)  # (the last fit: its r^2 from the rows, while they exist)
         if not resp.huge:
             lme.release_data(None)  # (drops the reference to this eta)
         eta = eta_new

@@ -215,25 +215,51 @@ class LMEProblem:
             r2 = self.cp.zWz - vdot(asm.r_u, u) - vdot(asm.r_b, beta)
             if not r2 > 1e-8 * self.cp.zWz:
                 # Cancellation in z'Wz - r'A^{-1}r: recompute the residuals directly (one pass).
-                z, w = (self.z, self.w) if self.z is not None else self._recompute()
-                zts = [scale_columns(Zk, Lk) for Zk, Lk in zip(self.Zs, Ls)]
-                resid = z - self.X @ beta - lay.z_times(zts, u)
-                r2 = vdot(w, resid**2) + vdot(u, u)
-            if self.sigma2_fixed is None:
-                sigma2 = r2 / nd
-                obj = nd * (LOG2PI + np.log(sigma2)) + nd
-            else:
-                sigma2 = self.sigma2_fixed
-                obj = nd * (LOG2PI + np.log(sigma2)) + r2 / sigma2
-            obj += fac.logdet_re - self._sum_log_w
-            if self.reml:
-                obj += fac.logdet_x
+                r2 = self._direct_r2(Ls, beta, u)
+            sigma2, obj = self._profiled(r2, fac)
             obj_rel, incr = obj, None
         state = LMEState(theta.copy(), beta, u, sigma2, r2, float(obj), fac, Ls)
         state.assembled = asm
         state.objective_rel = float(obj_rel)  # what the optimiser minimises (differs by a constant)
         state.increments = incr
         return state
+
+    def _direct_r2(self, Ls: list[np.ndarray], beta: np.ndarray, u: np.ndarray) -> float:
+        """The penalised residual sum of squares |W^{1/2}(z - X beta - Z Lambda u)|^2 + |u|^2 from the
+        rows (one pass): exact to rounding, where z'Wz - r'A^{-1}r cancels the digits of a small r^2."""
+        z, w = (self.z, self.w) if self.z is not None else self._recompute()
+        zts = [scale_columns(Zk, Lk) for Zk, Lk in zip(self.Zs, Ls)]
+        resid = z - self.X @ beta - self.layout.z_times(zts, u)
+        return vdot(w, resid**2) + vdot(u, u)
+
+    def _profiled(self, r2: float, fac: BlockFactor) -> tuple[float, float]:
+        """(sigma^2, -2 log-likelihood) of the direct form for the penalised residual sum r^2."""
+        nd = self.n_eff - self.p if self.reml else self.n_eff
+        if self.sigma2_fixed is None:
+            sigma2 = r2 / nd
+            obj = nd * (LOG2PI + np.log(sigma2)) + nd
+        else:
+            sigma2 = self.sigma2_fixed
+            obj = nd * (LOG2PI + np.log(sigma2)) + r2 / sigma2
+        obj += fac.logdet_re - self._sum_log_w
+        if self.reml:
+            obj += fac.logdet_x
+        return sigma2, float(obj)
+
+    def final_state(self, state: LMEState) -> LMEState:
+        """The state reported as the fit: r^2 (hence sigma^2 and the log-likelihood) from the rows,
+        so that a small residual variance keeps its digits whatever the summation order of the cross
+        products (docs/choices.md, "One optimum").  Needs the working data (before
+        :meth:`release_data` with None); the increment form is exact already."""
+        if state.increments is not None or (self.z is None and self._recompute is None):
+            return state
+        r2 = self._direct_r2(state.Ls, state.beta, state.u)
+        sigma2, obj = self._profiled(r2, state.factor)
+        out = LMEState(state.theta, state.beta, state.u, sigma2, r2, obj, state.factor, state.Ls)
+        out.assembled = state.assembled
+        out.objective_rel = obj
+        out.increments = None
+        return out
 
     def _center_u(self, Ls: list[np.ndarray]) -> np.ndarray | None:
         """u_c with Lambda u_c = b_c (public order), or None when a factor is singular (boundary):
