@@ -195,7 +195,7 @@ def pseudo_likelihood(
                 lme.release_data(lambda e=eta: working_data(e))  # only the cross products are kept
                 state, _ = lme.fit(theta, polish=polish, **opt)
                 lme_fits += 1
-            except (NotPositiveDefinite, FloatingPointError, ZeroDivisionError) as exc:
+            except (NotPositiveDefinite, np.linalg.LinAlgError, FloatingPointError, ZeroDivisionError) as exc:
                 if it > 1 and change_prev > 1.0:
                     raise IterationsDiverged(it - 1, change_prev) from exc
                 raise

@@ -24,6 +24,10 @@ from .crossprod import assemble, cross_products, k_times, level_pairs, trace_blo
 from .optimize import minimize_bounded
 
 LOG2PI = np.log(2.0 * np.pi)
+#: r^2 below this fraction of z'Wz: r^2 and Z'W(residual) are formed from the rows, not from the
+#: cross products, whose difference cancels log10(z'Wz / r^2) digits (a small dispersion against the
+#: working response; docs/choices.md, "One optimum").
+CANCELLATION = 1e-3
 
 
 @dataclass
@@ -213,7 +217,7 @@ class LMEProblem:
         else:
             u, beta = fac.solve(asm.r_u, asm.r_b)
             r2 = self.cp.zWz - vdot(asm.r_u, u) - vdot(asm.r_b, beta)
-            if not r2 > 1e-8 * self.cp.zWz:
+            if not r2 > CANCELLATION * self.cp.zWz:
                 # Cancellation in z'Wz - r'A^{-1}r: recompute the residuals directly (one pass).
                 r2 = self._direct_r2(Ls, beta, u)
             sigma2, obj = self._profiled(r2, fac)
@@ -306,7 +310,16 @@ class LMEProblem:
             z_rho = zwz_vector(lay, cp) - lay.zt_times(self.Zs, self.w * d)
         else:
             b = _times_lambda(lay, Ls, st.u)
-            z_rho = zwz_vector(lay, cp) - ZWX @ st.beta - k_times(lay, cp, b)
+            if not st.r2 > CANCELLATION * cp.zWz:
+                # Z'W(z - X beta - Z b) from the cross products cancels the digits of a small residual
+                # as r^2 does: from the rows (one pass), so that the gradient keeps them.
+                z, w = (self.z, self.w) if self.z is not None else self._recompute()
+                zts = [scale_columns(Zk, Lk) for Zk, Lk in zip(self.Zs, Ls)]
+                resid = z - self.X @ st.beta - lay.z_times(zts, st.u)
+                resid *= w
+                z_rho = lay.zt_times(self.Zs, resid)
+            else:
+                z_rho = zwz_vector(lay, cp) - ZWX @ st.beta - k_times(lay, cp, b)
         rho_u = level_pairs(lay, z_rho, st.u)
         D = trace_blocks(lay, cp, Ls, asm)
         stable_reml = self.reml and p and cp.R is not None
