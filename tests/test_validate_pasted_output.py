@@ -82,7 +82,9 @@ def test_validate_real_kbstat_output_passes(tmp_path):
     path.write_text(kb_display("Results_Distance_b977f7e"))
     data = str(KB / "data" / "d5a40effda89.csv")
     out, _ = run_cli(["validate", str(path), "--data", data, "--DummyVarCoding", "effects", "--Link", "log"])
-    assert "PASS: 39 numbers compared" in out and "39 identical" in out
+    # 38 identical; the Chocolate:Gender p-value sits on a rounding boundary that MATLAB's own runs of
+    # this model print both ways (compat_tests/test_kbstat.py, BOUNDARY_CELLS): one unit
+    assert "PASS: 39 numbers compared" in out and "38 identical, 1 within 1 unit" in out
     # one unit changed in the last digit passes, two fail: the comparison can fail
     bad = kb_display("Results_Distance_b977f7e").replace("0.0031876     30.755", "0.0031878     30.755")
     assert bad != kb_display("Results_Distance_b977f7e")
