@@ -143,7 +143,12 @@ def chunked(items: Sequence, n_workers: int, chunk_size: int | None, parallel: b
 
 
 def _call(task: Callable, shared: Any, position: int, chunk: list):
-    return position, task(shared, chunk)
+    """One chunk, with BLAS on one thread as every fit runs (the small per-replicate products only
+    lose to threading overhead; the limit is restored when the chunk returns)."""
+    from .blas import single_threaded_blas
+
+    with single_threaded_blas():
+        return position, task(shared, chunk)
 
 
 def run_chunks(task: Callable, shared: Any, items: Sequence, opts: dict, *, where: str,
