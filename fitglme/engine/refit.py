@@ -200,19 +200,11 @@ class SingleTermLaplace:
             if decrement < 1e-28 * scale or it == self.max_iter:  # (see mode)
                 converged = decrement < 1e-28 * scale
                 break
-            t, accepted = 1.0, False
-            for _ in range(30):
-                un = u + t * du if t != 1.0 else u + du
-                etan, mun, lln = at(un)
-                pn = -2.0 * lln + float(un @ un)
-                if np.isfinite(pn) and pn <= pdev + 1e-10 * abs(pdev):
-                    accepted = True
-                    break
-                t *= 0.5
-            if not accepted:
+            step = _halving_step(at, lambda v: float(v @ v), u, du, pdev)
+            if step is None:
                 converged = decrement < 1e-8 * max(1.0, abs(pdev), resp.rounding_scale(mu))
                 break
-            u, eta, mu, ll, pdev = un, etan, mun, lln, pn
+            u, eta, mu, ll, pdev = step
             if decrement < self.tol * scale:
                 converged = final = True
         if newton_W is not W:
@@ -313,20 +305,12 @@ class SingleTermLaplace:
             if decrement < 1e-28 * scale or it == self.max_iter:
                 converged = decrement < 1e-28 * scale
                 break
-            t, accepted = 1.0, False
-            for _ in range(30):
-                un = u + t * du
-                etan, mun, lln = at(un)
-                pn = -2.0 * lln + float(np.einsum("ij,ij->", un, un))
-                if np.isfinite(pn) and pn <= pdev + 1e-10 * abs(pdev):
-                    accepted = True
-                    break
-                t *= 0.5
-            if not accepted:
+            step = _halving_step(at, lambda v: float(np.einsum("ij,ij->", v, v)), u, du, pdev)
+            if step is None:
                 # No decrease possible: the mode is reached to rounding precision.
                 converged = decrement < 1e-8 * max(1.0, abs(pdev), resp.rounding_scale(mu))
                 break
-            u, eta, mu, ll, pdev = un, etan, mun, lln, pn
+            u, eta, mu, ll, pdev = step
             if decrement < self.tol * scale:
                 converged = final = True
         if newton_W is not W:  # the objective's blocks use the observed weights
@@ -454,6 +438,21 @@ def start_hessian(resp: GLMResponse, X, layout, Zs, patterns, x0: np.ndarray) ->
     lo, hi, _ = bounds(thetas, X.shape[1], dfree)
     obj.value_and_grad(x0)
     return _hessian_from_gradient(lambda z: obj.value_and_grad(z)[1], x0, np.arange(len(x0)), lo, hi)
+
+
+def _halving_step(at, penalty, u, du, pdev):
+    """The posterior-mode step of both forms: u + t du with t halved (at most 30 times) until the
+    penalised deviance -2 log p(y|u) + |u|^2 does not rise beyond rounding; ``at(u)`` returns
+    (eta, mu, log p(y|u)).  Returns (u, eta, mu, log p, deviance) of the accepted point, or None."""
+    t = 1.0
+    for _ in range(30):
+        un = u + t * du if t != 1.0 else u + du
+        etan, mun, lln = at(un)
+        pn = -2.0 * lln + penalty(un)
+        if np.isfinite(pn) and pn <= pdev + 1e-10 * abs(pdev):
+            return un, etan, mun, lln, pn
+        t *= 0.5
+    return None
 
 
 def refit_response(resp: GLMResponse, X, layout, Zs, patterns, settings, start: tuple,
