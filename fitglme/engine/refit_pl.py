@@ -17,6 +17,7 @@ its exact derivative (ScalarLME.solve) with a secant curvature, from the previou
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg.lapack import dpotrf, dpotrs
 
 from ..options import constant_value
 from .layout import ReLayout
@@ -50,11 +51,15 @@ class ScalarLME:
         f = s / h
         S = self.XWX - (c * f[:, None]).T @ c
         rb = self.XWz - c.T @ (f * d)
-        try:
-            Lc = np.linalg.cholesky(S) if self.p else np.zeros((0, 0))
-        except np.linalg.LinAlgError as exc:
-            raise Cancellation from exc
-        beta = np.linalg.solve(S, rb) if self.p else np.zeros(0)
+        if self.p:
+            # LAPACK's Cholesky and its solve directly: numpy.linalg's wrappers cost more than the
+            # arithmetic on these p x p systems, and the factor serves the solve too.
+            Lc, info = dpotrf(S, lower=1, clean=0)
+            if info != 0:
+                raise Cancellation
+            beta = dpotrs(Lc, rb, lower=1)[0]
+        else:
+            Lc, beta = np.zeros((0, 0)), np.zeros(0)
         e = d - c @ beta
         u = e / h
         u *= np.sqrt(s)
@@ -76,7 +81,7 @@ class ScalarLME:
         dobj += float((A / h).sum())
         if self.reml and self.p:
             obj += 2.0 * float(np.log(np.diag(Lc)).sum())
-            Sc = np.linalg.solve(S, c.T)  # S^{-1} c_l, columns
+            Sc = dpotrs(Lc, c.T, lower=1)[0]  # S^{-1} c_l, columns
             dobj -= float(np.einsum("lj,jl,l->", c, Sc, 1.0 / (h * h)))
         return float(obj), beta, u, sigma2, S, dobj
 
