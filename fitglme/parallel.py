@@ -10,9 +10,10 @@ Backends (docs/many_fits.md):
 
 * serial (``UseParallel`` false): in this process.
 * joblib (``UseParallel`` true): ``joblib.Parallel`` with the active backend (processes, loky, by
-  default; ``joblib.parallel_config`` chooses another one and ``n_jobs``).  Arrays of the shared
-  part above 1 MB are written once to memory-mapped files that every worker maps (joblib's
-  ``max_nbytes``); the rest travels with each chunk (about four chunks per worker).
+  default; ``joblib.parallel_config`` chooses another one and ``n_jobs``).  The shared part is
+  pickled once to a temporary file; each chunk (about four per worker) carries a handle to it, and
+  a worker reads the file once per batch (:class:`SharedFile`); the file is removed when the batch
+  ends. (A joblib backend whose workers may run elsewhere gets the shared part with each chunk.)
 * Dask: with ``Options.Client`` set, or inside ``joblib.parallel_config(backend='dask')``: the
   shared part is scattered to every worker once (``Client.scatter(..., broadcast=True)``) and
   each chunk is a task that refers to it.
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
 import time
 from typing import Any, Callable, Iterator, Sequence
 
@@ -178,10 +180,72 @@ def run_chunks(task: Callable, shared: Any, items: Sequence, opts: dict, *, wher
         bar.close()
 
 
+class SharedFile:
+    """The shared part of a batch, pickled once to a file that each worker reads once.
+
+    joblib sends a task's arguments with every task; a chunk carries this small handle instead,
+    and a worker loads the file on its first chunk of the batch and keeps it (one batch at a time)
+    for the rest (docs/many_fits.md, "what travels").
+    """
+
+    def __init__(self, shared: Any) -> None:
+        import os
+        import pickle
+        import tempfile
+        import uuid
+
+        self.token = uuid.uuid4().hex
+        fd, self.path = tempfile.mkstemp(prefix="fitglme-shared-", suffix=".pkl")
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump(shared, f, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def load(self) -> Any:
+        with _WORKER_LOCK:  # (threads of one worker read the file once between them)
+            if _WORKER_SHARED.get("token") != self.token:
+                import pickle
+
+                _WORKER_SHARED.clear()  # (the previous batch's part: one batch's shared part per worker)
+                with open(self.path, "rb") as f:
+                    _WORKER_SHARED["value"] = pickle.load(f)
+                _WORKER_SHARED["token"] = self.token
+            return _WORKER_SHARED["value"]
+
+    def remove(self) -> None:
+        import os
+
+        try:
+            os.remove(self.path)
+        except OSError:
+            pass
+        if _WORKER_SHARED.get("token") == self.token:  # (threading backend: this process's copy)
+            _WORKER_SHARED.clear()
+
+
+#: in a worker process: the shared part of the batch it is working on (see SharedFile)
+_WORKER_SHARED: dict[str, Any] = {}
+_WORKER_LOCK = threading.Lock()
+
+
+def _call_shared_file(task: Callable, ref: SharedFile, position: int, chunk: list):
+    return _call(task, ref.load(), position, chunk)
+
+
 def _run_joblib(task, shared, chunks, n_jobs, where):
     joblib = _need("joblib", "parallel", where)
     par = joblib.Parallel(return_as="generator_unordered", **({} if n_jobs is None else {"n_jobs": n_jobs}))
-    yield from par(joblib.delayed(_call)(task, shared, i, c) for i, c in enumerate(chunks))
+    backend, _ = _active_joblib()
+    if type(backend).__name__ not in _LOCAL_BACKENDS:  # workers elsewhere may not see our files
+        yield from par(joblib.delayed(_call)(task, shared, i, c) for i, c in enumerate(chunks))
+        return
+    ref = SharedFile(shared)
+    try:
+        yield from par(joblib.delayed(_call_shared_file)(task, ref, i, c) for i, c in enumerate(chunks))
+    finally:
+        ref.remove()
+
+
+#: joblib backends whose workers run on this machine (they can read the SharedFile)
+_LOCAL_BACKENDS = ("LokyBackend", "MultiprocessingBackend", "ThreadingBackend", "SequentialBackend")
 
 
 def _run_dask(client, task, shared, chunks):

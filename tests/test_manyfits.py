@@ -164,6 +164,35 @@ def test_identical_with_two_processes(glme_laplace, glme_mpl):
         assert a.equals(b)
 
 
+@pytest.mark.skipif(not HAVE_JOBLIB, reason="joblib (extra 'parallel') is not installed")
+def test_plan_travels_once_per_worker(glme_laplace, monkeypatch, tmp_path):
+    """joblib: the chunks carry a handle to the plan, pickled once to a file that a worker reads once
+    per batch (threading backend: one process, so one read in all); the file is gone afterwards."""
+    import joblib
+    import pickle
+    import tempfile
+
+    from fitglme import parallel
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    reads = []
+    real_load = pickle.load
+    monkeypatch.setattr(pickle, "load", lambda f, *a, **k: reads.append(f.name) or real_load(f, *a, **k))
+    sent = []
+    real_call = parallel._call_shared_file
+    monkeypatch.setattr(parallel, "_call_shared_file",
+                        lambda task, ref, i, c: sent.append(type(ref)) or real_call(task, ref, i, c))
+    a = _quiet(glme_laplace.parametricBootstrap, 8, "Seed", 21).Replicates
+    with joblib.parallel_config(backend="threading", n_jobs=2):
+        b = _quiet(glme_laplace.parametricBootstrap, 8, "Seed", 21, "Options",
+                   statset("UseParallel", True, "ChunkSize", 2)).Replicates
+    assert a.equals(b)
+    assert sent == [parallel.SharedFile] * 4  # four chunks, each with the handle only
+    assert len(reads) == 1 and reads[0].startswith(str(tmp_path))
+    assert list(tmp_path.iterdir()) == []  # removed when the batch ended
+    assert parallel._WORKER_SHARED == {}
+
+
 @pytest.mark.skipif(not HAVE_DASK, reason="dask.distributed (extra 'dask') is not installed")
 def test_identical_on_dask_local_cluster(glme_laplace):
     import joblib
