@@ -12,9 +12,18 @@ dispersion relative, correlations absolutely (they lie in [-1, 1]), the log-like
 max(1, |logL|).
 
 The target is 1e-9 (docs/choices.md, "One optimum"); every fit above it is listed. The check fails
-above ``BOUND`` = 1e-8: measured on 2026-12-02 (default SkylakeX kernel against Haswell without
-AVX-512), 107 of the 111 fits agree to 1e-9 and the other four, the dispersion of the Gamma
-Laplace fits, to 1.5e-9. Fits with a flat direction are
+above ``BOUND`` = 1e-8. Measured on 2026-12-02 (AMD EPYC: OpenBLAS Haswell kernels, numpy with
+AVX-512 by default), after the Laplace gradient in log(dispersion) became analytic:
+
+* against numpy without AVX-512: 110 of the 111 fits agree to 1e-9 (the Gamma Laplace
+  dispersions, 1.0-1.2e-9 before, to 4e-12); the other, Results_rt_link_rt_a360ccc (MPL), in its
+  log-likelihood to 2.3e-9: its pseudo-likelihood iterations meet PLTolerance after 22 iterations
+  under one setting and 21 under the other;
+* against OpenBLAS Sandybridge and numpy without AVX2 (.ci/run's choice when the default is
+  Haswell): 105 of the 111 to 1e-9; that fit by 2.5e-9 and the fixed effects of five kbstat
+  MPL Gamma fits (dispersion ~2e-6, |beta|/SE up to 613) by up to 1.6e-9 SE.
+
+So the bound stays at 1e-8 (4x the worst). Fits with a flat direction are
 compared by their log-likelihood only: the kbstat models that are not identifiable
 (compat_tests/test_kbstat.py, NOT_IDENTIFIABLE: their covariance parameters move by up to 2e-4 between
 kernels, as MATLAB's own runs move) and those whose covariance is singular (a Cholesky diagonal at 0 or
@@ -30,7 +39,7 @@ import numpy as np
 
 #: the agreement the fits aim at across machines (docs/choices.md, "One optimum")
 TARGET = 1e-9
-#: what the check enforces (module docstring: the measured worst is 1.5e-9)
+#: what the check enforces (module docstring: the measured worst is 2.5e-9, an MPL fit's PL stop)
 BOUND = 1e-8
 #: fits with a flat direction (module docstring): compared by their log-likelihood only
 SINGULAR = {"Results_rt_link_rt_a360ccc", "Results_rt_transform_rt_9456abc"}

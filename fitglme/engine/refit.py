@@ -389,8 +389,7 @@ class SingleTermLaplace:
         k, p = self.k, self.p
         g[k : k + p] = X.T @ (v - Mt - 2.0 * s)
         if self.dfree:
-            h = 1e-6
-            dl = -2 * (resp.loglik(md.mu, phi * np.exp(h)) - resp.loglik(md.mu, phi * np.exp(-h))) / (2 * h)
+            dl = -2 * resp.dist.loglik_dispersion_derivative(resp.y, md.mu, resp.w, phi, resp.size)
             g[-1] = dl - (self.m * self.q - float(np.einsum("lii->", Hinv))) - float(np.einsum("ij,ij->", t, u))
         return g
 
