@@ -17,7 +17,7 @@ from .design import build_design
 from .design.variables import as_table
 from .engine.blocks import NotPositiveDefinite
 from .engine.layout import ReLayout, constant_rows
-from .engine.fit import FitSettings, IterationsDiverged, fit_pl
+from .engine.pseudo_likelihood import FitSettings, IterationsDiverged, fit_pl
 from .engine.laplace import fit_laplace
 from .engine.pirls import GLMResponse, HugeReference
 from .errors import FitglmeError, warn

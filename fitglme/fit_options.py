@@ -2,7 +2,7 @@
 
 The MATLAB face of the engine settings: validates Optimizer / OptimizerOptions, EBMethod /
 EBOptions, StartMethod, CovarianceMethod, CheckHessian, UseSequentialFitting and Verbose, and
-maps them onto :class:`fitglme.engine.fit.FitSettings` (documented in docs/options.md).
+maps them onto :class:`fitglme.engine.pseudo_likelihood.FitSettings` (documented in docs/options.md).
 """
 from __future__ import annotations
 

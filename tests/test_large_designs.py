@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from fitglme import fitglme
-from fitglme.engine import fit as engine_fit
+from fitglme.engine import pseudo_likelihood as engine_fit
 
 
 def crossed_normal(seed: int = 7, n: int = 4000, m1: int = 300, m2: int = 40) -> pd.DataFrame:

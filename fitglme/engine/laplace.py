@@ -229,7 +229,7 @@ def _joint_start(obj_like, theta, beta, phi, dfree):
 
 def _pl_start(resp, X, layout, Zs, patterns, thetas, settings, dfree):
     """Starting values from InitPLIterations pseudo-likelihood iterations: (theta, beta, u, phi)."""
-    from .fit import pseudo_likelihood
+    from .pseudo_likelihood import pseudo_likelihood
 
     dist = resp.dist
     state, _, _, _ = pseudo_likelihood(
@@ -249,7 +249,7 @@ def fit_laplace(resp, X, layout, Zs, patterns, settings, start=None):
     """Laplace / ApproximateLaplace, started from InitPLIterations pseudo-likelihood iterations, or
     from ``start = (theta, beta, dispersion)`` (absolute covariance parameters: e.g. another fit's
     estimates, for a refit to a new response) with the random effects at 0."""
-    from .fit import EngineResult, _b_from_u
+    from .pseudo_likelihood import EngineResult, _b_from_u
 
     thetas = ThetaMap(patterns)
     dfree = not resp.dist.dispersion_fixed

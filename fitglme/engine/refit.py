@@ -459,10 +459,10 @@ def refit_response(resp: GLMResponse, X, layout, Zs, patterns, settings, start: 
                    hessian: np.ndarray | None = None, cov_beta: bool = True):
     """Fit the model to the response ``resp`` starting from ``start = (theta, beta, phi)`` (absolute
     covariance parameters of the Laplace engine, or the relative ones of the PL engine for MPL /
-    REMPL).  Returns an :class:`~fitglme.engine.fit.EngineResult`; ``cov_beta=False`` leaves its
+    REMPL).  Returns an :class:`~fitglme.engine.pseudo_likelihood.EngineResult`; ``cov_beta=False`` leaves its
     ``cov_beta`` as None (not needed by a bootstrap replicate).
     """
-    from .fit import EngineResult, fit_pl
+    from .pseudo_likelihood import EngineResult, fit_pl
     from .laplace import fit_laplace
 
     if settings.method in ("MPL", "REMPL"):

@@ -1,6 +1,6 @@
 """Refits by pseudo-likelihood (MPL / REMPL) of a model with one random term of one column.
 
-The iterations are those of :func:`fitglme.engine.fit.pseudo_likelihood` (same start, working
+The iterations are those of :func:`fitglme.engine.pseudo_likelihood.pseudo_likelihood` (same start, working
 response and weights, stopping rule); only the inner linear mixed model is specialised.  With one
 scalar term (``(1|g)``, ``(x|g)`` without intercept) its penalised system is diagonal in the levels:
 per PL iteration the per-level sums A_l = sum w z^2, c_l = sum w z x, d_l = sum w z zr and the
@@ -115,11 +115,11 @@ class ScalarLME:
 
 def fit_pl_scalar(resp, X: np.ndarray, layout: ReLayout, Z: np.ndarray, thetas, settings, theta_start,
                   *, dispersion_free: bool, reml: bool, cov_beta: bool = True):
-    """MPL / REMPL for one scalar random term; an EngineResult as :func:`fitglme.engine.fit.fit_pl`.
+    """MPL / REMPL for one scalar random term; an EngineResult as :func:`fitglme.engine.pseudo_likelihood.fit_pl`.
 
     Raises :class:`Cancellation` where the general engine is needed."""
     from ..errors import warn
-    from .fit import PL_WARN, EngineResult
+    from .pseudo_likelihood import PL_WARN, EngineResult
 
     dist, link = resp.dist, resp.link
     ix = layout.indices[0]
