@@ -15,11 +15,13 @@ from .blas import single_threaded_blas
 from .covariance import CovariancePattern, make_pattern
 from .design import build_design
 from .design.variables import as_table
+from . import engine
 from .engine.blocks import NotPositiveDefinite
 from .engine.layout import ReLayout, constant_rows
-from .engine.pseudo_likelihood import FitSettings, IterationsDiverged, fit_pl
-from .engine.laplace import fit_laplace
-from .engine.pirls import GLMResponse, HugeReference
+from .engine.pseudo_likelihood import FitSettings, IterationsDiverged
+from .engine.pirls import GLMResponse
+from .engine.problem import FitProblem
+from .engine_warnings import warn_events
 from .errors import FitglmeError, warn
 from .family import is_canonical, make_distribution, make_link
 from .diagnostics import check_fit
@@ -230,22 +232,20 @@ def run_fit(req: FitRequest, response_override: np.ndarray | None = None):
     blocks = design.re_blocks
     layout = ReLayout([b.index for b in blocks], [b.nlevels for b in blocks], [b.q for b in blocks])
     resp = GLMResponse(dist, link, y, w, sz, off)
-    layout.precise = resp.huge
     Zs = [constant_rows(b.Z) for b in blocks]  # (random intercepts: broadcast views)
-    fitter = fit_pl if method in ("MPL", "REMPL") else fit_laplace
+    problem = FitProblem(resp, design.X, layout, Zs, patterns, settings)
+    layout = problem.layout  # (bound to the problem's numerical mode)
     try:
         with single_threaded_blas():
-            result = fitter(resp, design.X, layout, Zs, patterns, settings)
+            result = engine.fit(problem)
     except FitglmeError:
         raise
     except (NotPositiveDefinite, np.linalg.LinAlgError, ZeroDivisionError, FloatingPointError,
             OverflowError) as exc:
         raise _numerical_failure(exc, method, dist, link, y) from exc
+    warn_events(result.events)
     _warn_method_not_used(settings, result)
-    check_fit(result, blocks, dist, y,
-              precise_counts=HugeReference.applies(resp, layout) if method in ("Laplace", "ApproximateLaplace")
-              else bool(resp.huge and layout.nterms == 1 and layout.stable_schur_applies),
-              ridged=layout.ridged)
+    check_fit(result, blocks, dist, y)
     return dict(
         parsed=parsed, design=design, dist=dist, link=link, method=method, coding=coding,
         weights=weights, offset=offset, size=size, dispersion_flag=dflag, settings=settings,

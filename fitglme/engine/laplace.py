@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import warn
+from .events import EventKind, record
 from .blocks import NotPositiveDefinite, factorize
 from .layout import scale_columns, vdot
 from .lme import ThetaMap
 from .optimize import minimize_bounded
 from .pirls import HugeReference, laplace_deviance, pirls
+from .result import OptimizerSummary
 
 
 class LaplaceObjective:
@@ -245,11 +246,16 @@ def _pl_start(resp, X, layout, Zs, patterns, thetas, settings, dfree):
     return theta0, state.beta, state.u / np.sqrt(s2), s2
 
 
-def fit_laplace(resp, X, layout, Zs, patterns, settings, start=None):
-    """Laplace / ApproximateLaplace, started from InitPLIterations pseudo-likelihood iterations, or
-    from ``start = (theta, beta, dispersion)`` (absolute covariance parameters: e.g. another fit's
-    estimates, for a refit to a new response) with the random effects at 0."""
+def fit_laplace(problem):
+    """Laplace / ApproximateLaplace of a :class:`~fitglme.engine.problem.FitProblem`, started from
+    InitPLIterations pseudo-likelihood iterations, or from its ``start = (theta, beta, dispersion)``
+    (absolute covariance parameters: e.g. another fit's estimates, for a refit to a new response)
+    with the random effects at 0."""
     from .pseudo_likelihood import EngineResult, _b_from_u
+
+    resp, X, layout, Zs, patterns, settings = (problem.response, problem.X, problem.layout, list(problem.Zs),
+                                               list(problem.patterns), problem.settings)
+    start = problem.start
 
     thetas = ThetaMap(patterns)
     dfree = not resp.dist.dispersion_fixed
@@ -292,7 +298,7 @@ def fit_laplace(resp, X, layout, Zs, patterns, settings, start=None):
         theta0 = res_a.x[: thetas.size]
         beta0, u0 = st_a.beta, st_a.u
         s2 = float(np.exp(res_a.x[-1])) if dfree else 1.0
-    huge = not dfree and HugeReference.applies(resp, layout)
+    huge = not dfree and problem.mode.reference_form
     if huge:
         # Huge counts: the objective relative to a reference fit (fitglme.engine.pirls.HugeReference),
         # first the start, then -- re-centred -- the optimum of the first run, so that the final
@@ -305,20 +311,12 @@ def fit_laplace(resp, X, layout, Zs, patterns, settings, start=None):
         reference = HugeReference(layout, Zs, X, resp, beta_mid, _b_from_u(layout, thetas.factors(theta_mid), st_mid.u))
         obj, res = run(approximate, theta_mid, beta_mid, st_mid.u, s2)
     if not res.converged:
-        warn(
-            f"{settings.method} optimisation did not meet its convergence criterion "
-            f"(objective {res.fun:.10g} after {res.n_evals} evaluations); results may be inaccurate.",
-            "fitglme:NotConverged",
-        )
+        record(EventKind.NOT_CONVERGED, method=settings.method, objective=res.fun, evaluations=res.n_evals)
     st, zts, theta, phi = obj.mode(res.x)
     beta = st.beta if approximate else obj.unpack(res.x)[1]
     Ls = thetas.factors(theta)
     if not st.converged:
-        warn(
-            "The posterior mode of the random effects did not converge within EBOptions.MaxIter "
-            f"({pk.get('max_iter', 100)} Newton iterations); the log-likelihood may be inaccurate.",
-            "stats:classreg:regr:lmeutils:StandardGeneralizedLinearMixedModel:Message_PosteriorModeLineSearch",
-        )
+        record(EventKind.POSTERIOR_MODE_NOT_CONVERGED, max_iter=pk.get("max_iter", 100))
     loglik = -0.5 * laplace_deviance(st) + st.loglik_offset
     # ApproximateLaplace's PIRLS factored the joint system (with X) at the mode already; for
     # Laplace the mode's factor (random effects only) is released before the full factorisation.
@@ -330,11 +328,7 @@ def fit_laplace(resp, X, layout, Zs, patterns, settings, start=None):
     except NotPositiveDefinite:
         # The observed Hessian is indefinite at the solution (possible for non-canonical links):
         # the conditional covariance uses the expected (Fisher) weights instead.
-        warn(
-            "The observed information at the solution is not positive definite; the standard errors "
-            "of the fixed effects use the expected information instead.",
-            "fitglme:IndefiniteObservedInformation",
-        )
+        record(EventKind.INDEFINITE_INFORMATION)
         full = factorize(layout, zts, resp.working(st.eta, phi, observed=False)[2], X)
     info = {"n_evals": obj.n_evals, "posterior_mode": obj.mode_totals}
     cov_beta = full.beta_covariance()
@@ -351,17 +345,9 @@ def fit_laplace(resp, X, layout, Zs, patterns, settings, start=None):
         if settings.check_hessian:
             ev = np.linalg.eigvalsh(0.5 * (Hf + Hf.T))
             if at_bound.any():
-                warn(
-                    "The Hessian with respect to the unconstrained covariance parameters (log standard "
-                    "deviations) is singular: a random-effect variance is on the boundary (0).",
-                    "stats:classreg:regr:lmeutils:StandardLinearLikeMixedModel:Message_NotSPDHessian",
-                )
+                record(EventKind.HESSIAN_AT_BOUNDARY)
             elif ev.min() <= 1e-10 * max(1.0, abs(ev).max()):
-                warn(
-                    "The Hessian of the objective at the solution is not positive definite "
-                    f"(smallest eigenvalue {ev.min():.3g}); the solution may not be a local optimum.",
-                    "stats:classreg:regr:lmeutils:StandardLinearLikeMixedModel:Message_NotSPDHessian",
-                )
+                record(EventKind.HESSIAN_NOT_POSITIVE_DEFINITE, min_eigenvalue=float(ev.min()))
         if settings.covariance_method == "JointHessian":
             C = np.full(H.shape, np.nan)
             try:
@@ -387,4 +373,5 @@ def fit_laplace(resp, X, layout, Zs, patterns, settings, start=None):
         converged=bool(res.converged),
         n_cov_params=thetas.size,
         info=info,
+        optimizer=OptimizerSummary(res.n_iter, res.n_evals, bool(res.converged), res.message, dict(okw)),
     )

@@ -17,18 +17,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import warn
-from ..options import constant_value
+from .arrays import constant_value
 from .blocks import NotPositiveDefinite
+from .events import EventKind, record
 from .layout import ReLayout, scale_columns
 from .lme import LMEProblem, LMEState, ThetaMap
 from .pirls import GLMResponse
+from .result import EngineResult, OptimizerSummary
 
 #: relative change of eta at which the initial PL iterations of the Laplace methods stop (they only
 #: provide starting values; the Laplace optimum does not depend on them).
 INIT_PL_STOP = 1e-4
-
-PL_WARN = "stats:classreg:regr:lmeutils:StandardGeneralizedLinearMixedModel:Message_PLUnableToConverge"
 
 
 class IterationsDiverged(NotPositiveDefinite):
@@ -89,28 +88,6 @@ class FitSettings:
         rng = self.rng if self.rng is not None else np.random.default_rng()
         draw = rng.standard_normal(len(x))
         return np.where(mask, np.exp(draw), 0.1 * draw)
-
-
-@dataclass
-class EngineResult:
-    """Everything the model object needs from a fit."""
-
-    method: str
-    beta: np.ndarray
-    b: np.ndarray  # random effects (public order), absolute scale
-    psi: list[np.ndarray]  # covariance of b per random term
-    dispersion: float
-    dispersion_estimated: bool
-    loglik: float
-    cov_beta: np.ndarray  # covariance of beta conditional on the covariance parameters
-    eta: np.ndarray
-    mu: np.ndarray
-    W: np.ndarray  # final weights of the penalised system (observed for Laplace)
-    Ls: list[np.ndarray]  # absolute factors of psi (b = Lambda u, u ~ N(0, I))
-    converged: bool
-    n_cov_params: int
-    pl_iterations: int = 0
-    info: dict = field(default_factory=dict)
 
 
 def _dispersion_free(dist, settings: FitSettings) -> bool:
@@ -179,13 +156,13 @@ def pseudo_likelihood(
 
     # Normal with the identity link: z = y - offset and w = pw whatever eta is, so the first LME fit
     # is the fixed point (docs/performance.md): one fit, polished as the last of a loop would be.
-    fixed_data = fixed_working_data(resp)
+    fixed_data = fixed_working_data(resp, layout)
     lme_fits = 0
     for it in range(1, max_iter + 1):
         # Intermediate iterations need no polished inner fit; near the fixed point they do.
         opt = settings.optimizer_kwargs() if settings is not None else {}
         polish = precise and (change_prev < 1e-3 or force_polish or fixed_data)
-        if resp.huge:
+        if layout.precise:
             state, center = _huge_pl_step(resp, X, layout, Zs, thetas, lme, eta, state, theta, center,
                                           first=it == 1, polish=polish, opt=opt)
         else:
@@ -204,16 +181,16 @@ def pseudo_likelihood(
         # MATLAB's test (fitglme documentation, PLTolerance): max|eta_new - eta| <=
         # PLTolerance * max(max|eta|, 1), eta the linear predictor the pseudo data were formed from.
         change = float(np.max(np.abs(eta_new - eta))) / max(float(np.max(np.abs(eta))), 1.0)
-        if precise and not resp.huge and (change <= tol or fixed_data or it == max_iter):
+        if precise and not layout.precise and (change <= tol or fixed_data or it == max_iter):
             state = lme.final_state(state)  # (the last fit: its r^2 from the rows, while they exist)
-        if not resp.huge:
+        if not layout.precise:
             lme.release_data(None)  # (drops the reference to this eta)
         eta = eta_new
         del eta_new
         change_prev = change
         if verbose:
             print(f"PL iteration {it:3d}: -2 logL(pseudo) = {state.objective:.8g}, relative change in eta = {change:.3g}")
-        if resp.huge and it == 1 and it < max_iter:
+        if layout.precise and it == 1 and it < max_iter:
             continue  # the first huge-count step only solves at the start theta (see above)
         if change <= tol or fixed_data:
             if precise and not polish and it < max_iter:
@@ -226,11 +203,7 @@ def pseudo_likelihood(
         if not precise and change <= INIT_PL_STOP:
             break  # starting values for the Laplace methods need no tighter fixed point
     if not converged and warn_unconverged:
-        warn(
-            f"Pseudo-likelihood iterations did not converge within PLIterations = {max_iter} "
-            f"(last relative change {change:.3g} > PLTolerance = {tol:g}); returning the last iterate.",
-            PL_WARN,
-        )
+        record(EventKind.PL_NOT_CONVERGED, max_iter=max_iter, change=change, tol=tol)
     if stats is not None:
         stats["pl_iterations"] = it
         stats["lme_fits"] = lme_fits
@@ -245,10 +218,10 @@ def _linear_predictor(X, layout: ReLayout, Zs, state: LMEState, offset) -> np.nd
     return eta
 
 
-def fixed_working_data(resp: GLMResponse) -> bool:
+def fixed_working_data(resp: GLMResponse, layout: ReLayout) -> bool:
     """Whether the pseudo-likelihood working response and weights do not depend on eta (Normal
     distribution, identity link): z = y - offset, w = pw."""
-    return resp.dist.name == "Normal" and resp.link.kind == "identity" and not resp.huge
+    return resp.dist.name == "Normal" and resp.link.kind == "identity" and not layout.precise
 
 
 def _huge_start(lme: LMEProblem, thetas: ThetaMap, theta: np.ndarray, b: list[np.ndarray], sigma2: float) -> np.ndarray:
@@ -271,7 +244,7 @@ def _huge_start(lme: LMEProblem, thetas: ThetaMap, theta: np.ndarray, b: list[np
 
 
 def _huge_pl_step(resp, X, layout, Zs, thetas, lme, eta, state, theta, center, *, first, polish, opt):
-    """One pseudo-likelihood step for huge counts (``resp.huge``), in increment form about the
+    """One pseudo-likelihood step for huge counts (``layout.precise``), in increment form about the
     current fit; returns the LME state and the new centre (beta, per-term b)."""
     link, dist = resp.link, resp.dist
     mu = link.inverse(eta)
@@ -315,9 +288,12 @@ def _huge_pl_step(resp, X, layout, Zs, thetas, lme, eta, state, theta, center, *
     return state, (state.beta, _b_parts(layout, state.Ls, state.u))
 
 
-def fit_pl(resp, X, layout, Zs, patterns, settings: FitSettings,
-           theta_start: np.ndarray | None = None) -> EngineResult:
-    """MPL / REMPL (``theta_start``: see :func:`pseudo_likelihood`)."""
+def fit_pl(problem) -> EngineResult:
+    """MPL / REMPL of a :class:`~fitglme.engine.problem.FitProblem` (its ``start[0]``: the
+    ``theta_start`` of :func:`pseudo_likelihood`)."""
+    resp, X, layout, Zs, patterns, settings = (problem.response, problem.X, problem.layout, list(problem.Zs),
+                                               list(problem.patterns), problem.settings)
+    theta_start = None if problem.start is None else problem.start[0]
     thetas = ThetaMap(patterns)
     dfree = _dispersion_free(resp.dist, settings)
     stats: dict = {}
@@ -350,7 +326,15 @@ def fit_pl(resp, X, layout, Zs, patterns, settings: FitSettings,
         n_cov_params=thetas.size,
         pl_iterations=its,
         info=stats,
+        optimizer=pl_summary(its, stats.get("lme_fits", 0), conv, settings),
     )
+
+
+def pl_summary(iterations: int, fits: int, converged: bool, settings) -> OptimizerSummary:
+    """The optimizer summary of a pseudo-likelihood fit (``fits``: the inner LME fits)."""
+    return OptimizerSummary(iterations, fits, converged, "tolerance" if converged else "iteration_limit",
+                            {"pl_iterations": settings.pl_iterations, "pl_tolerance": settings.pl_tolerance,
+                             **settings.optimizer_kwargs()})
 
 
 def _b_parts(layout: ReLayout, Ls: list[np.ndarray], u: np.ndarray) -> list[np.ndarray]:

@@ -276,7 +276,7 @@ def _objective(glme):
         state = {"u": _u_start(glme)}
         # Huge counts: the objective relative to the fit (differences are all the Hessian needs).
         ref = (HugeReference(lay, Zs, X, resp, res.beta, np.asarray(res.b, float))
-               if not free and HugeReference.applies(resp, lay) else None)
+               if not free and lay.mode.reference_form else None)
 
         def f(x):
             beta, eta = x[:p], x[p:p + k]
@@ -295,7 +295,7 @@ def _objective(glme):
     z = eta_lp - resp.offset + (resp.y - mu) / h
     w = resp.pw * h * h / dist.variance(mu)
     n, reml = len(z), glme._method == "REMPL"
-    if not free and lay.precise and lay.stable_schur_applies and lay.nterms == 1:
+    if not free and lay.mode.stable_schur:
         # Huge counts: increment form about the fit (fitglme.engine.lme.LMEProblem.set_data), the
         # working residual rho = (y - mu) g'(mu), X'W rho consistent with the level sums; the
         # objective is relative to the constant rho'W rho.
