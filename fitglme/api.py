@@ -5,7 +5,7 @@ random-effect blocks) -> distribution and link -> covariance patterns -> engine 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -18,17 +18,17 @@ from .design.variables import as_table
 from . import engine
 from .engine.blocks import NotPositiveDefinite
 from .engine.layout import ReLayout, constant_rows
-from .engine.pseudo_likelihood import FitSettings, IterationsDiverged
+from .engine.pseudo_likelihood import IterationsDiverged
 from .engine.pirls import GLMResponse
 from .engine.problem import FitProblem
 from .engine_warnings import warn_events
 from .errors import FitglmeError, warn
 from .family import is_canonical, make_distribution, make_link
 from .diagnostics import check_fit
-from .fit_options import engine_options, statset
+from .fit_options import engine_settings, warn_inert_options, warn_method_not_used
 from .formula import parse_formula
 from .random_streams import resolve_rng
-from .options import (align_to_index, as_bool, as_positive_float, as_positive_int, as_vector, is_string, match_string,
+from .options import (align_to_index, as_bool, as_vector, is_string, match_string,
                       parse_name_value, rows_of)
 
 FIT_METHODS = ("MPL", "REMPL", "Laplace", "ApproximateLaplace")
@@ -199,18 +199,8 @@ def run_fit(req: FitRequest, response_override: np.ndarray | None = None):
         if dist.name == "Binomial" else None
     )
     dflag = as_bool(opts.get("DispersionFlag", False), "DispersionFlag")
-    settings = FitSettings(
-        method=method,
-        dispersion_flag=dflag,
-        pl_iterations=as_positive_int(opts.get("PLIterations", 100), "PLIterations"),
-        pl_tolerance=as_positive_float(opts.get("PLTolerance", 1e-8), "PLTolerance"),
-        init_pl_iterations=as_positive_int(opts.get("InitPLIterations", 10), "InitPLIterations"),
-        **engine_options(opts),
-    )
-    if settings.start_method == "random":  # the only draw of a fit: default fits leave np.random alone
-        settings.rng = resolve_rng(req.seed, "fitglme")
-
-    _warn_inert_options(opts, settings)
+    settings = engine_settings(opts, method, dflag, req.seed)
+    warn_inert_options(opts, method)
 
     design = build_design(table, parsed, coding, opts.get("Exclude"))
     rows = design.rows
@@ -225,7 +215,7 @@ def run_fit(req: FitRequest, response_override: np.ndarray | None = None):
     _warn_single_level(design)
     if "MuStart" in opts:
         mu_start = align_to_index(opts["MuStart"], table.index, "MuStart", identifier="fitglme:BadMuStart")
-        settings.mu_start = dist.validate_mustart(mu_start, N)[rows]
+        settings = replace(settings, mu_start=dist.validate_mustart(mu_start, N)[rows])
     _check_start(settings.mu_start, dist, link, y, sz, rows)
     del rows  # recomputed on demand by design.rows
     patterns = _patterns(opts.get("CovariancePattern"), design, parsed)
@@ -244,51 +234,13 @@ def run_fit(req: FitRequest, response_override: np.ndarray | None = None):
             OverflowError) as exc:
         raise _numerical_failure(exc, method, dist, link, y) from exc
     warn_events(result.events)
-    _warn_method_not_used(settings, result)
+    warn_method_not_used(opts, settings, result)
     check_fit(result, blocks, dist, y)
     return dict(
         parsed=parsed, design=design, dist=dist, link=link, method=method, coding=coding,
         weights=weights, offset=offset, size=size, dispersion_flag=dflag, settings=settings,
         patterns=patterns, layout=layout, resp=resp, result=result,
     )
-
-
-def _warn_inert_options(opts: dict[str, Any], settings: FitSettings) -> None:
-    """One warning for each given option that cannot change the fit (docs/migration.md)."""
-    oo = settings.optimizer_options
-    defaults = statset("fitglme")
-    inert = [f"{k} = {oo[k]:g}" for k in ("TolFun", "TolX") if k in oo and oo[k] != defaults[k]]
-    if inert:
-        warn(
-            f"OptimizerOptions.{' and '.join(inert)} cannot change the fit: every optimum is located to the "
-            "engine's own criterion (the projected gradient at rounding level relative to the curvature, "
-            "reached by a Newton polish after the optimizer), so the estimates do not depend on TolFun or "
-            "TolX. MaxIter, MaxFunEvals and Display apply (docs/migration.md).",
-            "fitglme:OptimizerToleranceNotUsed",
-        )
-    if settings.method in ("MPL", "REMPL"):
-        given = [name for name in ("EBMethod", "EBOptions") if name in opts]
-        if given and (settings.eb_method not in ("Default", "auto") or settings.eb_options):
-            warn(
-                f"{' and '.join(given)} apply to FitMethod 'Laplace' and 'ApproximateLaplace' (the "
-                f"posterior mode of the random effects); the {settings.method} fit does not use "
-                f"{'them' if len(given) > 1 else 'it'}: its random effects come from the final "
-                "pseudo-data linear mixed model.",
-                "fitglme:EBOptionsNotUsed",
-            )
-
-
-def _warn_method_not_used(settings: FitSettings, result) -> None:
-    """Huge Poisson counts: the posterior mode is found in reference form by Newton's method only."""
-    asked = settings.pirls_options.get("method", "newton")
-    used = result.info.get("posterior_mode", {}).get("method")
-    if asked != "newton" and used == "newton":
-        warn(
-            f"EBMethod '{settings.eb_method}' is not used for this fit: with Poisson counts above 1e6 the "
-            "posterior mode is found by Newton's method relative to a reference fit (the cancellation-free "
-            "form, docs/choices.md), to rounding precision.",
-            "fitglme:EBMethodNotUsed",
-        )
 
 
 def _patterns(spec: Any, design, parsed) -> list[CovariancePattern]:

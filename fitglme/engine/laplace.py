@@ -332,7 +332,7 @@ def fit_laplace(problem):
         full = factorize(layout, zts, resp.working(st.eta, phi, observed=False)[2], X)
     info = {"n_evals": obj.n_evals, "posterior_mode": obj.mode_totals}
     cov_beta = full.beta_covariance()
-    if settings.check_hessian or settings.covariance_method == "JointHessian":
+    if settings.check_hessian or settings.covariance_method == "joint_hessian":
         jobj = LaplaceObjective(resp, X, layout, Zs, thetas, approximate=False, dispersion_free=dfree,
                                 beta0=beta, u0=st.u, pirls_kwargs=pk, reference=reference)
         xj = _joint_start(jobj, theta, beta, phi, dfree)
@@ -348,7 +348,7 @@ def fit_laplace(problem):
                 record(EventKind.HESSIAN_AT_BOUNDARY)
             elif ev.min() <= 1e-10 * max(1.0, abs(ev).max()):
                 record(EventKind.HESSIAN_NOT_POSITIVE_DEFINITE, min_eigenvalue=float(ev.min()))
-        if settings.covariance_method == "JointHessian":
+        if settings.covariance_method == "joint_hessian":
             C = np.full(H.shape, np.nan)
             try:
                 C[np.ix_(free, free)] = 2.0 * np.linalg.inv(Hf)  # f = -2 log L

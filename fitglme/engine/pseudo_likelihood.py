@@ -13,8 +13,6 @@ InitPLIterations pseudo-likelihood iterations.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
 from .arrays import constant_value
@@ -24,6 +22,7 @@ from .layout import ReLayout, scale_columns
 from .lme import LMEProblem, LMEState, ThetaMap
 from .pirls import GLMResponse
 from .result import EngineResult, OptimizerSummary
+from .settings import EngineSettings
 
 #: relative change of eta at which the initial PL iterations of the Laplace methods stop (they only
 #: provide starting values; the Laplace optimum does not depend on them).
@@ -40,57 +39,7 @@ class IterationsDiverged(NotPositiveDefinite):
         self.change = change
 
 
-@dataclass
-class FitSettings:
-    method: str = "MPL"  # 'MPL' | 'REMPL' | 'Laplace' | 'ApproximateLaplace'
-    dispersion_flag: bool = False
-    pl_iterations: int = 100
-    pl_tolerance: float = 1e-8
-    init_pl_iterations: int = 10
-    mu_start: np.ndarray | None = None
-    verbose: int = 0
-    max_iter: int = 10000
-    optimizer: str = "quasinewton"  # 'quasinewton' (L-BFGS-B), 'fminsearch' (Nelder-Mead), 'fminunc' (TNC)
-    optimizer_options: dict = field(default_factory=dict)  # TolFun, TolX, MaxIter, MaxFunEvals, Display
-    eb_method: str = "Default"
-    eb_options: dict = field(default_factory=dict)  # TolFun, TolX, MaxIter, Display
-    #: pirls keyword arguments (method, max_iter, display, eta_tol, grad_tol, step_tol)
-    pirls_options: dict = field(default_factory=dict)
-    start_method: str = "default"
-    rng: np.random.Generator | None = None  # the stream of a random start (set by the caller)
-    covariance_method: str = "conditional"
-    check_hessian: bool = False
-    sequential: bool = False
-
-    def optimizer_kwargs(self) -> dict:
-        """Keyword arguments of minimize_bounded from Optimizer / OptimizerOptions / Verbose."""
-        o = self.optimizer_options
-        return {
-            "method": self.optimizer,
-            "max_iter": int(o.get("MaxIter", 10000)),
-            "max_fun": int(o.get("MaxFunEvals", 10000)),
-            "verbose": max(self.verbose, 2 if o.get("Display") == "iter" else 0),
-        }
-
-    def pirls_kwargs(self) -> dict:
-        """Keyword arguments of pirls: ``pirls_options`` as the MATLAB layer mapped them from
-        EBMethod / EBOptions (fitglme.fit_options.posterior_mode_options); by default Newton's
-        method to rounding precision within 100 iterations."""
-        kw = {"max_iter": 100, "display": False}
-        kw.update(self.pirls_options)
-        return kw
-
-    def random_start(self, thetas) -> np.ndarray:
-        """A random start: scale parameters exp(N(0, 1)), others N(0, 0.1^2), drawn from
-        ``self.rng`` (the caller's stream; a fresh generator when none is given)."""
-        x = thetas.start()
-        mask = thetas.scale_mask()
-        rng = self.rng if self.rng is not None else np.random.default_rng()
-        draw = rng.standard_normal(len(x))
-        return np.where(mask, np.exp(draw), 0.1 * draw)
-
-
-def _dispersion_free(dist, settings: FitSettings) -> bool:
+def _dispersion_free(dist, settings: EngineSettings) -> bool:
     return (not dist.dispersion_fixed) or (settings.dispersion_flag and settings.method in ("MPL", "REMPL"))
 
 
@@ -109,7 +58,7 @@ def pseudo_likelihood(
     verbose: int = 0,
     warn_unconverged: bool = True,
     precise: bool = True,
-    settings: FitSettings | None = None,
+    settings: EngineSettings | None = None,
     theta_start: np.ndarray | None = None,
     stats: dict | None = None,
 ) -> tuple[LMEState, np.ndarray, int, bool]:

@@ -404,14 +404,14 @@ def fast_path_applies(resp: GLMResponse, layout: ReLayout, settings) -> bool:
     return bool(settings.method == "Laplace" and layout.nterms == 1 and not layout.precise
                 and settings.optimizer == "quasinewton" and not settings.check_hessian
                 and settings.covariance_method == "conditional" and not settings.sequential
-                and not settings.verbose and not settings.optimizer_options)
+                and not settings.verbose and settings.optimizer_defaults)
 
 
 def pl_fast_path_applies(resp: GLMResponse, layout: ReLayout, settings) -> bool:
     """Whether :func:`fitglme.engine.refit_pl.fit_pl_scalar` fits this MPL / REMPL model."""
     return bool(settings.method in ("MPL", "REMPL") and layout.nterms == 1 and layout.qs[0] == 1
                 and not layout.precise and settings.optimizer == "quasinewton" and not settings.verbose
-                and settings.start_method != "random" and not settings.optimizer_options)
+                and settings.start_method != "random" and settings.optimizer_defaults)
 
 
 def start_vector(thetas: ThetaMap, theta: np.ndarray, beta: np.ndarray, phi: float, dfree: bool) -> np.ndarray:
