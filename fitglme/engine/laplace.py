@@ -251,35 +251,58 @@ def fit_laplace(problem):
     InitPLIterations pseudo-likelihood iterations, or from its ``start = (theta, beta, dispersion)``
     (absolute covariance parameters: e.g. another fit's estimates, for a refit to a new response)
     with the random effects at 0."""
-    from .pseudo_likelihood import EngineResult, _b_from_u
+    run = _LaplaceRun(problem)
+    theta0, beta0, u0, s2 = run.start()
+    settings = problem.settings
+    if settings.sequential and not run.approximate:
+        # UseSequentialFitting: refine the PL start with ApproximateLaplace, then Laplace.
+        obj_a, res_a = run.minimize(True, theta0, beta0, u0, s2)
+        st_a = obj_a.mode(res_a.x)[0]
+        theta0 = res_a.x[: run.thetas.size]
+        beta0, u0 = st_a.beta, st_a.u
+        s2 = float(np.exp(res_a.x[-1])) if run.dfree else 1.0
+    obj, res = run.optimum(theta0, beta0, u0, s2)
+    if not res.converged:
+        record(EventKind.NOT_CONVERGED, method=settings.method, objective=res.fun, evaluations=res.n_evals)
+    return run.result(obj, res)
 
-    resp, X, layout, Zs, patterns, settings = (problem.response, problem.X, problem.layout, list(problem.Zs),
-                                               list(problem.patterns), problem.settings)
-    start = problem.start
 
-    thetas = ThetaMap(patterns)
-    dfree = not resp.dist.dispersion_fixed
-    approximate = settings.method == "ApproximateLaplace"
-    if start is not None:
-        s2 = float(start[2]) if dfree else 1.0
+class _LaplaceRun:
+    """The pieces of one Laplace / ApproximateLaplace fit (see :func:`fit_laplace`)."""
+
+    def __init__(self, problem) -> None:
+        self.problem = problem
+        self.resp, self.X, self.layout = problem.response, problem.X, problem.layout
+        self.Zs, self.patterns, self.settings = list(problem.Zs), list(problem.patterns), problem.settings
+        self.thetas = ThetaMap(self.patterns)
+        self.dfree = not self.resp.dist.dispersion_fixed
+        self.approximate = self.settings.method == "ApproximateLaplace"
+        self.pk = self.settings.pirls_kwargs()
+        self.okw = self.settings.optimizer_kwargs()
+        self.reference: HugeReference | None = None
+
+    def start(self):
+        """(theta, beta, u, dispersion) to start from: the problem's start with the random effects
+        at 0, or InitPLIterations pseudo-likelihood iterations."""
+        start, thetas, layout = self.problem.start, self.thetas, self.layout
+        if start is None:
+            return _pl_start(self.resp, self.X, layout, self.Zs, self.patterns, thetas, self.settings, self.dfree)
+        s2 = float(start[2]) if self.dfree else 1.0
         theta0 = thetas.away_from_boundary(np.array(start[0], float), 0.5 * np.sqrt(s2))
-        beta0, u0 = np.array(start[1], float), np.zeros(layout.Q)
-    else:
-        theta0, beta0, u0, s2 = _pl_start(resp, X, layout, Zs, patterns, thetas, settings, dfree)
-    pk = settings.pirls_kwargs()
-    okw = settings.optimizer_kwargs()
-    p = X.shape[1]
-    reference = None
+        return theta0, np.array(start[1], float), np.zeros(layout.Q), s2
 
-    def run(approx, theta_start, beta_start, u_start, phi_start):
-        obj = LaplaceObjective(resp, X, layout, Zs, thetas, approximate=approx, dispersion_free=dfree,
-                               beta0=beta_start, u0=u_start, pirls_kwargs=pk, reference=reference)
+    def minimize(self, approx, theta_start, beta_start, u_start, phi_start):
+        """Minimise the (Approximate)Laplace objective from the given start: (objective, OptimResult)."""
+        thetas, p = self.thetas, self.X.shape[1]
+        obj = LaplaceObjective(self.resp, self.X, self.layout, self.Zs, thetas, approximate=approx,
+                               dispersion_free=self.dfree, beta0=beta_start, u0=u_start, pirls_kwargs=self.pk,
+                               reference=self.reference)
         x0, lo, hi = [theta_start], [thetas.lower], [thetas.upper]
         if not approx:
             x0.append(beta_start)
             lo.append(np.full(p, -np.inf))
             hi.append(np.full(p, np.inf))
-        if dfree:
+        if self.dfree:
             x0.append([np.log(max(phi_start, 1e-300))])
             lo.append([-np.inf])
             hi.append([np.inf])
@@ -288,54 +311,53 @@ def fit_laplace(problem):
         scale[: thetas.size] = thetas.scale_mask()
         label = "ApproximateLaplace" if approx else "Laplace"
         res = minimize_bounded(obj.value, x0, lo, hi, fg=obj.value_and_grad, scale_params=scale,
-                               label=label, jacobi=reference is not None, **okw)
+                               label=label, jacobi=self.reference is not None, **self.okw)
         return obj, res
 
-    if settings.sequential and not approximate:
-        # UseSequentialFitting: refine the PL start with ApproximateLaplace, then Laplace.
-        obj_a, res_a = run(True, theta0, beta0, u0, s2)
-        st_a = obj_a.mode(res_a.x)[0]
-        theta0 = res_a.x[: thetas.size]
-        beta0, u0 = st_a.beta, st_a.u
-        s2 = float(np.exp(res_a.x[-1])) if dfree else 1.0
-    huge = not dfree and problem.mode.reference_form
-    if huge:
-        # Huge counts: the objective relative to a reference fit (fitglme.engine.pirls.HugeReference),
-        # first the start, then -- re-centred -- the optimum of the first run, so that the final
-        # evaluations take small steps from the reference.
-        reference = HugeReference(layout, Zs, X, resp, beta0, _b_from_u(layout, thetas.factors(theta0), u0))
-    obj, res = run(approximate, theta0, beta0, u0, s2)
-    if huge:
-        st_mid, zts_mid, theta_mid, _ = obj.mode(res.x)
-        beta_mid = st_mid.beta if approximate else obj.unpack(res.x)[1]
-        reference = HugeReference(layout, Zs, X, resp, beta_mid, _b_from_u(layout, thetas.factors(theta_mid), st_mid.u))
-        obj, res = run(approximate, theta_mid, beta_mid, st_mid.u, s2)
-    if not res.converged:
-        record(EventKind.NOT_CONVERGED, method=settings.method, objective=res.fun, evaluations=res.n_evals)
-    st, zts, theta, phi = obj.mode(res.x)
-    beta = st.beta if approximate else obj.unpack(res.x)[1]
-    Ls = thetas.factors(theta)
-    if not st.converged:
-        record(EventKind.POSTERIOR_MODE_NOT_CONVERGED, max_iter=pk.get("max_iter", 100))
-    loglik = -0.5 * laplace_deviance(st) + st.loglik_offset
-    # ApproximateLaplace's PIRLS factored the joint system (with X) at the mode already; for
-    # Laplace the mode's factor (random effects only) is released before the full factorisation.
-    full = st.factor if approximate and st.huge is None else None
-    st.factor = None
-    try:
-        if full is None:
-            full = factorize(layout, zts, st.W, X)
-    except NotPositiveDefinite:
-        # The observed Hessian is indefinite at the solution (possible for non-canonical links):
-        # the conditional covariance uses the expected (Fisher) weights instead.
-        record(EventKind.INDEFINITE_INFORMATION)
-        full = factorize(layout, zts, resp.working(st.eta, phi, observed=False)[2], X)
-    info = {"n_evals": obj.n_evals, "posterior_mode": obj.mode_totals}
-    cov_beta = full.beta_covariance()
-    if settings.check_hessian or settings.covariance_method == "joint_hessian":
-        jobj = LaplaceObjective(resp, X, layout, Zs, thetas, approximate=False, dispersion_free=dfree,
-                                beta0=beta, u0=st.u, pirls_kwargs=pk, reference=reference)
-        xj = _joint_start(jobj, theta, beta, phi, dfree)
+    def optimum(self, theta0, beta0, u0, s2):
+        """The optimum from the start; huge counts (reference form): relative to a reference fit
+        (fitglme.engine.pirls.HugeReference), first the start, then -- re-centred -- the optimum of
+        the first run, so that the final evaluations take small steps from the reference."""
+        from .pseudo_likelihood import _b_from_u
+
+        layout, thetas, approximate = self.layout, self.thetas, self.approximate
+        huge = not self.dfree and self.problem.mode.reference_form
+        if huge:
+            self.reference = HugeReference(layout, self.Zs, self.X, self.resp, beta0,
+                                           _b_from_u(layout, thetas.factors(theta0), u0))
+        obj, res = self.minimize(approximate, theta0, beta0, u0, s2)
+        if huge:
+            st_mid, _, theta_mid, _ = obj.mode(res.x)
+            beta_mid = st_mid.beta if approximate else obj.unpack(res.x)[1]
+            self.reference = HugeReference(layout, self.Zs, self.X, self.resp, beta_mid,
+                                           _b_from_u(layout, thetas.factors(theta_mid), st_mid.u))
+            obj, res = self.minimize(approximate, theta_mid, beta_mid, st_mid.u, s2)
+        return obj, res
+
+    def conditional_factor(self, st, zts, phi):
+        """The factor of the joint penalised system at the mode (for the covariance of beta)."""
+        # ApproximateLaplace's PIRLS factored the joint system (with X) at the mode already; for
+        # Laplace the mode's factor (random effects only) is released before the full factorisation.
+        full = st.factor if self.approximate and st.huge is None else None
+        st.factor = None
+        if full is not None:
+            return full
+        try:
+            return factorize(self.layout, zts, st.W, self.X)
+        except NotPositiveDefinite:
+            # The observed Hessian is indefinite at the solution (possible for non-canonical links):
+            # the conditional covariance uses the expected (Fisher) weights instead.
+            record(EventKind.INDEFINITE_INFORMATION)
+            return factorize(self.layout, zts, self.resp.working(st.eta, phi, observed=False)[2], self.X)
+
+    def joint_hessian(self, theta, beta, u, phi, info: dict):
+        """CheckHessian / CovarianceMethod 'joint_hessian': the Hessian of -2 log L in [theta, beta,
+        (log phi)] into ``info``; returns the covariance of beta from it (or None)."""
+        thetas, settings = self.thetas, self.settings
+        jobj = LaplaceObjective(self.resp, self.X, self.layout, self.Zs, thetas, approximate=False,
+                                dispersion_free=self.dfree, beta0=beta, u0=u, pirls_kwargs=self.pk,
+                                reference=self.reference)
+        xj = _joint_start(jobj, theta, beta, phi, self.dfree)
         H = joint_hessian(jobj, xj)
         at_bound = np.zeros(len(xj), bool)
         at_bound[: thetas.size] = thetas.scale_mask() & (theta <= 0)
@@ -348,30 +370,37 @@ def fit_laplace(problem):
                 record(EventKind.HESSIAN_AT_BOUNDARY)
             elif ev.min() <= 1e-10 * max(1.0, abs(ev).max()):
                 record(EventKind.HESSIAN_NOT_POSITIVE_DEFINITE, min_eigenvalue=float(ev.min()))
-        if settings.covariance_method == "joint_hessian":
-            C = np.full(H.shape, np.nan)
-            try:
-                C[np.ix_(free, free)] = 2.0 * np.linalg.inv(Hf)  # f = -2 log L
-            except np.linalg.LinAlgError:
-                pass
-            info["joint_covariance"] = C
-            k = thetas.size
-            cov_beta = C[k : k + p, k : k + p]
-    return EngineResult(
-        method=settings.method,
-        beta=np.array(beta, float),
-        b=_b_from_u(layout, Ls, st.u),
-        psi=[L @ L.T for L in Ls],
-        dispersion=phi,
-        dispersion_estimated=dfree,
-        loglik=loglik,
-        cov_beta=cov_beta,
-        eta=st.eta,
-        mu=st.mu,
-        W=st.W,
-        Ls=Ls,
-        converged=bool(res.converged),
-        n_cov_params=thetas.size,
-        info=info,
-        optimizer=OptimizerSummary(res.n_iter, res.n_evals, bool(res.converged), res.message, dict(okw)),
-    )
+        if settings.covariance_method != "joint_hessian":
+            return None
+        C = np.full(H.shape, np.nan)
+        try:
+            C[np.ix_(free, free)] = 2.0 * np.linalg.inv(Hf)  # f = -2 log L
+        except np.linalg.LinAlgError:
+            pass
+        info["joint_covariance"] = C
+        k, p = thetas.size, self.X.shape[1]
+        return C[k : k + p, k : k + p]
+
+    def result(self, obj, res):
+        """The EngineResult at the optimum ``res`` of ``obj``."""
+        from .pseudo_likelihood import EngineResult, _b_from_u
+
+        settings, thetas = self.settings, self.thetas
+        st, zts, theta, phi = obj.mode(res.x)
+        beta = st.beta if self.approximate else obj.unpack(res.x)[1]
+        Ls = thetas.factors(theta)
+        if not st.converged:
+            record(EventKind.POSTERIOR_MODE_NOT_CONVERGED, max_iter=self.pk.get("max_iter", 100))
+        loglik = -0.5 * laplace_deviance(st) + st.loglik_offset
+        cov_beta = self.conditional_factor(st, zts, phi).beta_covariance()
+        info = {"n_evals": obj.n_evals, "posterior_mode": obj.mode_totals}
+        if settings.check_hessian or settings.covariance_method == "joint_hessian":
+            joint = self.joint_hessian(theta, beta, st.u, phi, info)
+            cov_beta = cov_beta if joint is None else joint
+        return EngineResult(
+            method=settings.method, beta=np.array(beta, float), b=_b_from_u(self.layout, Ls, st.u),
+            psi=[L @ L.T for L in Ls], dispersion=phi, dispersion_estimated=self.dfree, loglik=loglik,
+            cov_beta=cov_beta, eta=st.eta, mu=st.mu, W=st.W, Ls=Ls, converged=bool(res.converged),
+            n_cov_params=thetas.size, info=info,
+            optimizer=OptimizerSummary(res.n_iter, res.n_evals, bool(res.converged), res.message, dict(self.okw)),
+        )
