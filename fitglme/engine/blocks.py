@@ -362,9 +362,9 @@ def _cholesky(M: np.ndarray, lay: "ReLayout", scale: np.ndarray | None = None) -
     forms: a block that rounding has left indefinite -- the penalty's identity lost beside data terms
     ~1e16 times larger, or a Schur complement that cancelled every digit -- gets a ridge at the
     rounding level of its terms (``scale``: their magnitude before the cancellation, else M's
-    diagonal), so that the fit goes on as precisely as doubles allow (the fitglme:HugeValues warning
-    says the estimates may be inaccurate) instead of failing; the fit's RIDGED event records that it
-    happened (fitglme.engine.events).
+    diagonal), so that the fit goes on as precisely as doubles allow (the huge-values warning of
+    the layer above says the estimates may be inaccurate) instead of failing; the fit's RIDGED
+    event records that it happened (fitglme.engine.events).
     """
     try:
         return np.linalg.cholesky(M)

@@ -39,7 +39,7 @@ def _joint_start(obj_like, theta, beta, phi, dfree):
 
 
 def _pl_start(resp, X, layout, Zs, patterns, thetas, settings, dfree):
-    """Starting values from InitPLIterations pseudo-likelihood iterations: (theta, beta, u, phi)."""
+    """Starting values from ``settings.init_pl_iterations`` pseudo-likelihood iterations: (theta, beta, u, phi)."""
     from .pseudo_likelihood import pseudo_likelihood
 
     dist = resp.dist
@@ -47,7 +47,7 @@ def _pl_start(resp, X, layout, Zs, patterns, thetas, settings, dfree):
         resp, X, layout, Zs, thetas, reml=False, dispersion_free=dfree,
         mu_start=settings.mu_start if settings.mu_start is not None else dist.initial_mu(resp.y, resp.size),
         max_iter=settings.init_pl_iterations, tol=settings.pl_tolerance, verbose=settings.verbose,
-        warn_unconverged=False, precise=False, settings=settings,
+        record_unconverged=False, precise=False, settings=settings,
     )
     s2 = state.sigma2 if dfree else 1.0
     theta0 = np.concatenate([p.theta_from_cov(s2 * L @ L.T) for p, L in zip(patterns, state.Ls)])
@@ -58,14 +58,14 @@ def _pl_start(resp, X, layout, Zs, patterns, thetas, settings, dfree):
 
 def fit_laplace(problem):
     """Laplace / ApproximateLaplace of a :class:`~fitglme.engine.problem.FitProblem`, started from
-    InitPLIterations pseudo-likelihood iterations, or from its ``start = (theta, beta, dispersion)``
+    ``settings.init_pl_iterations`` pseudo-likelihood iterations, or from its ``start = (theta, beta, dispersion)``
     (absolute covariance parameters: e.g. another fit's estimates, for a refit to a new response)
     with the random effects at 0."""
     run = _LaplaceRun(problem)
     theta0, beta0, u0, s2 = run.start()
     settings = problem.settings
     if settings.sequential and not run.approximate:
-        # UseSequentialFitting: refine the PL start with ApproximateLaplace, then Laplace.
+        # settings.sequential: refine the PL start with ApproximateLaplace, then Laplace.
         obj_a, res_a = run.minimize(True, theta0, beta0, u0, s2)
         st_a = obj_a.mode(res_a.x)[0]
         theta0 = res_a.x[: run.thetas.size]
@@ -93,7 +93,7 @@ class _LaplaceRun:
 
     def start(self):
         """(theta, beta, u, dispersion) to start from: the problem's start with the random effects
-        at 0, or InitPLIterations pseudo-likelihood iterations."""
+        at 0, or ``settings.init_pl_iterations`` pseudo-likelihood iterations."""
         start, thetas, layout = self.problem.start, self.thetas, self.layout
         if start is None:
             return _pl_start(self.resp, self.X, layout, self.Zs, self.patterns, thetas, self.settings, self.dfree)
@@ -161,7 +161,7 @@ class _LaplaceRun:
             return factorize(self.layout, zts, self.resp.working(st.eta, phi, observed=False)[2], self.X)
 
     def joint_hessian(self, theta, beta, u, phi, info: dict):
-        """CheckHessian / CovarianceMethod 'joint_hessian': the Hessian of -2 log L in [theta, beta,
+        """settings.check_hessian / covariance_method 'joint_hessian': the Hessian of -2 log L in [theta, beta,
         (log phi)] into ``info``; returns the covariance of beta from it (or None)."""
         thetas, settings = self.thetas, self.settings
         jobj = LaplaceObjective(self.resp, self.X, self.layout, self.Zs, thetas, approximate=False,

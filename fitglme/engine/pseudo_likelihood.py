@@ -4,12 +4,12 @@ Pseudo-likelihood (MPL / REMPL): from the current eta, mu form the working respo
 ``z = eta - offset + (y - mu) g'(mu)`` and weights ``w = pw / (V(mu) g'(mu)^2)``, fit the
 linear mixed model on (z, w) by ML (MPL) or REML (REMPL) -- dispersion held at 1 for
 Binomial/Poisson unless DispersionFlag -- and update eta = X beta + Z b + offset, until the
-relative change of eta is below PLTolerance.
+relative change of eta is below ``pl_tolerance``.
 
 Laplace: maximise the Laplace approximation over (theta, beta[, dispersion]), the conditional
 modes of u found by PIRLS for each (theta, beta).  ApproximateLaplace: the same objective
 over (theta[, dispersion]) with beta found by PIRLS together with u.  Both start from
-InitPLIterations pseudo-likelihood iterations.
+``init_pl_iterations`` pseudo-likelihood iterations.
 """
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def pseudo_likelihood(
     max_iter: int,
     tol: float,
     verbose: int = 0,
-    warn_unconverged: bool = True,
+    record_unconverged: bool = True,
     precise: bool = True,
     settings: EngineSettings | None = None,
     theta_start: np.ndarray | None = None,
@@ -65,7 +65,7 @@ def pseudo_likelihood(
     """Pseudo-likelihood iterations; returns the final LME state, eta, iterations, converged.
 
     ``theta_start``: the relative covariance parameters the first LME fit starts from (default:
-    the patterns' start, or a random one under StartMethod 'random'). ``stats`` (optional dict)
+    the patterns' start, or a random one under ``start_method`` 'random'). ``stats`` (optional dict)
     receives ``pl_iterations`` and ``lme_fits`` (the LME fits run). For the Normal distribution with
     the identity link the working data never change: one fit, whatever ``max_iter`` is
     (:func:`fixed_working_data`)."""
@@ -84,25 +84,6 @@ def pseudo_likelihood(
     center = None
     force_polish = False  # a converged iterate whose inner fit was not polished is fitted once more
 
-    def working_data(eta_):
-        """Working response z = eta - offset + (y - mu) / h and weights w = pw h^2 / V."""
-        mu = link.inverse(eta_)
-        h = link.mu_eta(eta_)
-        z = resp.y - mu  # in place: each n-vector is freed as soon as it is used
-        V = None if resp.unit_canonical else dist.variance(mu)  # (h = V for canonical links)
-        del mu
-        z /= h
-        z += eta_
-        if constant_value(resp.offset) != 0.0:
-            z -= resp.offset
-        if V is None:  # w = pw h^2 / V = pw h
-            h *= resp.pw
-            return z, h
-        w = resp.pw * h
-        w *= h
-        w /= V
-        return z, w
-
     # Normal with the identity link: z = y - offset and w = pw whatever eta is, so the first LME fit
     # is the fixed point (docs/performance.md): one fit, polished as the last of a loop would be.
     fixed_data = fixed_working_data(resp, layout)
@@ -117,9 +98,7 @@ def pseudo_likelihood(
         else:
             state = None  # the previous iteration's solution (its factorisation) is not needed
             try:
-                lme.set_data(*working_data(eta))
-                lme.release_data(lambda e=eta: working_data(e))  # only the cross products are kept
-                state, _ = lme.fit(theta, polish=polish, **opt)
+                state = _pl_step(resp, lme, eta, theta, polish, opt)
                 lme_fits += 1
             except (NotPositiveDefinite, np.linalg.LinAlgError, FloatingPointError, ZeroDivisionError) as exc:
                 if it > 1 and change_prev > 1.0:
@@ -127,8 +106,8 @@ def pseudo_likelihood(
                 raise
         theta = state.theta
         eta_new = _linear_predictor(X, layout, Zs, state, resp.offset)
-        # MATLAB's test (fitglme documentation, PLTolerance): max|eta_new - eta| <=
-        # PLTolerance * max(max|eta|, 1), eta the linear predictor the pseudo data were formed from.
+        # MATLAB's test (fitglme documentation, PL tolerance): max|eta_new - eta| <=
+        # tol * max(max|eta|, 1), eta the linear predictor the pseudo data were formed from.
         change = float(np.max(np.abs(eta_new - eta))) / max(float(np.max(np.abs(eta))), 1.0)
         if precise and not layout.precise and (change <= tol or fixed_data or it == max_iter):
             state = lme.final_state(state)  # (the last fit: its r^2 from the rows, while they exist)
@@ -151,12 +130,42 @@ def pseudo_likelihood(
             break
         if not precise and change <= INIT_PL_STOP:
             break  # starting values for the Laplace methods need no tighter fixed point
-    if not converged and warn_unconverged:
+    if not converged and record_unconverged:
         record(EventKind.PL_NOT_CONVERGED, max_iter=max_iter, change=change, tol=tol)
     if stats is not None:
         stats["pl_iterations"] = it
         stats["lme_fits"] = lme_fits
     return state, eta, it, converged
+
+
+def working_data(resp: GLMResponse, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Working response z = eta - offset + (y - mu) / h and weights w = pw h^2 / V at ``eta``."""
+    link, dist = resp.link, resp.dist
+    mu = link.inverse(eta)
+    h = link.mu_eta(eta)
+    z = resp.y - mu  # in place: each n-vector is freed as soon as it is used
+    V = None if resp.unit_canonical else dist.variance(mu)  # (h = V for canonical links)
+    del mu
+    z /= h
+    z += eta
+    if constant_value(resp.offset) != 0.0:
+        z -= resp.offset
+    if V is None:  # w = pw h^2 / V = pw h
+        h *= resp.pw
+        return z, h
+    w = resp.pw * h
+    w *= h
+    w /= V
+    return z, w
+
+
+def _pl_step(resp: GLMResponse, lme: LMEProblem, eta: np.ndarray, theta: np.ndarray, polish: bool,
+             opt: dict) -> LMEState:
+    """One ordinary pseudo-likelihood step: the LME fit to the working data at ``eta``."""
+    lme.set_data(*working_data(resp, eta))
+    lme.release_data(lambda e=eta: working_data(resp, e))  # only the cross products are kept
+    state, _ = lme.fit(theta, polish=polish, **opt)
+    return state
 
 
 def _linear_predictor(X, layout: ReLayout, Zs, state: LMEState, offset) -> np.ndarray:
