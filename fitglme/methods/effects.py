@@ -20,7 +20,7 @@ The joint (u, beta) factorisation is shared with :mod:`.hypothesis` (``coefTest`
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from scipy import stats as sps
@@ -32,6 +32,9 @@ from ..engine.objectives import LaplaceDeviance, PseudoDataDeviance
 from ..inference import t_quantile, two_sided_p
 from ..options import as_float_in, match_string, parse_name_value
 from ..outputs import OneRowDataset, with_outputs
+
+if TYPE_CHECKING:
+    from ..errors import FitglmeError
 
 __all__ = ["fixedEffects", "randomEffects", "covarianceParameters"]
 
