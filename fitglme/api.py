@@ -5,7 +5,7 @@ random-effect blocks) -> distribution and link -> covariance patterns -> engine 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -15,18 +15,20 @@ from .blas import single_threaded_blas
 from .covariance import CovariancePattern, make_pattern
 from .design import build_design
 from .design.variables import as_table
+from . import engine
 from .engine.blocks import NotPositiveDefinite
 from .engine.layout import ReLayout, constant_rows
-from .engine.fit import FitSettings, IterationsDiverged, fit_pl
-from .engine.laplace import fit_laplace
-from .engine.pirls import GLMResponse, HugeReference
+from .engine.pseudo_likelihood import IterationsDiverged
+from .engine.pirls import GLMResponse
+from .engine.problem import FitProblem
+from .engine_warnings import warn_events
 from .errors import FitglmeError, warn
 from .family import is_canonical, make_distribution, make_link
 from .diagnostics import check_fit
-from .fit_options import engine_options, statset
+from .fit_options import engine_settings, warn_inert_options, warn_method_not_used
 from .formula import parse_formula
 from .random_streams import resolve_rng
-from .options import (align_to_index, as_bool, as_positive_float, as_positive_int, as_vector, is_string, match_string,
+from .options import (align_to_index, as_bool, as_vector, is_string, match_string,
                       parse_name_value, rows_of)
 
 FIT_METHODS = ("MPL", "REMPL", "Laplace", "ApproximateLaplace")
@@ -197,18 +199,8 @@ def run_fit(req: FitRequest, response_override: np.ndarray | None = None):
         if dist.name == "Binomial" else None
     )
     dflag = as_bool(opts.get("DispersionFlag", False), "DispersionFlag")
-    settings = FitSettings(
-        method=method,
-        dispersion_flag=dflag,
-        pl_iterations=as_positive_int(opts.get("PLIterations", 100), "PLIterations"),
-        pl_tolerance=as_positive_float(opts.get("PLTolerance", 1e-8), "PLTolerance"),
-        init_pl_iterations=as_positive_int(opts.get("InitPLIterations", 10), "InitPLIterations"),
-        **engine_options(opts),
-    )
-    if settings.start_method == "random":  # the only draw of a fit: default fits leave np.random alone
-        settings.rng = resolve_rng(req.seed, "fitglme")
-
-    _warn_inert_options(opts, settings)
+    settings = engine_settings(opts, method, dflag, req.seed)
+    warn_inert_options(opts, method)
 
     design = build_design(table, parsed, coding, opts.get("Exclude"))
     rows = design.rows
@@ -223,72 +215,32 @@ def run_fit(req: FitRequest, response_override: np.ndarray | None = None):
     _warn_single_level(design)
     if "MuStart" in opts:
         mu_start = align_to_index(opts["MuStart"], table.index, "MuStart", identifier="fitglme:BadMuStart")
-        settings.mu_start = dist.validate_mustart(mu_start, N)[rows]
+        settings = replace(settings, mu_start=dist.validate_mustart(mu_start, N)[rows])
     _check_start(settings.mu_start, dist, link, y, sz, rows)
     del rows  # recomputed on demand by design.rows
     patterns = _patterns(opts.get("CovariancePattern"), design, parsed)
     blocks = design.re_blocks
     layout = ReLayout([b.index for b in blocks], [b.nlevels for b in blocks], [b.q for b in blocks])
     resp = GLMResponse(dist, link, y, w, sz, off)
-    layout.precise = resp.huge
     Zs = [constant_rows(b.Z) for b in blocks]  # (random intercepts: broadcast views)
-    fitter = fit_pl if method in ("MPL", "REMPL") else fit_laplace
+    problem = FitProblem(resp, design.X, layout, Zs, patterns, settings)
+    layout = problem.layout  # (bound to the problem's numerical mode)
     try:
         with single_threaded_blas():
-            result = fitter(resp, design.X, layout, Zs, patterns, settings)
+            result = engine.fit(problem)
     except FitglmeError:
         raise
     except (NotPositiveDefinite, np.linalg.LinAlgError, ZeroDivisionError, FloatingPointError,
             OverflowError) as exc:
         raise _numerical_failure(exc, method, dist, link, y) from exc
-    _warn_method_not_used(settings, result)
-    check_fit(result, blocks, dist, y,
-              precise_counts=HugeReference.applies(resp, layout) if method in ("Laplace", "ApproximateLaplace")
-              else bool(resp.huge and layout.nterms == 1 and layout.stable_schur_applies),
-              ridged=layout.ridged)
+    warn_events(result.events)
+    warn_method_not_used(opts, settings, result)
+    check_fit(result, blocks, dist, y)
     return dict(
         parsed=parsed, design=design, dist=dist, link=link, method=method, coding=coding,
         weights=weights, offset=offset, size=size, dispersion_flag=dflag, settings=settings,
         patterns=patterns, layout=layout, resp=resp, result=result,
     )
-
-
-def _warn_inert_options(opts: dict[str, Any], settings: FitSettings) -> None:
-    """One warning for each given option that cannot change the fit (docs/migration.md)."""
-    oo = settings.optimizer_options
-    defaults = statset("fitglme")
-    inert = [f"{k} = {oo[k]:g}" for k in ("TolFun", "TolX") if k in oo and oo[k] != defaults[k]]
-    if inert:
-        warn(
-            f"OptimizerOptions.{' and '.join(inert)} cannot change the fit: every optimum is located to the "
-            "engine's own criterion (the projected gradient at rounding level relative to the curvature, "
-            "reached by a Newton polish after the optimizer), so the estimates do not depend on TolFun or "
-            "TolX. MaxIter, MaxFunEvals and Display apply (docs/migration.md).",
-            "fitglme:OptimizerToleranceNotUsed",
-        )
-    if settings.method in ("MPL", "REMPL"):
-        given = [name for name in ("EBMethod", "EBOptions") if name in opts]
-        if given and (settings.eb_method not in ("Default", "auto") or settings.eb_options):
-            warn(
-                f"{' and '.join(given)} apply to FitMethod 'Laplace' and 'ApproximateLaplace' (the "
-                f"posterior mode of the random effects); the {settings.method} fit does not use "
-                f"{'them' if len(given) > 1 else 'it'}: its random effects come from the final "
-                "pseudo-data linear mixed model.",
-                "fitglme:EBOptionsNotUsed",
-            )
-
-
-def _warn_method_not_used(settings: FitSettings, result) -> None:
-    """Huge Poisson counts: the posterior mode is found in reference form by Newton's method only."""
-    asked = settings.pirls_options.get("method", "newton")
-    used = result.info.get("posterior_mode", {}).get("method")
-    if asked != "newton" and used == "newton":
-        warn(
-            f"EBMethod '{settings.eb_method}' is not used for this fit: with Poisson counts above 1e6 the "
-            "posterior mode is found by Newton's method relative to a reference fit (the cancellation-free "
-            "form, docs/choices.md), to rounding precision.",
-            "fitglme:EBMethodNotUsed",
-        )
 
 
 def _patterns(spec: Any, design, parsed) -> list[CovariancePattern]:

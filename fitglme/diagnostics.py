@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .engine_warnings import ridged
 from .errors import warn
 
 
@@ -16,8 +17,12 @@ from .errors import warn
 HUGE = 1e12
 
 
-def check_fit(result, blocks, dist, y, precise_counts: bool = False, ridged: bool = False) -> None:
-    """Warn about boundary estimates, separation and precision problems of a fit."""
+def check_fit(result, blocks, dist, y) -> None:
+    """Warn about boundary estimates, separation and precision problems of a fit (an
+    EngineResult: its numerical mode and events say which advice the huge-value warning gives)."""
+    laplace = result.method in ("Laplace", "ApproximateLaplace")
+    precise_counts = result.mode.reference_form if laplace else result.mode.stable_schur
+    was_ridged = ridged(result.events)
     for psi, blk in zip(result.psi, blocks):
         sd = np.sqrt(np.clip(np.diag(psi), 0.0, None))
         zero = [blk.names[i] for i in np.flatnonzero(sd <= 1e-8 * max(1.0, np.sqrt(result.dispersion)))]
@@ -62,7 +67,7 @@ def check_fit(result, blocks, dist, y, precise_counts: bool = False, ridged: boo
                       "term, log link), so the estimates keep their precision, but the absolute "
                       "log-likelihood is only as precise as doubles allow here (its rounding can reach "
                       f"eps times the summed terms, {2.2e-16 * big * len(y):.2g}).")
-        elif ridged:
+        elif was_ridged:
             advice = ("the penalised system lost positive definiteness to rounding and was regularised at "
                       "the rounding level, so the split between the fixed effects and the random effects "
                       "along their shared directions (e.g. the intercept against random intercepts) is "

@@ -1,15 +1,19 @@
-"""MATLAB's optimiser-related fitglme options and ``statset('fitglme')``.
+"""MATLAB's engine-related fitglme options and ``statset('fitglme')``.
 
-The MATLAB face of the engine settings: validates Optimizer / OptimizerOptions, EBMethod /
-EBOptions, StartMethod, CovarianceMethod, CheckHessian, UseSequentialFitting and Verbose, and
-maps them onto :class:`fitglme.engine.fit.FitSettings` (documented in docs/options.md).
+The MATLAB face of the engine settings, and the one place that maps MATLAB's names onto them:
+validates PLIterations, PLTolerance, InitPLIterations, Optimizer / OptimizerOptions, EBMethod /
+EBOptions, StartMethod, CovarianceMethod, CheckHessian, UseSequentialFitting and Verbose, maps
+them onto :class:`fitglme.engine.settings.EngineSettings` (:func:`engine_settings`, documented in
+docs/options.md) and warns about the options a fit cannot use.
 """
 from __future__ import annotations
 
 from typing import Any, Mapping
 
-from .errors import FitglmeError
+from .engine.settings import EngineSettings
+from .errors import FitglmeError, warn
 from .options import as_bool, as_positive_float, as_positive_int, is_string, match_string
+from .random_streams import resolve_rng
 
 OPTIMIZERS = ("quasinewton", "fminsearch", "fminunc")
 EB_METHODS = ("Default", "LineSearchNewton", "LineSearchModifiedNewton", "TrustRegion2D", "fsolve")
@@ -195,3 +199,78 @@ def engine_options(opts: dict[str, Any]) -> dict[str, Any]:
         raise FitglmeError(f"Verbose must be 0, 1 or 2; got {v!r}.", "fitglme:BadVerbose")
     out["verbose"] = int(v)
     return out
+
+
+#: CovarianceMethod -> the engine's covariance of beta (fitglme.engine.laplace)
+COVARIANCE_ENGINE_METHODS = {"conditional": "conditional", "JointHessian": "joint_hessian"}
+
+
+def engine_settings(opts: dict[str, Any], method: str, dispersion_flag: bool, seed: Any = None) -> EngineSettings:
+    """The engine settings of a fit from its name-value options (validated here; ``method`` and
+    ``dispersion_flag`` already validated; ``seed``: the stream of StartMethod 'random')."""
+    pl = dict(
+        pl_iterations=as_positive_int(opts.get("PLIterations", 100), "PLIterations"),
+        pl_tolerance=as_positive_float(opts.get("PLTolerance", 1e-8), "PLTolerance"),
+        init_pl_iterations=as_positive_int(opts.get("InitPLIterations", 10), "InitPLIterations"),
+    )
+    o = engine_options(opts)
+    oo = o["optimizer_options"]
+    return EngineSettings(
+        method=method,
+        dispersion_flag=dispersion_flag,
+        **pl,
+        verbose=o["verbose"],
+        optimizer=o["optimizer"],
+        optimizer_max_iter=int(oo.get("MaxIter", 10000)),
+        optimizer_max_evals=int(oo.get("MaxFunEvals", 10000)),
+        optimizer_trace=oo.get("Display") == "iter",
+        optimizer_defaults=not oo,
+        posterior_mode=o["pirls_options"],
+        start_method=o["start_method"],
+        # the only draw of a fit: default fits leave np.random alone
+        rng=resolve_rng(seed, "fitglme") if o["start_method"] == "random" else None,
+        covariance_method=COVARIANCE_ENGINE_METHODS[o["covariance_method"]],
+        check_hessian=o["check_hessian"],
+        sequential=o["sequential"],
+    )
+
+
+def warn_inert_options(opts: dict[str, Any], method: str) -> None:
+    """One warning for each given option that cannot change the fit (docs/migration.md)."""
+    o = engine_options(opts)
+    oo = o["optimizer_options"]
+    defaults = statset("fitglme")
+    inert = [f"{k} = {oo[k]:g}" for k in ("TolFun", "TolX") if k in oo and oo[k] != defaults[k]]
+    if inert:
+        warn(
+            f"OptimizerOptions.{' and '.join(inert)} cannot change the fit: every optimum is located to the "
+            "engine's own criterion (the projected gradient at rounding level relative to the curvature, "
+            "reached by a Newton polish after the optimizer), so the estimates do not depend on TolFun or "
+            "TolX. MaxIter, MaxFunEvals and Display apply (docs/migration.md).",
+            "fitglme:OptimizerToleranceNotUsed",
+        )
+    if method in ("MPL", "REMPL"):
+        given = [name for name in ("EBMethod", "EBOptions") if name in opts]
+        if given and (o["eb_method"] not in ("Default", "auto") or o["eb_options"]):
+            warn(
+                f"{' and '.join(given)} apply to FitMethod 'Laplace' and 'ApproximateLaplace' (the "
+                f"posterior mode of the random effects); the {method} fit does not use "
+                f"{'them' if len(given) > 1 else 'it'}: its random effects come from the final "
+                "pseudo-data linear mixed model.",
+                "fitglme:EBOptionsNotUsed",
+            )
+
+
+def warn_method_not_used(opts: dict[str, Any], settings: EngineSettings, result) -> None:
+    """Huge Poisson counts: the posterior mode is found in reference form by Newton's method only."""
+    asked = settings.posterior_mode.get("method", "newton")
+    used = result.info.get("posterior_mode", {}).get("method")
+    if asked != "newton" and used == "newton":
+        eb_method = match_string(opts.get("EBMethod", "Default"), EB_METHODS + ("auto",), "EBMethod",
+                                 identifier="fitglme:BadEBMethod")
+        warn(
+            f"EBMethod '{eb_method}' is not used for this fit: with Poisson counts above 1e6 the "
+            "posterior mode is found by Newton's method relative to a reference fit (the cancellation-free "
+            "form, docs/choices.md), to rounding precision.",
+            "fitglme:EBMethodNotUsed",
+        )

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .engine.arrays import constant_value  # (used here and by the MATLAB layer)
 from .errors import FitglmeError
 
 __all__ = [
@@ -282,14 +283,6 @@ def as_float_in(
             _ident(option, identifier),
         )
     return float(v)
-
-
-def constant_value(a: Any) -> float | None:
-    """The common value of a broadcast (stride-0) vector such as :func:`as_vector` returns for a
-    scalar with ``broadcast_scalar=True``; None for any other array."""
-    if isinstance(a, np.ndarray) and a.ndim == 1 and a.size and a.strides == (0,):
-        return float(a[0])
-    return None
 
 
 def rows_of(a: np.ndarray, rows: np.ndarray, n_all: int) -> np.ndarray:

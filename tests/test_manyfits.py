@@ -215,7 +215,7 @@ def test_identical_on_dask_local_cluster(glme_laplace):
 
 
 def test_failed_replicate_is_recorded(glme_laplace, monkeypatch):
-    real = manyfits.refit_response
+    real = manyfits.engine.fit
     calls = {"n": 0}
 
     def flaky(*a, **k):
@@ -224,7 +224,7 @@ def test_failed_replicate_is_recorded(glme_laplace, monkeypatch):
             raise FitglmeError("forced failure", "fitglme:NumericalFailure")
         return real(*a, **k)
 
-    monkeypatch.setattr(manyfits, "refit_response", flaky)
+    monkeypatch.setattr(manyfits.engine, "fit", flaky)
     bs = _quiet(glme_laplace.parametricBootstrap, 4, "Seed", 1)
     rep = bs.Replicates
     assert bs.NumFailed == 1

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .events import EventKind, record
 from .layout import ReLayout
 
 
@@ -289,7 +290,7 @@ def factorize(layout: ReLayout, zts: list[np.ndarray], w: np.ndarray, X: np.ndar
 
         return factor_sparse(lay, A11, pat.cross(lay, zt1, zts, w), B, S, p)
     schur = None
-    if lay.precise and p and lay.stable_schur_applies:
+    if lay.mode.stable_schur and p:
         # Within-level residuals of the X rows on the first term's column (row space: no squaring).
         d = A11[:, 0, 0]
         r = lay.within_level_fit(zt1[:, 0], d, B, X)[1]
@@ -357,12 +358,13 @@ def factor_blocks(lay: ReLayout, A11: np.ndarray, B: np.ndarray, S: np.ndarray, 
 def _cholesky(M: np.ndarray, lay: "ReLayout", scale: np.ndarray | None = None) -> np.ndarray:
     """Cholesky factor of M (or of each block of a stack of blocks).
 
-    Huge counts (``precise``, set by the fit when a count exceeds 1e6) outside the cancellation-free
+    Huge counts (``lay.precise``, the fit's NumericalMode) outside the cancellation-free
     forms: a block that rounding has left indefinite -- the penalty's identity lost beside data terms
     ~1e16 times larger, or a Schur complement that cancelled every digit -- gets a ridge at the
     rounding level of its terms (``scale``: their magnitude before the cancellation, else M's
-    diagonal), so that the fit goes on as precisely as doubles allow (the fitglme:HugeValues warning
-    says the estimates may be inaccurate) instead of failing; ``lay.ridged`` records that it happened.
+    diagonal), so that the fit goes on as precisely as doubles allow (the huge-values warning of
+    the layer above says the estimates may be inaccurate) instead of failing; the fit's RIDGED
+    event records that it happened (fitglme.engine.events).
     """
     try:
         return np.linalg.cholesky(M)
@@ -379,5 +381,5 @@ def _cholesky(M: np.ndarray, lay: "ReLayout", scale: np.ndarray | None = None) -
         L = np.linalg.cholesky(Mr)
     except np.linalg.LinAlgError as exc:
         raise NotPositiveDefinite from exc
-    lay.ridged = True
+    record(EventKind.RIDGED)
     return L

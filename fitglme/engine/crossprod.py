@@ -77,7 +77,7 @@ def cross_products(lay: ReLayout, Zs: list[np.ndarray], w: np.ndarray, X: np.nda
         K12, K22, K2X, K2z = np.zeros((m1 * q1, 0)), np.zeros((0, 0)), np.zeros((0, p)), np.zeros(0)
     R = None
     XWz = X.T @ wz
-    if lay.precise and p and lay.stable_schur_applies:
+    if lay.mode.stable_schur and p:
         # X = Z1 Gamma + r, Gamma the per-level weighted regression of X on Z1's column: the Schur
         # complement's cancellation-free form needs R = r'Wr, and X'Wz = Gamma'(Z1'Wz) + r'Wz keeps
         # X'Wz consistent with the level sums Z1'Wz (for huge weights, separately rounded sums would

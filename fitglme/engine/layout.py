@@ -9,10 +9,13 @@ passes over the rows; cross products of two terms are bincounts over their combi
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+
+from .problem import NumericalMode
 
 #: Z_1'Z_rest is held sparse (and the Schur complement of the first term formed by a sparse product)
 #: when at most this fraction of its (level of term 1, level of a later term) pairs occurs in the
@@ -51,8 +54,10 @@ def vdot(a: np.ndarray, b: np.ndarray) -> float:
 class ReLayout:
     """Index bookkeeping of the random-effects design, built once per model.
 
-    ``precise`` (set by the fit for huge counts): form the fixed-effects Schur complement without
-    cancellation where the structure allows it (see :func:`stable_schur`).
+    ``mode`` (a :class:`~fitglme.engine.problem.NumericalMode`, bound by the fit's
+    :class:`~fitglme.engine.problem.FitProblem` through :meth:`with_mode`): huge counts use the
+    validated per-level sums and, where the structure allows it, the cancellation-free Schur
+    complement (see :func:`fitglme.engine.blocks.stable_schur`).
 
     Parameters
     ----------
@@ -69,9 +74,8 @@ class ReLayout:
     formula order, level by level within a term, column by column within a level.
     """
 
-    precise = False
+    mode = NumericalMode.ORDINARY
     stable_schur_applies = False
-    ridged = False  # set when a huge-count fit needed a rounding-level ridge (see _cholesky)
 
     def __init__(self, indices: list[np.ndarray], nlevels: list[int], qs: list[int]) -> None:
         self.n = int(len(indices[0])) if indices else 0
@@ -102,6 +106,17 @@ class ReLayout:
         #: the cancellation-free Schur complement is implemented for one random term with one column
         self.stable_schur_applies = self.Q2 == 0 and self.q1 == 1
         self.qr = sum(self.qs[k] for k in self.rest)
+
+    def with_mode(self, mode: NumericalMode) -> "ReLayout":
+        """This layout (sharing its index arrays) bound to the numerical mode ``mode``."""
+        out = copy.copy(self)
+        out.mode = mode
+        return out
+
+    @property
+    def precise(self) -> bool:
+        """Huge counts (``mode``): the validated per-level sums and the rounding-level ridge."""
+        return self.mode.huge
 
     def sum_by_level(self, k: int, v: np.ndarray) -> np.ndarray:
         """Per level of term k, the sum of v over its rows: (m_k,)."""

@@ -14,10 +14,12 @@ distribution with the identity link, the whole fit.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..covariance import CovariancePattern
+if TYPE_CHECKING:  # (the patterns are passed in; the engine imports nothing from the layer above)
+    from ..covariance import CovariancePattern
 from .blocks import BlockFactor, NotPositiveDefinite
 from .layout import ReLayout, scale_columns, vdot
 from .crossprod import assemble, cross_products, k_times, level_pairs, trace_blocks, zwx, zwz_vector

@@ -23,6 +23,7 @@ class OptimResult:
     n_evals: int
     message: str
     grad: np.ndarray
+    n_iter: int = 0
 
 
 class _Counted:
@@ -182,7 +183,7 @@ def minimize_bounded(
     if verbose >= 1:
         print(f"  {label}: final objective = {fx:.10g}, max |gradient| = {np.max(np.abs(g[free]), initial=0):.3g}, "
               f"evaluations = {fc.n}, converged = {converged}")
-    return OptimResult(x, fx, converged, fc.n, str(res.message), g)
+    return OptimResult(x, fx, converged, fc.n, str(res.message), g, it[0])
 
 
 def _probe_interior(f, x, fx, lo, hi, scale_params):

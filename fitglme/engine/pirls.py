@@ -20,15 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import xlog1py, xlogy
 
-from ..options import constant_value
+from .arrays import constant_value
 from .blocks import BlockFactor, NotPositiveDefinite, factorize
 from .layout import ReLayout, vdot
 from .posterior_mode import Linearization, ModeTrace, solve_mode
-
-
-#: Poisson responses (times prior weights) above this make the fits use their cancellation-free
-#: forms; below it the usual forms are exact to far better than the optimiser tolerances.
-HUGE_COUNTS = 1e6
 
 
 class GLMResponse:
@@ -67,9 +62,6 @@ class GLMResponse:
             self._kernel = self._poisson_kernel
         else:
             self._kernel = None
-        #: huge counts: the engine switches to its cancellation-free forms (increment-form PL steps,
-        #: the stable Schur complement, the Laplace objective relative to a reference point).
-        self.huge = name == "Poisson" and self.y.size > 0 and float(np.max(self.w * self.y)) > HUGE_COUNTS
         from ..family.links import _LOG_BOUNDS
 
         self._log_bounds = _LOG_BOUNDS
@@ -236,10 +228,6 @@ class HugeReference:
         self.Rs = self.R.T @ s
         self.Xs = self.Gamma.T @ self.G + self.Rs
         self.loglik = resp.loglik(self.mu, 1.0, eta)
-
-    @staticmethod
-    def applies(resp: "GLMResponse", layout: ReLayout) -> bool:
-        return bool(resp.huge and resp.link.kind == "log" and layout.nterms == 1 and layout.stable_schur_applies)
 
 
 def _pirls_huge(layout, zts, L, X, resp, ref: HugeReference, beta, u0, max_iter, tol, display,

@@ -31,6 +31,7 @@ from .layout import ReLayout, scale_columns
 from .lme import ThetaMap
 from .pirls import GLMResponse
 from .quasi_newton import minimize_from
+from .result import EngineResult, OptimizerSummary
 
 
 @dataclass
@@ -244,8 +245,7 @@ class SingleTermLaplace:
         Mt += 2.0 * s
         g[k : k + p] = -(X.T @ Mt)
         if self.dfree:
-            hh = 1e-6
-            dl_phi = -2 * (resp.loglik(md.mu, phi * np.exp(hh)) - resp.loglik(md.mu, phi * np.exp(-hh))) / (2 * hh)
+            dl_phi = -2 * resp.dist.loglik_dispersion_derivative(resp.y, md.mu, resp.w, phi, resp.size)
             g[-1] = dl_phi - (self.m - float(hinv.sum())) - float(t @ u)
         # du/dx for the predictor of the next mode
         J = np.empty((self.m, len(x)))
@@ -399,17 +399,17 @@ class SingleTermLaplace:
 # ---------------------------------------------------------------------------------------------
 def fast_path_applies(resp: GLMResponse, layout: ReLayout, settings) -> bool:
     """Whether :class:`SingleTermLaplace` fits this model (else the general engine refits it)."""
-    return bool(settings.method == "Laplace" and layout.nterms == 1 and not resp.huge
+    return bool(settings.method == "Laplace" and layout.nterms == 1 and not layout.precise
                 and settings.optimizer == "quasinewton" and not settings.check_hessian
                 and settings.covariance_method == "conditional" and not settings.sequential
-                and not settings.verbose and not settings.optimizer_options)
+                and not settings.verbose and settings.optimizer_defaults)
 
 
 def pl_fast_path_applies(resp: GLMResponse, layout: ReLayout, settings) -> bool:
     """Whether :func:`fitglme.engine.refit_pl.fit_pl_scalar` fits this MPL / REMPL model."""
     return bool(settings.method in ("MPL", "REMPL") and layout.nterms == 1 and layout.qs[0] == 1
-                and not resp.huge and settings.optimizer == "quasinewton" and not settings.verbose
-                and settings.start_method != "random" and not settings.optimizer_options)
+                and not layout.precise and settings.optimizer == "quasinewton" and not settings.verbose
+                and settings.start_method != "random" and settings.optimizer_defaults)
 
 
 def start_vector(thetas: ThetaMap, theta: np.ndarray, beta: np.ndarray, phi: float, dfree: bool) -> np.ndarray:
@@ -454,15 +454,20 @@ def _halving_step(at, penalty, u, du, pdev):
     return None
 
 
-def refit_response(resp: GLMResponse, X, layout, Zs, patterns, settings, start: tuple,
-                   hessian: np.ndarray | None = None, cov_beta: bool = True):
-    """Fit the model to the response ``resp`` starting from ``start = (theta, beta, phi)`` (absolute
-    covariance parameters of the Laplace engine, or the relative ones of the PL engine for MPL /
-    REMPL).  Returns an :class:`~fitglme.engine.fit.EngineResult`; ``cov_beta=False`` leaves its
-    ``cov_beta`` as None (not needed by a bootstrap replicate).
+def refit_response(problem, hessian: np.ndarray | None = None, cov_beta: bool = True):
+    """Fit a :class:`~fitglme.engine.problem.FitProblem` (a new response) starting from its
+    ``start = (theta, beta, phi)`` (absolute covariance parameters of the Laplace engine, or the
+    relative ones of the PL engine for MPL / REMPL).  Returns an
+    :class:`~fitglme.engine.result.EngineResult`; ``cov_beta=False`` leaves its ``cov_beta`` as None
+    (not needed by a bootstrap replicate).
     """
-    from .fit import EngineResult, fit_pl
     from .laplace import fit_laplace
+    from .pseudo_likelihood import fit_pl
+
+    resp, X, layout, Zs, patterns, settings, start = (
+        problem.response, problem.X, problem.layout, list(problem.Zs), list(problem.patterns), problem.settings,
+        problem.start)
+    default_start = problem.with_start(None)
 
     if settings.method in ("MPL", "REMPL"):
         if pl_fast_path_applies(resp, layout, settings):
@@ -476,9 +481,9 @@ def refit_response(resp: GLMResponse, X, layout, Zs, patterns, settings, start: 
                                          cov_beta=cov_beta)
             except (Cancellation, FloatingPointError, np.linalg.LinAlgError, ZeroDivisionError):
                 pass  # the general engine handles the degenerate cases
-        return fit_pl(resp, X, layout, Zs, patterns, settings, theta_start=start[0])
+        return fit_pl(problem)
     if hessian is None or not fast_path_applies(resp, layout, settings):
-        return fit_laplace(resp, X, layout, Zs, patterns, settings, start=start)
+        return fit_laplace(problem)
     thetas = ThetaMap(patterns)
     dfree = not resp.dist.dispersion_fixed
     p = X.shape[1]
@@ -490,12 +495,12 @@ def refit_response(resp: GLMResponse, X, layout, Zs, patterns, settings, start: 
                         block=(lambda: (bidx, obj.beta_block)) if obj.q == 1 else None)
     if not np.isfinite(res.fun):
         # (the general engine reports the breakdown: its own start from pseudo-likelihood steps)
-        return fit_laplace(resp, X, layout, Zs, patterns, settings)
+        return fit_laplace(default_start)
     boundary = layout.qs[0] > 1 and bool(np.any(mask & (res.x <= lo + 1e-12)))
     if not res.converged:
         # The fast path could not pin the optimum by its gradient (e.g. a variance near its bound,
         # where the objective is flat): the general engine, with its Newton polish, decides.
-        return fit_laplace(resp, X, layout, Zs, patterns, settings, start=start)
+        return fit_laplace(problem)
     obj._pred = None
     md = obj._mode_scalar(res.x) if obj.q == 1 else obj.mode(res.x)
     theta, beta, phi = obj.unpack(res.x)
@@ -507,13 +512,13 @@ def refit_response(resp: GLMResponse, X, layout, Zs, patterns, settings, start: 
         try:
             cb = factorize(layout, [scale_columns(Zs[0], L)], md.W, X).beta_covariance()
         except NotPositiveDefinite:  # (indefinite observed information: the general engine's remedy)
-            return fit_laplace(resp, X, layout, Zs, patterns, settings, start=start)
+            return fit_laplace(problem)
     if boundary:
         # A diagonal element of a q x q factor at 0 (a correlation at +-1 or a variance at 0): such
         # objectives are often multimodal, and the boundary point reached from the original
         # estimates may be a local optimum only.  The refit from the default start (pseudo-likelihood
         # steps, as a one-response refit) is tried too, and the better of the two kept.
-        other = fit_laplace(resp, X, layout, Zs, patterns, settings)
+        other = fit_laplace(default_start)
         if other.loglik > -0.5 * md.deviance:
             return other
     return EngineResult(
@@ -521,6 +526,8 @@ def refit_response(resp: GLMResponse, X, layout, Zs, patterns, settings, start: 
         dispersion=phi, dispersion_estimated=dfree, loglik=-0.5 * md.deviance, cov_beta=cb, eta=md.eta,
         mu=md.mu, W=md.W, Ls=[L], converged=bool(res.converged and md.converged), n_cov_params=thetas.size,
         info={"n_evals": res.n_evals, "fast_path": True},
+        optimizer=OptimizerSummary(res.n_evals, res.n_evals, bool(res.converged), "refit quasi-Newton",
+                                   {"method": "quasinewton", "max_iter": min(settings.max_iter, 200)}),
     )
 
 

@@ -1,6 +1,6 @@
 """Refits by pseudo-likelihood (MPL / REMPL) of a model with one random term of one column.
 
-The iterations are those of :func:`fitglme.engine.fit.pseudo_likelihood` (same start, working
+The iterations are those of :func:`fitglme.engine.pseudo_likelihood.pseudo_likelihood` (same start, working
 response and weights, stopping rule); only the inner linear mixed model is specialised.  With one
 scalar term (``(1|g)``, ``(x|g)`` without intercept) its penalised system is diagonal in the levels:
 per PL iteration the per-level sums A_l = sum w z^2, c_l = sum w z x, d_l = sum w z zr and the
@@ -19,7 +19,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg.lapack import dpotrf, dpotrs
 
-from ..options import constant_value
+from .arrays import constant_value
+from .events import EventKind, record
 from .layout import ReLayout
 
 LOG2PI = np.log(2.0 * np.pi)
@@ -120,11 +121,10 @@ class ScalarLME:
 
 def fit_pl_scalar(resp, X: np.ndarray, layout: ReLayout, Z: np.ndarray, thetas, settings, theta_start,
                   *, dispersion_free: bool, reml: bool, cov_beta: bool = True):
-    """MPL / REMPL for one scalar random term; an EngineResult as :func:`fitglme.engine.fit.fit_pl`.
+    """MPL / REMPL for one scalar random term; an EngineResult as :func:`fitglme.engine.pseudo_likelihood.fit_pl`.
 
     Raises :class:`Cancellation` where the general engine is needed."""
-    from ..errors import warn
-    from .fit import PL_WARN, EngineResult
+    from .pseudo_likelihood import EngineResult, pl_summary
 
     dist, link = resp.dist, resp.link
     ix = layout.indices[0]
@@ -133,7 +133,7 @@ def fit_pl_scalar(resp, X: np.ndarray, layout: ReLayout, Z: np.ndarray, thetas, 
     mu0 = settings.mu_start if settings.mu_start is not None else dist.initial_mu(resp.y, resp.size)
     eta = link.link(dist.clip_mu(np.asarray(mu0, float)))
     starts = layout._starts[0] if not layout.precise else None
-    m, n, p = layout.nlevels[0], X.shape[0], X.shape[1]
+    m, p = layout.nlevels[0], X.shape[1]
     s = float(thetas.factors(np.asarray(theta_start, float))[0][0, 0]) ** 2
     zero_offset = constant_value(resp.offset) == 0.0
     tol, max_iter = settings.pl_tolerance, settings.pl_iterations
@@ -175,8 +175,7 @@ def fit_pl_scalar(resp, X: np.ndarray, layout: ReLayout, Z: np.ndarray, thetas, 
             converged = True
             break
     if not converged:
-        warn(f"Pseudo-likelihood iterations did not converge within PLIterations = {max_iter} (last relative "
-             f"change {change:.3g} > PLTolerance = {tol:g}); returning the last iterate.", PL_WARN)
+        record(EventKind.PL_NOT_CONVERGED, max_iter=max_iter, change=change, tol=tol)
     L_abs = np.array([[np.sqrt(sigma2) * lam]])
     mu = link.inverse(eta)
     return EngineResult(
@@ -185,4 +184,5 @@ def fit_pl_scalar(resp, X: np.ndarray, layout: ReLayout, Z: np.ndarray, thetas, 
         cov_beta=sigma2 * np.linalg.inv(S) if cov_beta else None, eta=eta, mu=mu,
         W=resp.working(eta, 1.0, observed=False)[2], Ls=[L_abs], converged=converged,
         n_cov_params=thetas.size, pl_iterations=it, info={"fast_path": True},
+        optimizer=pl_summary(it, it, converged, settings),
     )

@@ -20,7 +20,7 @@ The joint (u, beta) factorisation is shared with :mod:`.hypothesis` (``coefTest`
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from scipy import stats as sps
@@ -28,11 +28,13 @@ from scipy.linalg import solve_triangular
 
 from ..display.tables import MatlabDataset
 from ..engine.blocks import NotPositiveDefinite, factorize
-from ..engine.layout import vdot
-from ..engine.pirls import HugeReference, laplace_deviance, pirls
+from ..engine.objectives import LaplaceDeviance, PseudoDataDeviance
 from ..inference import t_quantile, two_sided_p
 from ..options import as_float_in, match_string, parse_name_value
 from ..outputs import OneRowDataset, with_outputs
+
+if TYPE_CHECKING:
+    from ..errors import FitglmeError
 
 __all__ = ["fixedEffects", "randomEffects", "covarianceParameters"]
 
@@ -266,76 +268,29 @@ def _u_start(glme) -> np.ndarray:
 def _objective(glme):
     """Negative log-likelihood over x = [(beta); eta; (log sigma)] and the point x0 (MATLAB's
     ``makeNegativeLaplacianLogLikelihoodNaturalParameters`` for ML fits; for MPL/REMPL the
-    beta-profiled ML/REML log-likelihood of the final pseudo-data LME)."""
+    beta-profiled ML/REML log-likelihood of the final pseudo-data LME): the engine's deviances
+    (fitglme.engine.objectives) in MATLAB's natural parameters."""
     res, resp, X, lay = glme._result, glme._resp, glme._design.X, glme._layout
     Zs = [blk.Z for blk in glme._design.re_blocks]
     eta0 = np.concatenate([_natural(pat.report_rows(), e) for *_, e, pat in glme._covariance_rows()])
     k, p, free = eta0.size, X.shape[1], bool(res.dispersion_estimated)
     logs0 = [0.5 * np.log(res.dispersion)] if free else []
     if glme._method in ("Laplace", "ApproximateLaplace"):
-        state = {"u": _u_start(glme)}
         # Huge counts: the objective relative to the fit (differences are all the Hessian needs).
-        ref = (HugeReference(lay, Zs, X, resp, res.beta, np.asarray(res.b, float))
-               if not free and HugeReference.applies(resp, lay) else None)
+        laplace = LaplaceDeviance(resp, X, lay, Zs, _u_start(glme), res.beta, np.asarray(res.b, float), free)
 
         def f(x):
-            beta, eta = x[:p], x[p:p + k]
             phi = float(np.exp(2 * x[-1])) if free else 1.0
-            Ls = _factors_from_natural(glme, eta)
-            zts = [Z @ L for Z, L in zip(Zs, Ls)]
-            st = pirls(lay, zts, X, resp, beta, state["u"], phi, profile_beta=False, observed=True, Ls=Ls,
-                       reference=ref)
-            return 0.5 * laplace_deviance(st)
+            return 0.5 * laplace(_factors_from_natural(glme, x[p:p + k]), x[:p], phi)
 
         return f, np.concatenate([res.beta, eta0, logs0])
     # PL: pseudo-data and working weights at the final linear predictor.
-    link, dist = resp.link, resp.dist
-    eta_lp = np.asarray(res.eta, float)
-    mu, h = link.inverse(eta_lp), link.mu_eta(eta_lp)
-    z = eta_lp - resp.offset + (resp.y - mu) / h
-    w = resp.pw * h * h / dist.variance(mu)
-    n, reml = len(z), glme._method == "REMPL"
-    if not free and lay.precise and lay.stable_schur_applies and lay.nterms == 1:
-        # Huge counts: increment form about the fit (fitglme.engine.lme.LMEProblem.set_data), the
-        # working residual rho = (y - mu) g'(mu), X'W rho consistent with the level sums; the
-        # objective is relative to the constant rho'W rho.
-        rho = (resp.y - mu) / h
-        z1 = Zs[0][:, 0]
-        ix = lay.indices[0]
-        k11 = lay.level_sum(w * z1 * z1)
-        k1x = lay.level_sum_columns((w * z1)[:, None] * X)
-        gam = np.divide(k1x, k11[:, None], out=np.zeros_like(k1x), where=k11[:, None] > 0)
-        gz = lay.level_sum(w * z1 * rho)  # Z'W rho
-        gx = gam.T @ gz + (X - z1[:, None] * gam[ix]).T @ (w * rho)  # X'W rho
-        bc = np.asarray(res.b, float)
-
-        def pwrss_of(Ls, fac, ws):  # ws = w: the dispersion is fixed at 1
-            lam = float(Ls[0][0, 0])
-            if lam == 0.0:
-                return np.inf
-            uc = bc / lam
-            ru = lam * gz - uc
-            du, dbeta = fac.solve(ru, gx)
-            return vdot(uc, uc) - vdot(ru, du) - vdot(gx, dbeta)
-    else:
-        def pwrss_of(Ls, fac, ws):
-            zts = [Z @ L for Z, L in zip(Zs, Ls)]
-            ru, rb = lay.zt_times(zts, ws * z), X.T @ (ws * z)
-            su, sb = fac.solve(ru, rb)
-            return float(z @ (ws * z) - ru @ su - rb @ sb)
+    pseudo = PseudoDataDeviance(resp, X, lay, Zs, np.asarray(res.eta, float), np.asarray(res.b, float),
+                                reml=glme._method == "REMPL", dispersion_free=free)
 
     def f(x):
-        eta = x[:k]
         s2 = float(np.exp(2 * x[-1])) if free else 1.0
-        Ls = _factors_from_natural(glme, eta)
-        zts = [Z @ L for Z, L in zip(Zs, Ls)]
-        ws = w / s2
-        fac = factorize(lay, zts, ws, X)
-        pwrss = pwrss_of(Ls, fac, ws)
-        val = n * np.log(2 * np.pi * s2) - np.log(w).sum() + fac.logdet_re + pwrss
-        if reml:
-            val += fac.logdet_x - p * np.log(2 * np.pi)
-        return 0.5 * val
+        return 0.5 * pseudo(_factors_from_natural(glme, x[:k]), s2)
 
     return f, np.concatenate([eta0, logs0])
 

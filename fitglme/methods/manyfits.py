@@ -26,8 +26,11 @@ from ..covariance import std_corr
 from ..diagnostics import check_fit
 from ..engine.layout import ReLayout, constant_rows
 from ..engine.lme import ThetaMap
-from ..engine.pirls import GLMResponse, HugeReference
-from ..engine.refit import fast_path_applies, refit_response, start_hessian, start_vector
+from .. import engine
+from ..engine.pirls import GLMResponse
+from ..engine.problem import FitProblem, numerical_mode
+from ..engine.refit import fast_path_applies, start_hessian, start_vector
+from ..engine_warnings import warn_events
 from ..errors import FitglmeError
 from .simulation import simulate_fit_rows
 
@@ -89,22 +92,18 @@ class RefitPlan:
                                  self.dist, self.link, self.dispersion, rng)
 
     def response(self, y: np.ndarray) -> GLMResponse:
-        resp = GLMResponse(self.dist, self.link, y, self.w, self.size, self.offset)
-        self.layout.precise = resp.huge
-        return resp
+        return GLMResponse(self.dist, self.link, y, self.w, self.size, self.offset)
 
     def fit(self, y: np.ndarray, cov_beta: bool):
         """Engine result of the fit to ``y`` (warnings as the full fit issues them)."""
         self.dist.validate_response(y, self.w, self.size)
         resp = self.response(y)
         try:
-            res = refit_response(resp, self.X, self.layout, self.Zs, self.patterns, self.settings, self.start,
-                                 self.hessian, cov_beta=cov_beta)
-            laplace = self.method in ("Laplace", "ApproximateLaplace")
-            check_fit(res, self.block_names, self.dist, y,
-                      precise_counts=HugeReference.applies(resp, self.layout) if laplace
-                      else bool(resp.huge and self.layout.nterms == 1 and self.layout.stable_schur_applies),
-                      ridged=self.layout.ridged)
+            problem = FitProblem(resp, self.X, self.layout, self.Zs, self.patterns, self.settings,
+                                 start=self.start)
+            res = engine.fit(problem, hessian=self.hessian, cov_beta=cov_beta)
+            warn_events(res.events)
+            check_fit(res, self.block_names, self.dist, y)
         finally:
             # GLMResponse keeps a bound method of itself (a reference cycle): without this, every
             # replicate's response would wait for the cyclic garbage collector, and a worker's memory
@@ -195,7 +194,7 @@ def make_plan(glme, hessian: bool = True) -> RefitPlan:
     else:
         start = (thetas.from_covariances(res.psi), res.beta, float(res.dispersion))
     H = None
-    if hessian and fast_path_applies(resp, layout, settings):
+    if hessian and fast_path_applies(resp, layout.with_mode(numerical_mode(resp, layout)), settings):
         dfree = not resp.dist.dispersion_fixed
         x0 = start_vector(thetas, start[0], start[1], start[2], dfree)
         try:

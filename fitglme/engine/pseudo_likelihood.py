@@ -4,31 +4,29 @@ Pseudo-likelihood (MPL / REMPL): from the current eta, mu form the working respo
 ``z = eta - offset + (y - mu) g'(mu)`` and weights ``w = pw / (V(mu) g'(mu)^2)``, fit the
 linear mixed model on (z, w) by ML (MPL) or REML (REMPL) -- dispersion held at 1 for
 Binomial/Poisson unless DispersionFlag -- and update eta = X beta + Z b + offset, until the
-relative change of eta is below PLTolerance.
+relative change of eta is below ``pl_tolerance``.
 
 Laplace: maximise the Laplace approximation over (theta, beta[, dispersion]), the conditional
 modes of u found by PIRLS for each (theta, beta).  ApproximateLaplace: the same objective
 over (theta[, dispersion]) with beta found by PIRLS together with u.  Both start from
-InitPLIterations pseudo-likelihood iterations.
+``init_pl_iterations`` pseudo-likelihood iterations.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
-from ..errors import warn
-from ..options import constant_value
+from .arrays import constant_value
 from .blocks import NotPositiveDefinite
+from .events import EventKind, record
 from .layout import ReLayout, scale_columns
 from .lme import LMEProblem, LMEState, ThetaMap
 from .pirls import GLMResponse
+from .result import EngineResult, OptimizerSummary
+from .settings import EngineSettings
 
 #: relative change of eta at which the initial PL iterations of the Laplace methods stop (they only
 #: provide starting values; the Laplace optimum does not depend on them).
 INIT_PL_STOP = 1e-4
-
-PL_WARN = "stats:classreg:regr:lmeutils:StandardGeneralizedLinearMixedModel:Message_PLUnableToConverge"
 
 
 class IterationsDiverged(NotPositiveDefinite):
@@ -41,79 +39,7 @@ class IterationsDiverged(NotPositiveDefinite):
         self.change = change
 
 
-@dataclass
-class FitSettings:
-    method: str = "MPL"  # 'MPL' | 'REMPL' | 'Laplace' | 'ApproximateLaplace'
-    dispersion_flag: bool = False
-    pl_iterations: int = 100
-    pl_tolerance: float = 1e-8
-    init_pl_iterations: int = 10
-    mu_start: np.ndarray | None = None
-    verbose: int = 0
-    max_iter: int = 10000
-    optimizer: str = "quasinewton"  # 'quasinewton' (L-BFGS-B), 'fminsearch' (Nelder-Mead), 'fminunc' (TNC)
-    optimizer_options: dict = field(default_factory=dict)  # TolFun, TolX, MaxIter, MaxFunEvals, Display
-    eb_method: str = "Default"
-    eb_options: dict = field(default_factory=dict)  # TolFun, TolX, MaxIter, Display
-    #: pirls keyword arguments (method, max_iter, display, eta_tol, grad_tol, step_tol)
-    pirls_options: dict = field(default_factory=dict)
-    start_method: str = "default"
-    rng: np.random.Generator | None = None  # the stream of a random start (set by the caller)
-    covariance_method: str = "conditional"
-    check_hessian: bool = False
-    sequential: bool = False
-
-    def optimizer_kwargs(self) -> dict:
-        """Keyword arguments of minimize_bounded from Optimizer / OptimizerOptions / Verbose."""
-        o = self.optimizer_options
-        return {
-            "method": self.optimizer,
-            "max_iter": int(o.get("MaxIter", 10000)),
-            "max_fun": int(o.get("MaxFunEvals", 10000)),
-            "verbose": max(self.verbose, 2 if o.get("Display") == "iter" else 0),
-        }
-
-    def pirls_kwargs(self) -> dict:
-        """Keyword arguments of pirls: ``pirls_options`` as the MATLAB layer mapped them from
-        EBMethod / EBOptions (fitglme.fit_options.posterior_mode_options); by default Newton's
-        method to rounding precision within 100 iterations."""
-        kw = {"max_iter": 100, "display": False}
-        kw.update(self.pirls_options)
-        return kw
-
-    def random_start(self, thetas) -> np.ndarray:
-        """A random start: scale parameters exp(N(0, 1)), others N(0, 0.1^2), drawn from
-        ``self.rng`` (the caller's stream; a fresh generator when none is given)."""
-        x = thetas.start()
-        mask = thetas.scale_mask()
-        rng = self.rng if self.rng is not None else np.random.default_rng()
-        draw = rng.standard_normal(len(x))
-        return np.where(mask, np.exp(draw), 0.1 * draw)
-
-
-@dataclass
-class EngineResult:
-    """Everything the model object needs from a fit."""
-
-    method: str
-    beta: np.ndarray
-    b: np.ndarray  # random effects (public order), absolute scale
-    psi: list[np.ndarray]  # covariance of b per random term
-    dispersion: float
-    dispersion_estimated: bool
-    loglik: float
-    cov_beta: np.ndarray  # covariance of beta conditional on the covariance parameters
-    eta: np.ndarray
-    mu: np.ndarray
-    W: np.ndarray  # final weights of the penalised system (observed for Laplace)
-    Ls: list[np.ndarray]  # absolute factors of psi (b = Lambda u, u ~ N(0, I))
-    converged: bool
-    n_cov_params: int
-    pl_iterations: int = 0
-    info: dict = field(default_factory=dict)
-
-
-def _dispersion_free(dist, settings: FitSettings) -> bool:
+def _dispersion_free(dist, settings: EngineSettings) -> bool:
     return (not dist.dispersion_fixed) or (settings.dispersion_flag and settings.method in ("MPL", "REMPL"))
 
 
@@ -130,16 +56,16 @@ def pseudo_likelihood(
     max_iter: int,
     tol: float,
     verbose: int = 0,
-    warn_unconverged: bool = True,
+    record_unconverged: bool = True,
     precise: bool = True,
-    settings: FitSettings | None = None,
+    settings: EngineSettings | None = None,
     theta_start: np.ndarray | None = None,
     stats: dict | None = None,
 ) -> tuple[LMEState, np.ndarray, int, bool]:
     """Pseudo-likelihood iterations; returns the final LME state, eta, iterations, converged.
 
     ``theta_start``: the relative covariance parameters the first LME fit starts from (default:
-    the patterns' start, or a random one under StartMethod 'random'). ``stats`` (optional dict)
+    the patterns' start, or a random one under ``start_method`` 'random'). ``stats`` (optional dict)
     receives ``pl_iterations`` and ``lme_fits`` (the LME fits run). For the Normal distribution with
     the identity link the working data never change: one fit, whatever ``max_iter`` is
     (:func:`fixed_working_data`)."""
@@ -158,42 +84,21 @@ def pseudo_likelihood(
     center = None
     force_polish = False  # a converged iterate whose inner fit was not polished is fitted once more
 
-    def working_data(eta_):
-        """Working response z = eta - offset + (y - mu) / h and weights w = pw h^2 / V."""
-        mu = link.inverse(eta_)
-        h = link.mu_eta(eta_)
-        z = resp.y - mu  # in place: each n-vector is freed as soon as it is used
-        V = None if resp.unit_canonical else dist.variance(mu)  # (h = V for canonical links)
-        del mu
-        z /= h
-        z += eta_
-        if constant_value(resp.offset) != 0.0:
-            z -= resp.offset
-        if V is None:  # w = pw h^2 / V = pw h
-            h *= resp.pw
-            return z, h
-        w = resp.pw * h
-        w *= h
-        w /= V
-        return z, w
-
     # Normal with the identity link: z = y - offset and w = pw whatever eta is, so the first LME fit
     # is the fixed point (docs/performance.md): one fit, polished as the last of a loop would be.
-    fixed_data = fixed_working_data(resp)
+    fixed_data = fixed_working_data(resp, layout)
     lme_fits = 0
     for it in range(1, max_iter + 1):
         # Intermediate iterations need no polished inner fit; near the fixed point they do.
         opt = settings.optimizer_kwargs() if settings is not None else {}
         polish = precise and (change_prev < 1e-3 or force_polish or fixed_data)
-        if resp.huge:
+        if layout.precise:
             state, center = _huge_pl_step(resp, X, layout, Zs, thetas, lme, eta, state, theta, center,
                                           first=it == 1, polish=polish, opt=opt)
         else:
             state = None  # the previous iteration's solution (its factorisation) is not needed
             try:
-                lme.set_data(*working_data(eta))
-                lme.release_data(lambda e=eta: working_data(e))  # only the cross products are kept
-                state, _ = lme.fit(theta, polish=polish, **opt)
+                state = _pl_step(resp, lme, eta, theta, polish, opt)
                 lme_fits += 1
             except (NotPositiveDefinite, np.linalg.LinAlgError, FloatingPointError, ZeroDivisionError) as exc:
                 if it > 1 and change_prev > 1.0:
@@ -201,19 +106,19 @@ def pseudo_likelihood(
                 raise
         theta = state.theta
         eta_new = _linear_predictor(X, layout, Zs, state, resp.offset)
-        # MATLAB's test (fitglme documentation, PLTolerance): max|eta_new - eta| <=
-        # PLTolerance * max(max|eta|, 1), eta the linear predictor the pseudo data were formed from.
+        # MATLAB's test (fitglme documentation, PL tolerance): max|eta_new - eta| <=
+        # tol * max(max|eta|, 1), eta the linear predictor the pseudo data were formed from.
         change = float(np.max(np.abs(eta_new - eta))) / max(float(np.max(np.abs(eta))), 1.0)
-        if precise and not resp.huge and (change <= tol or fixed_data or it == max_iter):
+        if precise and not layout.precise and (change <= tol or fixed_data or it == max_iter):
             state = lme.final_state(state)  # (the last fit: its r^2 from the rows, while they exist)
-        if not resp.huge:
+        if not layout.precise:
             lme.release_data(None)  # (drops the reference to this eta)
         eta = eta_new
         del eta_new
         change_prev = change
         if verbose:
             print(f"PL iteration {it:3d}: -2 logL(pseudo) = {state.objective:.8g}, relative change in eta = {change:.3g}")
-        if resp.huge and it == 1 and it < max_iter:
+        if layout.precise and it == 1 and it < max_iter:
             continue  # the first huge-count step only solves at the start theta (see above)
         if change <= tol or fixed_data:
             if precise and not polish and it < max_iter:
@@ -225,16 +130,42 @@ def pseudo_likelihood(
             break
         if not precise and change <= INIT_PL_STOP:
             break  # starting values for the Laplace methods need no tighter fixed point
-    if not converged and warn_unconverged:
-        warn(
-            f"Pseudo-likelihood iterations did not converge within PLIterations = {max_iter} "
-            f"(last relative change {change:.3g} > PLTolerance = {tol:g}); returning the last iterate.",
-            PL_WARN,
-        )
+    if not converged and record_unconverged:
+        record(EventKind.PL_NOT_CONVERGED, max_iter=max_iter, change=change, tol=tol)
     if stats is not None:
         stats["pl_iterations"] = it
         stats["lme_fits"] = lme_fits
     return state, eta, it, converged
+
+
+def working_data(resp: GLMResponse, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Working response z = eta - offset + (y - mu) / h and weights w = pw h^2 / V at ``eta``."""
+    link, dist = resp.link, resp.dist
+    mu = link.inverse(eta)
+    h = link.mu_eta(eta)
+    z = resp.y - mu  # in place: each n-vector is freed as soon as it is used
+    V = None if resp.unit_canonical else dist.variance(mu)  # (h = V for canonical links)
+    del mu
+    z /= h
+    z += eta
+    if constant_value(resp.offset) != 0.0:
+        z -= resp.offset
+    if V is None:  # w = pw h^2 / V = pw h
+        h *= resp.pw
+        return z, h
+    w = resp.pw * h
+    w *= h
+    w /= V
+    return z, w
+
+
+def _pl_step(resp: GLMResponse, lme: LMEProblem, eta: np.ndarray, theta: np.ndarray, polish: bool,
+             opt: dict) -> LMEState:
+    """One ordinary pseudo-likelihood step: the LME fit to the working data at ``eta``."""
+    lme.set_data(*working_data(resp, eta))
+    lme.release_data(lambda e=eta: working_data(resp, e))  # only the cross products are kept
+    state, _ = lme.fit(theta, polish=polish, **opt)
+    return state
 
 
 def _linear_predictor(X, layout: ReLayout, Zs, state: LMEState, offset) -> np.ndarray:
@@ -245,10 +176,10 @@ def _linear_predictor(X, layout: ReLayout, Zs, state: LMEState, offset) -> np.nd
     return eta
 
 
-def fixed_working_data(resp: GLMResponse) -> bool:
+def fixed_working_data(resp: GLMResponse, layout: ReLayout) -> bool:
     """Whether the pseudo-likelihood working response and weights do not depend on eta (Normal
     distribution, identity link): z = y - offset, w = pw."""
-    return resp.dist.name == "Normal" and resp.link.kind == "identity" and not resp.huge
+    return resp.dist.name == "Normal" and resp.link.kind == "identity" and not layout.precise
 
 
 def _huge_start(lme: LMEProblem, thetas: ThetaMap, theta: np.ndarray, b: list[np.ndarray], sigma2: float) -> np.ndarray:
@@ -271,7 +202,7 @@ def _huge_start(lme: LMEProblem, thetas: ThetaMap, theta: np.ndarray, b: list[np
 
 
 def _huge_pl_step(resp, X, layout, Zs, thetas, lme, eta, state, theta, center, *, first, polish, opt):
-    """One pseudo-likelihood step for huge counts (``resp.huge``), in increment form about the
+    """One pseudo-likelihood step for huge counts (``layout.precise``), in increment form about the
     current fit; returns the LME state and the new centre (beta, per-term b)."""
     link, dist = resp.link, resp.dist
     mu = link.inverse(eta)
@@ -315,9 +246,12 @@ def _huge_pl_step(resp, X, layout, Zs, thetas, lme, eta, state, theta, center, *
     return state, (state.beta, _b_parts(layout, state.Ls, state.u))
 
 
-def fit_pl(resp, X, layout, Zs, patterns, settings: FitSettings,
-           theta_start: np.ndarray | None = None) -> EngineResult:
-    """MPL / REMPL (``theta_start``: see :func:`pseudo_likelihood`)."""
+def fit_pl(problem) -> EngineResult:
+    """MPL / REMPL of a :class:`~fitglme.engine.problem.FitProblem` (its ``start[0]``: the
+    ``theta_start`` of :func:`pseudo_likelihood`)."""
+    resp, X, layout, Zs, patterns, settings = (problem.response, problem.X, problem.layout, list(problem.Zs),
+                                               list(problem.patterns), problem.settings)
+    theta_start = None if problem.start is None else problem.start[0]
     thetas = ThetaMap(patterns)
     dfree = _dispersion_free(resp.dist, settings)
     stats: dict = {}
@@ -350,7 +284,15 @@ def fit_pl(resp, X, layout, Zs, patterns, settings: FitSettings,
         n_cov_params=thetas.size,
         pl_iterations=its,
         info=stats,
+        optimizer=pl_summary(its, stats.get("lme_fits", 0), conv, settings),
     )
+
+
+def pl_summary(iterations: int, fits: int, converged: bool, settings) -> OptimizerSummary:
+    """The optimizer summary of a pseudo-likelihood fit (``fits``: the inner LME fits)."""
+    return OptimizerSummary(iterations, fits, converged, "tolerance" if converged else "iteration_limit",
+                            {"pl_iterations": settings.pl_iterations, "pl_tolerance": settings.pl_tolerance,
+                             **settings.optimizer_kwargs()})
 
 
 def _b_parts(layout: ReLayout, Ls: list[np.ndarray], u: np.ndarray) -> list[np.ndarray]:
