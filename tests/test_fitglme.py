@@ -274,3 +274,11 @@ def test_diverging_pseudo_likelihood_says_so():
                 "DummyVarCoding", "effects")
     assert err.value.identifier == "fitglme:NumericalFailure"
     assert "Laplace" in str(err.value)
+    # Without the squared term the iterations survive their divergence at iteration 2 (eta changing
+    # by ~126 times its size) for one or more steps, how many depending on the CPU kernel's
+    # rounding (measured: 1 under OpenBLAS Haswell, 3 under Sandybridge, where an iteration in
+    # between changed eta by less than its size): the error names the first divergent iteration.
+    with pytest.raises(FitglmeError, match=r"changed by 126 times its size at iteration 2") as err:
+        fitglme(tbl, "y ~ x0 + x1 + x2 + (x1 - 1|g0)", "Distribution", "InverseGaussian", "Link", "log",
+                "DummyVarCoding", "effects", "PLIterations", 6, "InitPLIterations", 1)
+    assert err.value.identifier == "fitglme:NumericalFailure"

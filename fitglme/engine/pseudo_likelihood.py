@@ -81,6 +81,7 @@ def pseudo_likelihood(
     converged = False
     it = 0
     change = change_prev = np.inf
+    diverged: tuple[int, float] | None = None
     center = None
     force_polish = False  # a converged iterate whose inner fit was not polished is fitted once more
 
@@ -101,8 +102,8 @@ def pseudo_likelihood(
                 state = _pl_step(resp, lme, eta, theta, polish, opt)
                 lme_fits += 1
             except (NotPositiveDefinite, np.linalg.LinAlgError, FloatingPointError, ZeroDivisionError) as exc:
-                if it > 1 and change_prev > 1.0:
-                    raise IterationsDiverged(it - 1, change_prev) from exc
+                if diverged is not None:  # (the failure follows from an earlier divergence)
+                    raise IterationsDiverged(*diverged) from exc
                 raise
         theta = state.theta
         eta_new = _linear_predictor(X, layout, Zs, state, resp.offset)
@@ -116,6 +117,10 @@ def pseudo_likelihood(
         eta = eta_new
         del eta_new
         change_prev = change
+        if diverged is None and it > 1 and change > 1.0:
+            # eta moved by more than its own size after the first step: the iterations diverge (the
+            # first such iteration is named, whatever later iterations do before a fit breaks down)
+            diverged = (it, change)
         if verbose:
             print(f"PL iteration {it:3d}: -2 logL(pseudo) = {state.objective:.8g}, relative change in eta = {change:.3g}")
         if layout.precise and it == 1 and it < max_iter:
