@@ -29,7 +29,7 @@ import pytest
 from fitglme import FitglmeError, fitglme, load_example
 from fitglme.cli import load_data, main, parse_value, run_example, split_name_value
 from fitglme.display.model_display import render_model
-from fitglme.validate import (
+from fitglme.compare_matlab import (
     agreeing_digits,
     compare_display,
     last_digit_units,

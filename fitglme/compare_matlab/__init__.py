@@ -1,4 +1,4 @@
-"""Side-by-side validation against a MATLAB display.
+"""Compare a fit here with a pasted MATLAB display (not input validation).
 
 Paste what MATLAB printed for ``glme`` (or ``disp(glme)``, or an ``lme`` display) into a text
 file; :func:`parse_display` reads it back into numbers, :func:`compare_display` compares every
