@@ -25,7 +25,8 @@ import pytest
 from scipy import stats
 
 from fitglme.display.model_display import render_model
-from fitglme.compare_matlab import last_digit_units, parse_display
+from fitglme.compare_matlab import parse_display
+from fitglme.compare_matlab.compare import last_digit_units
 from fitglme.compare_matlab.tables import is_number
 
 from .kbstat_cases import CASES, fit, load

@@ -25,9 +25,12 @@ from .engine.laplace import fit_laplace
 from .engine.pirls import GLMResponse, HugeReference
 from .errors import FitglmeError, warn
 from .family import is_canonical, make_distribution, make_link
+from .family.distributions import Distribution
+from .family.links import Link
 from .diagnostics import check_fit
 from .fit_options import engine_options, statset
 from .formula import parse_formula
+from .formula.terms import ParsedFormula
 from .random_streams import resolve_rng
 from .options import (align_to_index, as_bool, as_positive_float, as_positive_int, as_vector, is_string, match_string,
                       rows_of)
@@ -71,9 +74,9 @@ class ModelSpec:
     """
 
     request: FitRequest
-    parsed: Any
-    dist: Any
-    link: Any
+    parsed: ParsedFormula
+    dist: Distribution
+    link: Link
     method: str
     coding: str
     weights: np.ndarray
@@ -105,8 +108,8 @@ class ProblemParts:
     design: Design
     resp: GLMResponse
     layout: ReLayout
-    Zs: list
-    patterns: list
+    Zs: list[np.ndarray]
+    patterns: list[CovariancePattern]
     settings: FitSettings
 
 
