@@ -18,7 +18,7 @@ if _OUT:
 
     _records: dict[str, dict] = {}
     _counts: defaultdict[str, int] = defaultdict(int)
-    _original = GeneralizedLinearMixedModel._from_fit.__func__
+    _original = GeneralizedLinearMixedModel.from_request.__func__
 
     def _recording(cls, *args, **kwargs):
         glme = _original(cls, *args, **kwargs)
@@ -29,7 +29,7 @@ if _OUT:
         _records[f"{test} #{_counts[test]}"] = summarize(glme)
         return glme
 
-    GeneralizedLinearMixedModel._from_fit = classmethod(_recording)
+    GeneralizedLinearMixedModel.from_request = classmethod(_recording)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(session, exitstatus):

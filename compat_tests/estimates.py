@@ -53,7 +53,7 @@ def _flat(key: str) -> bool:
 
 def summarize(glme) -> dict:
     """The estimates of one fitted model as plain lists."""
-    r = glme._result
+    r = glme.fit_state.result
     se = np.sqrt(np.maximum(np.diag(r.cov_beta), 0.0))
     sds, corrs = [], []
     for psi in r.psi:

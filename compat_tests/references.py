@@ -142,7 +142,7 @@ def _theta(glme) -> np.ndarray:
     lower triangle, term by term (formula order; no case here has lme4 reorder its terms)."""
     scale = np.sqrt(glme.Dispersion) if glme.Distribution.lower() == "normal" else 1.0
     out = []
-    for psi in glme._result.psi:
+    for psi in glme.fit_state.result.psi:
         L = np.linalg.cholesky(np.asarray(psi, float)) / scale
         out.extend(L.T[np.triu_indices_from(L)])  # = L's lower triangle in column-major order
     return np.array(out)
@@ -157,13 +157,13 @@ def dense_condsd(glme) -> np.ndarray:
     """
     from scipy.linalg import block_diag
 
-    res = glme._result
+    res = glme.fit_state.result
     W = np.asarray(res.W, float)
-    if glme._method in ("MPL", "REMPL"):
+    if glme.fit_state.spec.method in ("MPL", "REMPL"):
         W = W / float(res.dispersion)
     n = W.size
     Zs, Lams = [], []
-    for blk, L in zip(glme._design.re_blocks, res.Ls):
+    for blk, L in zip(glme.fit_state.problem.design.re_blocks, res.Ls):
         m, q = blk.nlevels, len(blk.names)
         Zb = np.broadcast_to(np.asarray(blk.Z, float), (n, q))
         Zk = np.zeros((n, m * q))
@@ -182,7 +182,7 @@ def compare(glme, ref: dict) -> Diffs:
     names = r["coefficients"]["Name"]
     names_match = sorted(names) == sorted(glme.CoefficientNames)
     order = [glme.CoefficientNames.index(n) for n in names] if names_match else list(range(len(names)))
-    est = np.asarray(glme._result.beta, float)[order]
+    est = np.asarray(glme.fit_state.result.beta, float)[order]
     C = glme.CoefficientCovariance[np.ix_(order, order)]
     se = glme.Coefficients["SE"].to_numpy()[order]
     rest = np.array(r["coefficients"]["Estimate"])
@@ -216,7 +216,7 @@ def compare(glme, ref: dict) -> Diffs:
         criteria=criteria,
         theta_rel=None if theta is None else _rel(_theta(glme), theta),
         condsd_rel=None if csd is None else _rel(dense_condsd(glme), csd),
-        fitted_rel=_rel(glme._result.mu, r["FittedConditional"]),
+        fitted_rel=_rel(glme.fit_state.result.mu, r["FittedConditional"]),
         names_match=names_match,
         problems=problems,
     )
@@ -241,9 +241,9 @@ def loglik_constants(glme, ref) -> tuple[float, float]:
     if glme.FitMethod in ("MPL", "REMPL") or dist not in ("binomial", "poisson"):
         assert stored is None, f"reference constant {stored} where none was expected"
         return 0.0, 0.0
-    y, w = glme._resp.y, glme._resp.w
+    y, w = glme.fit_state.problem.resp.y, glme.fit_state.problem.resp.w
     if dist == "binomial":
-        m = glme._resp.pw
+        m = glme.fit_state.problem.resp.pw
         k = np.round(m * y)
         const = float(np.sum(gammaln(m + 1) - gammaln(k + 1) - gammaln(m - k + 1)))
         ours, lme4 = const, const

@@ -40,7 +40,7 @@ def test_sd_quantiles_match_bootmer():
     assert bs.NumFailed == 0
     sd = bs.Replicates["factory: std((Intercept))"].to_numpy()
     # the original fits agree (the bootstrap distributions are centred alike)
-    assert abs(np.sqrt(glme._result.psi[0][0, 0]) - ref["estimates"]["sd_factory"]) < 1e-3
+    assert abs(np.sqrt(glme.fit_state.result.psi[0][0, 0]) - ref["estimates"]["sd_factory"]) < 1e-3
     probs = np.asarray(ref["sd_factory_quantiles"]["p"])
     rq = np.asarray(ref["sd_factory_quantiles"]["q"])
     for p in (0.25, 0.5, 0.75):

@@ -53,7 +53,7 @@ def check_model_numbers(glme, text: str) -> None:
     """Every number of the display is the model's own, in MATLAB's order and format."""
     info = section(text, "Model information:", "Formula:")
     nums = numbers(info)
-    assert nums[:4] == [str(glme.NumObservations), str(glme.NumCoefficients), str(glme._layout.Q),
+    assert nums[:4] == [str(glme.NumObservations), str(glme.NumCoefficients), str(glme.fit_state.problem.layout.Q),
                         str(glme.NumCovarianceParameters)]
     crit = glme.ModelCriterion
     stats = section(text, "Model fit statistics:", "Fixed effects coefficients")

@@ -25,8 +25,9 @@ import pytest
 from scipy import stats
 
 from fitglme.display.model_display import render_model
-from fitglme.validate import last_digit_units, parse_display
-from fitglme.validate.tables import is_number
+from fitglme.compare_matlab import parse_display
+from fitglme.compare_matlab.compare import last_digit_units
+from fitglme.compare_matlab.tables import is_number
 
 from .kbstat_cases import CASES, fit, load
 
@@ -157,7 +158,7 @@ def test_p_boundary_cells_are_on_a_rounding_boundary(name, row):
 def test_singular_covariance_cell():
     """The correlation cell of Results_rt_link_rt_a360ccc belongs to a singular covariance."""
     glme = fit("Results_rt_link_rt_a360ccc")
-    psi = glme._result.psi[0]
+    psi = glme.fit_state.result.psi[0]
     w = np.linalg.eigvalsh(psi)
     assert psi.shape == (4, 4) and w[0] <= 1e-10 * w[-1]
 

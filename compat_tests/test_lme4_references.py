@@ -181,5 +181,5 @@ def test_probit_and_cloglog_targets_use_observed_hessian():
 
 def test_fitted_values_match_laplace_references():
     glme, ref = fit_case("grouseticks_poisson_laplace")
-    mu = glme._result.mu
+    mu = glme.fit_state.result.mu
     np.testing.assert_allclose(mu, ref["results"]["FittedConditional"], rtol=1e-4)

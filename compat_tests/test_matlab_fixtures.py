@@ -41,7 +41,7 @@ def test_fixture(f):
 def test_rempl_poisson_psi_and_extras():
     f = next(x for x in FX["fits"] if x["response"] == "yPois" and x["FitMethod"] == "REMPL")
     glme = _fit(f)
-    psi = glme._result.psi[0]
+    psi = glme.fit_state.result.psi[0]
     assert psi.shape == (1, 1)
     assert abs(psi[0, 0] - FX["extra"]["yPois_REMPL_psi1_variance"]) < 1e-6
     assert glme.Dispersion == 1

@@ -94,7 +94,7 @@ def test_anova_one_df_terms_are_t_squared(case):
     a = glme.anova()
     tol = _tol(case)
     checked = 0
-    for term, cols in zip(glme._design.term_labels, glme._design.term_columns):
+    for term, cols in zip(glme.fit_state.problem.design.term_labels, glme.fit_state.problem.design.term_columns):
         row = a[a["Term"] == term].iloc[0]
         assert row["DF1"] == len(cols) and row["DF2"] == ref["results"]["DFE"]
         if len(cols) != 1:
@@ -191,8 +191,8 @@ def test_laplace_objective_brute_force():
 
     glme, _ = fit_case("poisson_weights_sim_laplace")
     f, x0 = _objective(glme)
-    X, y, w = glme._design.X, glme._resp.y, glme._resp.w
-    blk = glme._design.re_blocks[0]
+    X, y, w = glme.fit_state.problem.design.X, glme.fit_state.problem.resp.y, glme.fit_state.problem.resp.w
+    blk = glme.fit_state.problem.design.re_blocks[0]
 
     def brute(x):
         beta, sd = x[:2], np.exp(x[2])

@@ -82,7 +82,7 @@ def test_design_matrices_reproduce_reference_fitted_values(case):
     X = designMatrix(glme)
     Z = designMatrix(glme, "Random")
     assert Z.shape == (X.shape[0], b.size)
-    offset = glme._offset
+    offset = glme.fit_state.spec.offset
     eta_m = X @ beta + offset
     eta_c = eta_m + Z @ b
     assert _rel(glme.Link.Inverse(eta_c), r["FittedConditional"]) < 1e-12
@@ -91,10 +91,10 @@ def test_design_matrices_reproduce_reference_fitted_values(case):
 
 def _unit_blocks(glme):
     """One pseudo-row per random effect j: z = e_j (level of row j, column a), x = 0."""
-    lay = glme._layout
+    lay = glme.fit_state.problem.layout
     Q = lay.Q
     out = []
-    for k, blk in enumerate(glme._design.re_blocks):
+    for k, blk in enumerate(glme.fit_state.problem.design.re_blocks):
         idx = np.full(Q, -1, dtype=np.int64)
         Z = np.zeros((Q, blk.q))
         j = lay.offsets[k] + np.arange(blk.nlevels * blk.q)
@@ -108,6 +108,6 @@ def _unit_blocks(glme):
 def test_joint_covariance_matches_sepred(case):
     glme, ref = fit_case(case)
     sepred = np.asarray(ref["results"]["RandomEffects"]["SEPred"], float)
-    var = _conditional_variance(glme, np.zeros((glme._layout.Q, glme.NumCoefficients)), _unit_blocks(glme))
+    var = _conditional_variance(glme, np.zeros((glme.fit_state.problem.layout.Q, glme.NumCoefficients)), _unit_blocks(glme))
     tol = 1e-4 if case in LAPLACE else 1e-3
     assert _rel(np.sqrt(var), sepred) < tol

@@ -320,7 +320,7 @@ def _fit(args, pairs, out) -> int:
 
 
 def _validate(args, pairs, out) -> int:
-    from .validate import parse_display, validate
+    from .compare_matlab import parse_display, validate
 
     if not os.path.isfile(args.output):
         raise FitglmeError(f"validate: MATLAB output file {args.output!r} not found.", "fitglme:cli:BadData")

@@ -1,12 +1,14 @@
 """``GeneralizedLinearMixedModel``: the fitted model with MATLAB's property names.
 
-The object keeps the validated request, the design and the engine result; every MATLAB
-property is computed from those (lazily, cached where it costs anything).  Methods live in
-:mod:`fitglme.methods` and are attached here so that both ``glme.fixedEffects()`` and
-``fixedEffects(glme)`` work.
+The object keeps its fitted state, ``glme.fit_state`` (:class:`fitglme.problem_builder.FitOutcome`:
+model spec, engine inputs, engine result); every MATLAB property is computed from it (lazily,
+cached where it costs anything).  Methods live in :mod:`fitglme.methods`, one mixin class per
+module in the class statement below, so both ``glme.fixedEffects()`` and ``fixedEffects(glme)``
+work.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cached_property
 from types import SimpleNamespace
 
@@ -15,13 +17,23 @@ import pandas as pd
 
 from .covariance import std_corr
 from .display.tables import MatlabDataset
+from .engine.result import EngineResult
+from .engine.pirls import GLMResponse
 from .inference import coefficient_stats, information_criteria
+from .methods.bootstrap import BootstrapMethods
+from .methods.effects import EffectsMethods
+from .methods.hypothesis import HypothesisMethods
+from .methods.plots import PlotMethods
+from .methods.prediction import PredictionMethods
+from .methods.simulation import SimulationMethods
 from .outputs import OneRowDataset
+from .problem_builder import FitOutcome, FitRequest, ModelSpec, ProblemParts, fit_request
 
 DISPLAY_STYLES = ("quoted", "braces")
 
 
-class GeneralizedLinearMixedModel:
+class GeneralizedLinearMixedModel(EffectsMethods, HypothesisMethods, PredictionMethods, SimulationMethods,
+                                  PlotMethods, BootstrapMethods):
     """A fitted generalized linear mixed-effects model (create it with :func:`fitglme`).
 
     Property names follow MATLAB (``Coefficients``, ``LogLikelihood``, ``ModelCriterion``, ...).
@@ -39,37 +51,54 @@ class GeneralizedLinearMixedModel:
     display_style: str = "quoted"
     display_width: int = 80
 
+    #: the fitted state: model spec, engine inputs, engine result (docs/internals.md)
+    fit_state: FitOutcome
+
     # ------------------------------------------------------------------ construction
+    def __init__(self, spec: ModelSpec, problem: ProblemParts, result: EngineResult) -> None:
+        """A model from its fitted state (normally made by :func:`fitglme` or ``refit``).
+
+        Parameters
+        ----------
+        spec : fitglme.problem_builder.ModelSpec
+            The request, formula, family, FitMethod and per-row options.
+        problem : fitglme.problem_builder.ProblemParts
+            The engine's inputs (design, response, layout, Z blocks, patterns, settings).
+        result : fitglme.engine.result.EngineResult
+            The engine's result.
+        """
+        self.fit_state = FitOutcome(spec, problem, result)
+
     @classmethod
-    def _from_fit(cls, request, response_override=None) -> "GeneralizedLinearMixedModel":
-        from .api import run_fit, single_threaded_blas
+    def from_request(cls, request: FitRequest,
+                     response_override: np.ndarray | None = None) -> "GeneralizedLinearMixedModel":
+        """Build the problem from ``request``, run the engine and make the model (the path of
+        :func:`fitglme` and ``refit``; ``response_override`` replaces the used rows' response)."""
+        return cls(*fit_request(request, response_override))
 
-        self = cls.__new__(cls)
-        self._request = request
-        # One BLAS thread for the whole call, design included: a multi-threaded BLAS call before the
-        # fit (the rank check's QR) leaves OpenBLAS threads spinning into it.
-        with single_threaded_blas():
-            parts = run_fit(request, response_override)
-        self.__dict__.update({"_" + k: v for k, v in parts.items()})
-        return self
-
-    #: the state run_fit produces (what a refit to a new response replaces or shares)
-    _FIT_PARTS = ("parsed", "design", "dist", "link", "method", "coding", "weights", "offset", "size",
-                  "dispersion_flag", "settings", "patterns", "layout", "resp", "result")
-
-    def _with_result(self, y: np.ndarray, result) -> "GeneralizedLinearMixedModel":
+    def _with_result(self, y: np.ndarray, result: EngineResult) -> "GeneralizedLinearMixedModel":
         """A model for the response ``y`` (used rows) and its engine result, sharing this model's
         request, design and settings (the many-responses refit; nothing cached is carried over)."""
-        from .engine.pirls import GLMResponse
+        spec, problem = self.fit_state.spec, self.fit_state.problem
+        r = problem.resp
+        resp = GLMResponse(spec.dist, spec.link, y, r.w, r.size, r.offset)
+        return type(self)(spec, replace(problem, engine=replace(problem.engine, response=resp)), result)
 
-        new = type(self).__new__(type(self))
-        new._request = self._request
-        for k in self._FIT_PARTS:
-            setattr(new, "_" + k, getattr(self, "_" + k))
-        r = self._resp
-        new._resp = GLMResponse(self._dist, self._link, y, r.w, r.size, r.offset)
-        new._result = result
-        return new
+    # shorthands of the fitted state for the property and method code (read-only)
+    _request = property(lambda self: self.fit_state.spec.request)
+    _parsed = property(lambda self: self.fit_state.spec.parsed)
+    _dist = property(lambda self: self.fit_state.spec.dist)
+    _link = property(lambda self: self.fit_state.spec.link)
+    _method = property(lambda self: self.fit_state.spec.method)
+    _weights = property(lambda self: self.fit_state.spec.weights)
+    _offset = property(lambda self: self.fit_state.spec.offset)
+    _size = property(lambda self: self.fit_state.spec.size)
+    _design = property(lambda self: self.fit_state.problem.design)
+    _resp = property(lambda self: self.fit_state.problem.resp)
+    _layout = property(lambda self: self.fit_state.problem.layout)
+    _patterns = property(lambda self: self.fit_state.problem.patterns)
+    _settings = property(lambda self: self.fit_state.problem.settings)
+    _result = property(lambda self: self.fit_state.result)
 
     # ------------------------------------------------------------------ basic sizes
     @property
@@ -350,12 +379,3 @@ class GeneralizedLinearMixedModel:
         import html
 
         return f'<pre class="fitglme-model">{html.escape(self._render())}</pre>'
-
-
-def _attach_methods() -> None:
-    from .methods import attach
-
-    attach(GeneralizedLinearMixedModel)
-
-
-_attach_methods()

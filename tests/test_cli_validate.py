@@ -29,15 +29,9 @@ import pytest
 from fitglme import FitglmeError, fitglme, load_example
 from fitglme.cli import load_data, main, parse_value, run_example, split_name_value
 from fitglme.display.model_display import render_model
-from fitglme.validate import (
-    agreeing_digits,
-    compare_display,
-    last_digit_units,
-    parse_display,
-    parse_table,
-    significant_digits,
-    validate,
-)
+from fitglme.compare_matlab import compare_display, parse_display, parse_table, validate
+from fitglme.compare_matlab.compare import agreeing_digits, last_digit_units
+from fitglme.compare_matlab.display_parse import significant_digits
 
 ROOT = Path(__file__).resolve().parents[1]
 REF = ROOT / "reference_outputs" / "matlab"

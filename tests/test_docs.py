@@ -6,7 +6,7 @@
   (exit status 0, or the one named by a trailing ``# exit N``).
 * docs/api.md is what docs/gen_api.py generates (run ``python docs/gen_api.py`` after changing a
   docstring or a public name).
-* Every public name (``fitglme.__all__``, ``fitglme.io.__all__``, ``fitglme.validate.__all__``)
+* Every public name (``fitglme.__all__``, ``fitglme.io.__all__``, ``fitglme.compare_matlab.__all__``)
   has a docstring with an ``Examples`` section, and those examples pass.
 * The README links the migration guide, the API reference and the fit-methods page.
 """

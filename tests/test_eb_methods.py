@@ -55,10 +55,10 @@ def unequal_poisson():
 
 def _mode(model, method, start, profile_beta, **kw):
     """PIRLS at the fitted covariance parameters from u = start (every component)."""
-    Zs = [constant_rows(b.Z) for b in model._design.re_blocks]
-    zts = [scale_columns(Z, L) for Z, L in zip(Zs, model._result.Ls)]
-    u0 = np.full(model._layout.Q, float(start))
-    return pirls(model._layout, zts, model._design.X, model._resp, model._result.beta, u0, 1.0,
+    Zs = [constant_rows(b.Z) for b in model.fit_state.problem.design.re_blocks]
+    zts = [scale_columns(Z, L) for Z, L in zip(Zs, model.fit_state.result.Ls)]
+    u0 = np.full(model.fit_state.problem.layout.Q, float(start))
+    return pirls(model.fit_state.problem.layout, zts, model.fit_state.problem.design.X, model.fit_state.problem.resp, model.fit_state.result.beta, u0, 1.0,
                  profile_beta=profile_beta, method=method, **kw)
 
 
@@ -148,7 +148,7 @@ def test_eb_methods_reach_the_same_fit(mfr, fit_method):
               "LineSearchModifiedNewton": "modified_line_search", "TrustRegion2D": "trust_region_2d",
               "fsolve": "dogleg"}
     for m, g in fits.items():
-        pm = g._result.info["posterior_mode"]
+        pm = g.fit_state.result.info["posterior_mode"]
         assert pm["method"] == engine[m]
         if m == "Default":
             assert set(pm["stops"]) == {"rounding"} and pm["polish_iterations"] == 0
@@ -156,7 +156,7 @@ def test_eb_methods_reach_the_same_fit(mfr, fit_method):
             assert set(pm["stops"]) <= {"gradient", "step"} and pm["polish_iterations"] > 0
         d = np.abs(g.Coefficients["Estimate"].to_numpy() - base.Coefficients["Estimate"].to_numpy()) / se
         assert d.max() <= FIT_TOL
-        np.testing.assert_allclose(g._result.psi[0], base._result.psi[0], rtol=FIT_TOL)
+        np.testing.assert_allclose(g.fit_state.result.psi[0], base.fit_state.result.psi[0], rtol=FIT_TOL)
         assert g.LogLikelihood == pytest.approx(base.LogLikelihood, abs=FIT_TOL)
 
 
@@ -165,7 +165,7 @@ def test_eb_tolfun_changes_the_search_not_the_fit(mfr):
                     EBOptions={"TolFun": 1e-1})
     tight = fitglme(mfr, F, Distribution="Poisson", FitMethod="Laplace", EBMethod="LineSearchNewton",
                     EBOptions={"TolFun": 1e-12})
-    a, b = loose._result.info["posterior_mode"], tight._result.info["posterior_mode"]
+    a, b = loose.fit_state.result.info["posterior_mode"], tight.fit_state.result.info["posterior_mode"]
     assert a["iterations"] < b["iterations"]
     se = tight.Coefficients["SE"].to_numpy()
     d = np.abs(loose.Coefficients["Estimate"].to_numpy() - tight.Coefficients["Estimate"].to_numpy()) / se
@@ -177,7 +177,7 @@ def test_eb_tolfun_changes_the_search_not_the_fit(mfr):
 def test_default_eb_method_tolerances(mfr, eb_options, stop):
     base = fitglme(mfr, F, Distribution="Poisson", FitMethod="Laplace")
     g = fitglme(mfr, F, Distribution="Poisson", FitMethod="Laplace", EBOptions=eb_options)
-    pm = g._result.info["posterior_mode"]
+    pm = g.fit_state.result.info["posterior_mode"]
     assert pm["stops"].get(stop, 0) > 0 and pm["polish_iterations"] > 0
     se = base.Coefficients["SE"].to_numpy()
     d = np.abs(g.Coefficients["Estimate"].to_numpy() - base.Coefficients["Estimate"].to_numpy()) / se
@@ -237,4 +237,4 @@ def test_huge_counts_use_newton_and_say_so():
         fit = fitglme(df, "y ~ 1 + (1|g)", Distribution="Poisson", FitMethod="Laplace", EBMethod="TrustRegion2D")
     ours = [w for w in rec if getattr(w.message, "identifier", "") == "fitglme:EBMethodNotUsed"]
     assert len(ours) == 1 and ours[0].filename == __file__
-    assert fit._result.info["posterior_mode"]["method"] == "newton"
+    assert fit.fit_state.result.info["posterior_mode"]["method"] == "newton"

@@ -94,8 +94,8 @@ def test_covariance_patterns(pattern, nparams):
     df = small_binomial(seed=5, n_groups=20, per=10)
     m = fitglme(df, "y ~ x + (x|g)", Distribution="Binomial", BinomialSize="n", FitMethod="Laplace",
                 CovariancePattern=pattern)
-    psi = m._result.psi[0]
-    assert m._result.n_cov_params == nparams
+    psi = m.fit_state.result.psi[0]
+    assert m.fit_state.result.n_cov_params == nparams
     assert np.all(np.linalg.eigvalsh(psi) >= -1e-12)
     if pattern == "Diagonal":
         assert psi[0, 1] == 0
@@ -109,7 +109,7 @@ def test_logical_pattern_equals_diagonal():
     df = small_binomial(seed=5, n_groups=20, per=10)
     a = fitglme(df, "y ~ x + (x|g)", Distribution="Binomial", BinomialSize="n", CovariancePattern=np.eye(2, dtype=bool))
     b = fitglme(df, "y ~ x + (x|g)", Distribution="Binomial", BinomialSize="n", CovariancePattern="Diagonal")
-    np.testing.assert_allclose(a._result.psi[0], b._result.psi[0], rtol=1e-6, atol=1e-10)
+    np.testing.assert_allclose(a.fit_state.result.psi[0], b.fit_state.result.psi[0], rtol=1e-6, atol=1e-10)
 
 
 def test_full_patterns_equal_and_two_uncorrelated_terms_equal_diagonal():
@@ -168,7 +168,7 @@ def test_boundary_fit_reaches_zero_variance():
             m = fitglme(df, "y ~ x + (1|g)", Distribution="Poisson", FitMethod=method)
         assert any(w.message.identifier == "fitglme:BoundaryFit" for w in rec)
         assert np.all(np.isfinite(m.Coefficients["SE"]))
-        assert m._result.psi[0][0, 0] < 1e-6
+        assert m.fit_state.result.psi[0][0, 0] < 1e-6
 
 
 @pytest.mark.parametrize("method", ["MPL", "REMPL", "Laplace", "ApproximateLaplace"])
@@ -282,3 +282,30 @@ def test_diverging_pseudo_likelihood_says_so():
         fitglme(tbl, "y ~ x0 + x1 + x2 + (x1 - 1|g0)", "Distribution", "InverseGaussian", "Link", "log",
                 "DummyVarCoding", "effects", "PLIterations", 6, "InitPLIterations", 1)
     assert err.value.identifier == "fitglme:NumericalFailure"
+
+
+def test_methods_come_from_the_declared_mixins():
+    """Every public method function is a method of the model through one of the mixin classes in
+    its class statement (no attachment at import time), and the same object as the free function."""
+    import fitglme as fg
+    from fitglme.methods import MIXINS, public_functions
+    from fitglme.model import GeneralizedLinearMixedModel
+
+    assert set(MIXINS) <= set(GeneralizedLinearMixedModel.__mro__)
+    for name, fn in public_functions().items():
+        assert name not in vars(GeneralizedLinearMixedModel), name
+        assert getattr(GeneralizedLinearMixedModel, name) is fn is getattr(fg, name), name
+
+
+def test_fit_state_is_typed_and_refit_uses_the_constructor(mfr):
+    from fitglme.engine.result import EngineResult
+    from fitglme.problem_builder import FitOutcome, ModelSpec, ProblemParts
+
+    glme = fitglme(mfr, "defects ~ 1 + newprocess + (1|factory)", Distribution="Poisson")
+    state = glme.fit_state
+    assert isinstance(state, FitOutcome) and isinstance(state.spec, ModelSpec)
+    assert isinstance(state.problem, ProblemParts) and isinstance(state.result, EngineResult)
+    assert "_result" not in vars(glme) and "_design" not in vars(glme)
+    new = glme.refit(glme.response())
+    assert type(new) is type(glme) and new.fit_state.spec.request is state.spec.request
+    np.testing.assert_array_equal(new.fit_state.result.beta, state.result.beta)  # same response, same path

@@ -43,7 +43,7 @@ def test_double_bar_suggests_diagonal_pattern(tbl):
     err = _error(tbl, "defects ~ 1 + time_dev + (1 + time_dev||factory)")
     assert "CovariancePattern='Diagonal'" in str(err)
     m = fitglme(tbl, _suggested(err), Distribution="Poisson", CovariancePattern="Diagonal")
-    assert m._result.psi[0].shape == (2, 2) and m._result.psi[0][0, 1] == 0
+    assert m.fit_state.result.psi[0].shape == (2, 2) and m.fit_state.result.psi[0][0, 1] == 0
 
 
 def test_cbind_suggests_binomial_size(tbl):
@@ -72,7 +72,7 @@ def test_nested_grouping_suggests_two_terms(tbl):
     err = _error(tbl, "defects ~ 1 + newprocess + (1|a/b)")
     assert _suggested(err) == "defects ~ 1 + newprocess + (1|a) + (1|a:b)"
     m = fitglme(tbl, _suggested(err), Distribution="Poisson")
-    assert len(m._design.re_blocks) == 2
+    assert len(m.fit_state.problem.design.re_blocks) == 2
 
 
 def test_offset_term_suggests_the_option(tbl):

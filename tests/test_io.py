@@ -182,7 +182,7 @@ def test_results_contents(glme):
     cov = r["CovarianceParameters"]
     assert cov["Group"].tolist() == ["factory", "Error"]
     assert cov["Name1"].tolist() == ["(Intercept)", "sqrt(Dispersion)"]
-    assert cov["Estimate"].iloc[0] == pytest.approx(math.sqrt(glme._result.psi[0][0, 0]), rel=1e-12)
+    assert cov["Estimate"].iloc[0] == pytest.approx(math.sqrt(glme.fit_state.result.psi[0][0, 0]), rel=1e-12)
     assert cov["Estimate"].iloc[1] == 1.0
     fit = r["Fitted"]
     assert fit.shape == (100, 2)
@@ -226,7 +226,7 @@ def test_export_mat(tmp_path, glme):
     cov = v["CovarianceParameters"]
     assert cov["Group"].tolist() == ["factory", "Error"] and "Lower" in cov
     assert v["Fitted"].shape == (100, 2)
-    assert float(np.ravel(v["psi"])[0]) == pytest.approx(glme._result.psi[0][0, 0], rel=1e-15)
+    assert float(np.ravel(v["psi"])[0]) == pytest.approx(glme.fit_state.result.psi[0][0, 0], rel=1e-15)
 
 
 def test_export_format_errors(tmp_path, glme):

@@ -36,9 +36,9 @@ def crossed():
 def test_normal_identity_runs_one_lme_fit(crossed, method, pl_iterations):
     m = fitglme(crossed, F_CROSSED, Distribution="Normal", FitMethod=method, Offset=crossed["off"].to_numpy(),
                 PLIterations=pl_iterations)
-    assert m._result.info["lme_fits"] == 1
-    assert m._result.info["pl_iterations"] == 1
-    assert m._result.converged
+    assert m.fit_state.result.info["lme_fits"] == 1
+    assert m.fit_state.result.info["pl_iterations"] == 1
+    assert m.fit_state.result.converged
 
 
 @pytest.mark.parametrize("method", ["MPL", "REMPL"])
@@ -50,15 +50,15 @@ def test_one_fit_matches_the_pseudo_likelihood_loop(crossed, method, monkeypatch
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         loop = fitglme(crossed, F_CROSSED, **kw)
-    assert loop._result.info["lme_fits"] > 1  # (the loop did run: the comparison is not vacuous)
+    assert loop.fit_state.result.info["lme_fits"] > 1  # (the loop did run: the comparison is not vacuous)
     # The log-likelihood is flat at the optimum: equal to rounding (measured 1.5e-15 relative).
     assert one.LogLikelihood == pytest.approx(loop.LogLikelihood, rel=1e-12)
     # Parameters: the loop's last fit and the single fit stop by the optimiser's own rule, from
     # different starts; measured differences 2e-11 (beta) and 2e-9 (covariances) relative.
     np.testing.assert_allclose(one.Coefficients["Estimate"], loop.Coefficients["Estimate"], rtol=1e-7)
-    for a, b in zip(one._result.psi, loop._result.psi):
+    for a, b in zip(one.fit_state.result.psi, loop.fit_state.result.psi):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)
-    assert one._result.dispersion == pytest.approx(loop._result.dispersion, rel=1e-7)
+    assert one.fit_state.result.dispersion == pytest.approx(loop.fit_state.result.dispersion, rel=1e-7)
 
 
 def crossed_three(seed: int = 5, n: int = 6000, m1: int = 600, m2: int = 200, m3: int = 6) -> pd.DataFrame:
@@ -74,7 +74,7 @@ def crossed_three(seed: int = 5, n: int = 6000, m1: int = 600, m2: int = 200, m3
 
 
 def _estimates(m) -> np.ndarray:
-    r = m._result
+    r = m.fit_state.result
     return np.concatenate([r.beta, [r.loglik, r.dispersion], np.concatenate([p.ravel() for p in r.psi]), r.b,
                            np.sqrt(np.diag(r.cov_beta))])
 
@@ -92,10 +92,10 @@ def test_sparse_crossed_factorisation_gives_the_dense_answers(three, resp, dist,
 
     formula = f"{resp} ~ 1 + x + (1|f1) + (1|f2) + (1|f3)"
     sparse = fitglme(three, formula, Distribution=dist, FitMethod=method)
-    assert sparse._layout.cross_pattern() is not None  # (the sparse path ran)
+    assert sparse.fit_state.problem.layout.cross_pattern() is not None  # (the sparse path ran)
     monkeypatch.setattr(layout, "SPARSE_DENSITY", -1.0)
     dense = fitglme(three, formula, Distribution=dist, FitMethod=method)
-    assert dense._layout.cross_pattern() is None
+    assert dense.fit_state.problem.layout.cross_pattern() is None
     # Same optimiser path up to rounding in the factorisation (measured differences 2e-12 Normal,
     # 2e-14 Laplace, relative): 1e-9 is the project's "numbers unchanged" bound.
     np.testing.assert_allclose(_estimates(sparse), _estimates(dense), rtol=1e-9, atol=1e-9)

@@ -51,8 +51,8 @@ def _quiet(fn, *a, **k):
 
 def _params(m):
     """(estimates, SEs) of the fixed effects and the random-effect standard deviations."""
-    sds = [np.sqrt(np.diag(p)) for p in m._result.psi]
-    return np.concatenate([m._result.beta, *sds]), np.sqrt(np.diag(m._result.cov_beta))
+    sds = [np.sqrt(np.diag(p)) for p in m.fit_state.result.psi]
+    return np.concatenate([m.fit_state.result.beta, *sds]), np.sqrt(np.diag(m.fit_state.result.cov_beta))
 
 
 # ------------------------------------------------------------------------------ replicates
@@ -67,9 +67,9 @@ def test_replicate_is_random_then_refit(glme_laplace):
         m = _quiet(refit, glme_laplace, random(glme_laplace, seed=seeds[j]))
         row = bs.Replicates.iloc[j]
         beta = row[glme_laplace.CoefficientNames].to_numpy(float)
-        assert np.all(np.abs(beta - m._result.beta) <= 1e-8 * se)
+        assert np.all(np.abs(beta - m.fit_state.result.beta) <= 1e-8 * se)
         sd = float(row["factory: std((Intercept))"])
-        assert abs(sd - np.sqrt(m._result.psi[0][0, 0])) <= 1e-8 * max(sd, 0.05)
+        assert abs(sd - np.sqrt(m.fit_state.result.psi[0][0, 0])) <= 1e-8 * max(sd, 0.05)
         assert abs(float(row["LogLikelihood"]) - m.LogLikelihood) <= 1e-6
         assert row["Converged"]
     assert bs.Replicates.shape == (4, 1 + p + 1 + 2 + 3)
@@ -123,14 +123,14 @@ def test_pl_fast_path_matches_full_refit(mfr, kw):
     glme = _quiet(fitglme, tbl, f"{resp} ~ 1 + time_dev + newprocess + (1|factory)", **kw)
     Y = random(glme, "NumSimulations", 3, seed=12)
     many = _quiet(refit, glme, Y)
-    assert many[0]._result.info.get("fast_path")  # the specialised PL engine is the one tested
+    assert many[0].fit_state.result.info.get("fast_path")  # the specialised PL engine is the one tested
     for j in range(3):
         one = _quiet(refit, glme, Y[:, j])
         se = one.Coefficients.SE.to_numpy()
-        assert np.all(np.abs(many[j]._result.beta - one._result.beta) <= 1e-8 * se)
+        assert np.all(np.abs(many[j].fit_state.result.beta - one.fit_state.result.beta) <= 1e-8 * se)
         assert abs(many[j].LogLikelihood - one.LogLikelihood) <= 1e-6 * abs(one.LogLikelihood)
         assert np.allclose(many[j].Coefficients.SE, se, rtol=1e-7)
-        sd_a, sd_b = np.sqrt(many[j]._result.psi[0][0, 0]), np.sqrt(one._result.psi[0][0, 0])
+        sd_a, sd_b = np.sqrt(many[j].fit_state.result.psi[0][0, 0]), np.sqrt(one.fit_state.result.psi[0][0, 0])
         assert abs(sd_a - sd_b) <= 1e-8 * max(sd_b, 0.05)
         assert many[j].Dispersion == pytest.approx(one.Dispersion, rel=1e-6)
 
@@ -144,7 +144,7 @@ def test_mpl_replicates_equal_full_refit(glme_mpl):
         m = _quiet(refit, glme_mpl, random(glme_mpl, seed=seeds[j]))
         beta = bs.Replicates.iloc[j][glme_mpl.CoefficientNames].to_numpy(float)
         # the same PL iterations, each pinned by its gradient (module docstring)
-        assert np.all(np.abs(beta - m._result.beta) <= 1e-8 * se)
+        assert np.all(np.abs(beta - m.fit_state.result.beta) <= 1e-8 * se)
 
 
 def test_same_numbers_for_any_chunking(glme_laplace):

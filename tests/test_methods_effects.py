@@ -66,7 +66,7 @@ def gamma(data):
 def _dense_Z(glme, df):
     """n x Q random-effects design from the data, in MATLAB's order."""
     parts = []
-    for term in glme._design.re_blocks:
+    for term in glme.fit_state.problem.design.re_blocks:
         levels = list(term.level_names)
         idx = np.array([levels.index(v) for v in df[term.group_name].astype(str)])
         cov = np.column_stack([np.ones(len(df)) if nm == "(Intercept)" else df[nm].to_numpy(float)
@@ -82,7 +82,7 @@ def _dense_Z(glme, df):
 def _dense_lambda(glme):
     psi = glme.covarianceParameters().psi
     blocks = []
-    for term, P in zip(glme._design.re_blocks, psi):
+    for term, P in zip(glme.fit_state.problem.design.re_blocks, psi):
         w, U = np.linalg.eigh(P)
         root = U * np.sqrt(np.clip(w, 0, None))  # any square root: the result is invariant
         blocks.append(np.kron(np.eye(term.nlevels), root))
@@ -97,7 +97,7 @@ def _dense_lambda(glme):
 
 def _dense_joint_inverse(glme, df, weights):
     """Cov(beta, b - b_hat) from the dense inverse of the full (u, beta) system."""
-    Z, lam, X = _dense_Z(glme, df), _dense_lambda(glme), glme._design.X
+    Z, lam, X = _dense_Z(glme, df), _dense_lambda(glme), glme.fit_state.problem.design.X
     ZL = Z @ lam
     Q, p = ZL.shape[1], X.shape[1]
     A = np.block([[ZL.T @ (weights[:, None] * ZL) + np.eye(Q), ZL.T @ (weights[:, None] * X)],
@@ -110,7 +110,7 @@ def _dense_joint_inverse(glme, df, weights):
 
 
 def _eta(glme, df, Z):
-    return glme._design.X @ glme.fixedEffects().beta + Z @ glme.randomEffects().B
+    return glme.fit_state.problem.design.X @ glme.fixedEffects().beta + Z @ glme.randomEffects().B
 
 
 def _check_sepred(glme, df, weights):
@@ -128,7 +128,7 @@ def _check_sepred(glme, df, weights):
 def test_sepred_poisson_laplace_dense(pois, data):
     Z = _dense_Z(pois, data)
     mu = np.exp(_eta(pois, data, Z))
-    np.testing.assert_allclose(mu, pois._result.mu, rtol=1e-10)  # our dense Z is the model's
+    np.testing.assert_allclose(mu, pois.fit_state.result.mu, rtol=1e-10)  # our dense Z is the model's
     _check_sepred(pois, data, mu)  # canonical link: W = w mu
 
 
@@ -166,7 +166,7 @@ def test_namedtuples_and_call_forms(pois):
                                 "Lower", "Upper"]
     # MATLAB order: term by term, level by level, name by name.
     assert list(BN["Name"][:4]) == ["(Intercept)", "x", "(Intercept)", "x"]
-    lv = pois._design.re_blocks[0].level_names  # grp2idx order (first appearance for text)
+    lv = pois.fit_state.problem.design.re_blocks[0].level_names  # grp2idx order (first appearance for text)
     assert list(BN["Level"][:4]) == [lv[0], lv[0], lv[1], lv[1]]
     assert list(BN["Group"][-5:]) == ["h"] * 5 and len(B) == 12 * 2 + 5
 
@@ -286,7 +286,7 @@ def test_coeftest_recontrast(pois, data):
         assert r.F == pytest.approx((B[i] / st["SEPred"][i]) ** 2, rel=1e-8)
         assert r.pVal == pytest.approx(st["pValue"][i], rel=1e-7)
     # A joint contrast mixing beta and b, against the dense joint covariance.
-    V, _, _ = _dense_joint_inverse(pois, data, pois._result.mu)
+    V, _, _ = _dense_joint_inverse(pois, data, pois.fit_state.result.mu)
     rng = np.random.default_rng(1)
     H, K = rng.normal(size=(3, p)), rng.normal(size=(3, Q))
     L = np.hstack([H, K])
@@ -303,7 +303,7 @@ def test_anova_terms(pois):
     assert list(a["DF1"]) == [1, 1, 2] and set(a["DF2"]) == {pois.DFE}
     st = pois.fixedEffects().stats
     assert a["FStat"][1] == pytest.approx(st["tStat"][1] ** 2, rel=1e-10)
-    cols = pois._design.term_columns[2]
+    cols = pois.fit_state.problem.design.term_columns[2]
     r = pois.coefTest(np.eye(pois.NumCoefficients)[cols])
     assert (a["FStat"][2], a["pValue"][2]) == pytest.approx((r.F, r.pVal), rel=1e-12)
 

@@ -18,7 +18,7 @@ from scipy.linalg import block_diag
 from fitglme import (FitglmeError, designMatrix, fitglme, fitted, predict, random, refit,
                      residuals, response)
 from fitglme.methods.prediction import _conditional_variance
-from fitglme.methods.simulation import _conditional_draw
+from fitglme.methods.simulation import conditional_draw
 
 
 # --------------------------------------------------------------------------------------------
@@ -99,12 +99,12 @@ def excl(df):
 
 def _dense_psi(glme):
     return block_diag(*[np.kron(np.eye(blk.nlevels), psi)
-                        for blk, psi in zip(glme._design.re_blocks, glme._result.psi)])
+                        for blk, psi in zip(glme.fit_state.problem.design.re_blocks, glme.fit_state.result.psi)])
 
 
 def _dense_joint_cov(glme, Wt):
     """Cov of (beta, b): inv([X'WX, X'WZ; Z'WX, Z'WZ + Psi^-1]) with the working weights Wt."""
-    X = glme._design.X
+    X = glme.fit_state.problem.design.X
     Z = designMatrix(glme, "Random").toarray()
     A = np.block([[X.T @ (Wt[:, None] * X), X.T @ (Wt[:, None] * Z)],
                   [Z.T @ (Wt[:, None] * X), Z.T @ (Wt[:, None] * Z) + np.linalg.inv(_dense_psi(glme))]])
@@ -119,16 +119,16 @@ def test_design_matrices_give_the_linear_predictor(normal, pois_off):
         X = designMatrix(glme)
         Z = designMatrix(glme, "Random")
         assert sp.issparse(Z) and Z.format == "csc"
-        assert Z.shape == (len(glme._request.table), glme._layout.Q)
-        B = glme._result.b
-        eta = X @ glme._result.beta + Z @ B + glme._offset
-        np.testing.assert_allclose(eta, glme._result.eta, rtol=1e-12, atol=1e-12)
+        assert Z.shape == (len(glme.fit_state.spec.request.table), glme.fit_state.problem.layout.Q)
+        B = glme.fit_state.result.b
+        eta = X @ glme.fit_state.result.beta + Z @ B + glme.fit_state.spec.offset
+        np.testing.assert_allclose(eta, glme.fit_state.result.eta, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(designMatrix(glme, "f"), X)  # prefix, case-insensitive
 
 
 def test_random_design_column_order(normal):
     """Columns: term by term, level by level, name by name (MATLAB's order of B)."""
-    tbl = normal._request.table
+    tbl = normal.fit_state.spec.request.table
     Z = designMatrix(normal, "Random").toarray()
     glevels = list(tbl["g"].cat.categories)
     hlevels = sorted(tbl["h"].unique())
@@ -145,7 +145,7 @@ def test_random_design_column_order(normal):
 
 def test_design_matrix_gnumbers_are_zero_based(normal):
     Z = designMatrix(normal, "Random")
-    G = normal._design.re_blocks[0].nlevels
+    G = normal.fit_state.problem.design.re_blocks[0].nlevels
     d1 = designMatrix(normal, "Random", [1])
     assert d1.gnames == ["h"]
     np.testing.assert_array_equal(d1.Dsub.toarray(), Z.toarray()[:, 2 * G:])
@@ -173,9 +173,9 @@ def test_design_matrix_bad_type(normal):
 def test_fitted_conditional_and_marginal(pois_off):
     X = designMatrix(pois_off)
     Z = designMatrix(pois_off, "Random")
-    eta_m = X @ pois_off._result.beta + pois_off._request.table["off"].to_numpy()
+    eta_m = X @ pois_off.fit_state.result.beta + pois_off.fit_state.spec.request.table["off"].to_numpy()
     np.testing.assert_allclose(fitted(pois_off, Conditional=False), np.exp(eta_m), rtol=1e-12)
-    np.testing.assert_allclose(fitted(pois_off), np.exp(eta_m + Z @ pois_off._result.b), rtol=1e-12)
+    np.testing.assert_allclose(fitted(pois_off), np.exp(eta_m + Z @ pois_off.fit_state.result.b), rtol=1e-12)
     np.testing.assert_allclose(pois_off.fitted("cond", True), fitted(pois_off), rtol=0)
 
 
@@ -217,8 +217,8 @@ def test_rows_not_used_are_nan(excl):
     p = predict(glme, Offset=0)
     assert np.isnan(p.ypred[3]) and not np.isnan(np.delete(p.ypred, 3)).any()
     np.testing.assert_allclose(p.ypred[~unused], fitted(glme)[~unused], rtol=1e-12)
-    b = glme._result.b[d["g"].cat.codes.to_numpy()[5]]
-    assert p.ypred[5] == pytest.approx(np.exp(glme._result.beta @ [1, d["x"][5]] + b), rel=1e-12)
+    b = glme.fit_state.result.b[d["g"].cat.codes.to_numpy()[5]]
+    assert p.ypred[5] == pytest.approx(np.exp(glme.fit_state.result.beta @ [1, d["x"][5]] + b), rel=1e-12)
 
 
 def test_bad_options(pois):
@@ -285,7 +285,7 @@ def _ci(eta, var, crit, inv):
 def test_predict_conditional_intervals_dense(pois, normal, normal_rev):
     """Delta method with the joint covariance of (beta, b), built densely here."""
     n = pois.NumObservations
-    w = normal._request.table["w"].to_numpy()
+    w = normal.fit_state.spec.request.table["w"].to_numpy()
     # Poisson/log (canonical): W = mu;  Normal/identity MPL: W = w / phi
     cases = [(pois, fitted(pois), np.exp), (normal, w / normal.Dispersion, lambda e: e),
              (normal_rev, w / normal_rev.Dispersion, lambda e: e)]
@@ -293,7 +293,7 @@ def test_predict_conditional_intervals_dense(pois, normal, normal_rev):
         cov, X, Z = _dense_joint_cov(glme, Wt)
         C = np.hstack([X, Z])
         var = np.einsum("ij,jk,ik->i", C, cov, C)
-        eta = X @ glme._result.beta + Z @ glme._result.b
+        eta = X @ glme.fit_state.result.beta + Z @ glme.fit_state.result.b
         p, Q = glme.NumCoefficients, Z.shape[1]
         dfe = n - p
         for alpha in (0.05, 0.2):
@@ -318,7 +318,7 @@ def test_variance_paths_agree(pois, normal, normal_rev, df):
     new.loc[new.index[::3], "g"] = "NEW"
     new.loc[new.index[1::4], "h"] = "NEW"
     for glme in (pois, normal, normal_rev):
-        spec = glme._design.spec
+        spec = glme.fit_state.problem.design.spec
         for tbl in (df, new):
             X, blocks = spec.fixed_matrix(tbl), spec.random_blocks(tbl)
             a = _conditional_variance(glme, X, blocks, method="direct")
@@ -330,7 +330,7 @@ def test_predict_marginal_intervals(pois):
     X = designMatrix(pois)
     V = pois.CoefficientCovariance
     var = np.einsum("ij,jk,ik->i", X, V, X)
-    eta = X @ pois._result.beta
+    eta = X @ pois.fit_state.result.beta
     p = pois.NumCoefficients
     got = predict(pois, Conditional=False)
     np.testing.assert_allclose(got.ypredCI, _ci(eta, var, stats.t.ppf(0.975, pois.DFE), np.exp), rtol=1e-9)
@@ -371,13 +371,8 @@ def test_predict_positional_options(pois):
     ("InverseGaussian", 1.5, 0.4, 2.0, 1, lambda m, p, w, s: p * m ** 3 / w),
 ])
 def test_conditional_draws_have_the_distribution_moments(name, mu, phi, w, size, var):
-    class Fake:  # only what _conditional_draw reads
-        pass
-    g = Fake()
-    g._dist = type("D", (), {"name": name})()
-    g._result = type("R", (), {"dispersion": phi})()
-    K = 200_000
-    y = _conditional_draw(g, np.full(K, mu), np.full(K, w), np.full(K, float(size)), np.random.default_rng(5))
+    K = 200_000  # (conditional_draw is what random(glme) draws y | b with: _conditional_draw)
+    y = conditional_draw(name, phi, np.full(K, mu), np.full(K, w), np.full(K, float(size)), np.random.default_rng(5))
     v = var(mu, phi, w, size)
     assert abs(y.mean() - mu) < 5 * np.sqrt(v / K)
     assert abs(y.var() / v - 1) < 0.05
@@ -391,7 +386,7 @@ def test_random_normal_moments(normal, df):
     Y = np.stack([random(normal, seed=s) for s in range(K)])
     X = designMatrix(normal)
     Z = designMatrix(normal, "Random").toarray()
-    mean = X @ normal._result.beta
+    mean = X @ normal.fit_state.result.beta
     var = np.einsum("ij,jk,ik->i", Z, _dense_psi(normal), Z) + normal.Dispersion / df["w"].to_numpy()
     z = (Y.mean(0) - mean) / np.sqrt(var / K)
     assert np.abs(z).max() < 5
@@ -404,7 +399,7 @@ def test_random_poisson_mean(pois):
     K = 4000
     rng = np.random.default_rng(11)
     Y = np.stack([random(pois, seed=rng) for _ in range(K)])
-    psi = float(pois._result.psi[0][0, 0])
+    psi = float(pois.fit_state.result.psi[0][0, 0])
     m = np.exp(np.log(fitted(pois, Conditional=False)) + psi / 2)
     var = m + m ** 2 * (np.exp(psi) - 1)
     z = (Y.mean(0) - m) / np.sqrt(var / K)
@@ -422,8 +417,8 @@ def test_random_binomial_new_data(binom, df):
     K = 2500
     Y = np.stack([random(binom, new, BinomialSize=4, seed=s) for s in range(K)])
     np.testing.assert_allclose(Y * 4, np.round(Y * 4), atol=1e-12)
-    eta = designMatrix(binom)[:6] @ binom._result.beta
-    psi = float(binom._result.psi[0][0, 0])
+    eta = designMatrix(binom)[:6] @ binom.fit_state.result.beta
+    psi = float(binom.fit_state.result.psi[0][0, 0])
     t, wq = np.polynomial.hermite_e.hermegauss(60)
     p = (1 / (1 + np.exp(-(eta[:, None] + np.sqrt(psi) * t[None, :])))) @ wq / wq.sum()
     p2 = (1 / (1 + np.exp(-(eta[:, None] + np.sqrt(psi) * t[None, :]))) ** 2) @ wq / wq.sum()
@@ -466,9 +461,9 @@ def test_refit_original_response_reproduces_fit(pois, binom):
         y = response(glme).y
         new = refit(glme, y)
         assert new is not glme
-        np.testing.assert_allclose(new._result.beta, glme._result.beta, rtol=1e-8, atol=1e-10)
-        np.testing.assert_allclose(new._result.b, glme._result.b, rtol=1e-8, atol=1e-10)
-        np.testing.assert_allclose(new._result.psi[0], glme._result.psi[0], rtol=1e-8)
+        np.testing.assert_allclose(new.fit_state.result.beta, glme.fit_state.result.beta, rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(new.fit_state.result.b, glme.fit_state.result.b, rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(new.fit_state.result.psi[0], glme.fit_state.result.psi[0], rtol=1e-8)
         assert new.LogLikelihood == pytest.approx(glme.LogLikelihood, rel=1e-10)
         assert new.FitMethod == glme.FitMethod and new.Distribution == glme.Distribution
 
@@ -477,8 +472,8 @@ def test_refit_new_response(pois):
     ynew = random(pois, seed=4)
     new = pois.refit(ynew)
     np.testing.assert_array_equal(response(new).y, ynew)
-    assert not np.allclose(new._result.beta, pois._result.beta)
-    np.testing.assert_array_equal(response(pois).y, pois._request.table["count"])  # unchanged
+    assert not np.allclose(new.fit_state.result.beta, pois.fit_state.result.beta)
+    np.testing.assert_array_equal(response(pois).y, pois.fit_state.spec.request.table["count"])  # unchanged
 
 
 def test_refit_table_length_with_unused_rows(excl):
@@ -486,9 +481,9 @@ def test_refit_table_length_with_unused_rows(excl):
     y = response(glme).y  # N values, NaN on unused rows
     assert np.isnan(y).sum() == 3
     new = refit(glme, y)
-    np.testing.assert_allclose(new._result.beta, glme._result.beta, rtol=1e-8)
+    np.testing.assert_allclose(new.fit_state.result.beta, glme.fit_state.result.beta, rtol=1e-8)
     new2 = refit(glme, y[~np.isnan(y)])  # n values
-    np.testing.assert_allclose(new2._result.beta, glme._result.beta, rtol=1e-8)
+    np.testing.assert_allclose(new2.fit_state.result.beta, glme.fit_state.result.beta, rtol=1e-8)
 
 
 @pytest.mark.parametrize("bad, match", [

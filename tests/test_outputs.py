@@ -238,9 +238,8 @@ def test_model_criterion_variables_are_scalars(mfr, glme):
 # ---------------------------------------------------------------------------------------------
 # compare: log-likelihoods equal to rounding are equal
 def _with_loglik(glme, loglik):
-    out = copy.copy(glme)
-    out._result = dataclasses.replace(glme._result, loglik=loglik)
-    return out
+    state = glme.fit_state
+    return type(glme)(state.spec, state.problem, dataclasses.replace(state.result, loglik=loglik))
 
 
 def test_compare_rounding_level_difference_is_equality(mfr):

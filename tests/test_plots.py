@@ -45,12 +45,12 @@ def _save(ax, path):
 
 
 def _raw(glme):
-    return glme._resp.y - glme._result.mu
+    return glme.fit_state.problem.resp.y - glme.fit_state.result.mu
 
 
 def _pearson(glme):
-    mu = glme._result.mu
-    return (glme._resp.y - mu) / np.sqrt(glme.Dispersion * mu / glme._resp.pw)
+    mu = glme.fit_state.result.mu
+    return (glme.fit_state.problem.resp.y - mu) / np.sqrt(glme.Dispersion * mu / glme.fit_state.problem.resp.pw)
 
 
 def _err(call, identifier):
@@ -101,7 +101,7 @@ def test_caseorder_fitted_lagged_data(glme):
     np.testing.assert_allclose(line.get_ydata(), r)
     np.testing.assert_array_equal(line.get_xdata(), np.arange(glme.NumObservations))
     line = plotResiduals(glme, "fitted")[0]
-    np.testing.assert_allclose(line.get_xdata(), glme._result.mu)
+    np.testing.assert_allclose(line.get_xdata(), glme.fit_state.result.mu)
     np.testing.assert_allclose(line.get_ydata(), r)
     h = plotResiduals(glme, "lagged")
     np.testing.assert_allclose(h[0].get_xdata(), r[:-1])
@@ -111,8 +111,8 @@ def test_caseorder_fitted_lagged_data(glme):
 
 def test_observed_plot(glme):
     h = plotResiduals(glme, "observed")
-    np.testing.assert_allclose(h[0].get_xdata(), glme._resp.y)
-    np.testing.assert_allclose(h[0].get_ydata(), glme._result.mu)
+    np.testing.assert_allclose(h[0].get_xdata(), glme.fit_state.problem.resp.y)
+    np.testing.assert_allclose(h[0].get_ydata(), glme.fit_state.result.mu)
     ref = h[1]
     assert ref.get_linestyle() == ":"
     np.testing.assert_allclose(ref.get_xdata(), ref.get_ydata())
@@ -211,10 +211,10 @@ def test_no_matplotlib(glme, monkeypatch):
 # --------------------------------------------------------------------------- partialDependence
 def _direct_pd(glme, name, value):
     """Average conditional mean with coefficient `name` switched on/off, log link arithmetic."""
-    beta = dict(zip(glme.CoefficientNames, glme._result.beta))
-    rows = glme._design.rows
+    beta = dict(zip(glme.CoefficientNames, glme.fit_state.result.beta))
+    rows = glme.fit_state.problem.design.rows
     tbl = glme.Variables.iloc[rows]
-    eta = np.log(glme._result.mu)
+    eta = np.log(glme.fit_state.result.mu)
     if name == "supplier":
         cur = np.array([beta.get(f"supplier_{s}", 0.0) for s in tbl["supplier"]])
         new = beta.get(f"supplier_{value}", 0.0)
@@ -244,9 +244,9 @@ def test_pd_continuous(glme, tbl):
 
 def test_pd_grouping_variable(glme):
     res = partialDependence(glme, "factory", QueryPoints=["F01", "F03"])
-    b = glme._layout.split(glme._result.b)[0][:, 0]
-    levels = glme._design.re_blocks[0].level_names
-    eta = np.log(glme._result.mu) - b[glme._design.re_blocks[0].index]
+    b = glme.fit_state.problem.layout.split(glme.fit_state.result.b)[0][:, 0]
+    levels = glme.fit_state.problem.design.re_blocks[0].level_names
+    eta = np.log(glme.fit_state.result.mu) - b[glme.fit_state.problem.design.re_blocks[0].index]
     expect = [np.exp(eta + b[levels.index(f)]).mean() for f in ("F01", "F03")]
     np.testing.assert_allclose(res.pd, expect, rtol=1e-12)
 
@@ -256,10 +256,10 @@ def test_pd_two_variables(glme):
     assert res.pd.shape == (2, 3)
     np.testing.assert_allclose(res.x, [0.0, 0.1, 0.2])
     assert list(res.y) == ["A", "C"]
-    beta = dict(zip(glme.CoefficientNames, glme._result.beta))
-    tbl = glme.Variables.iloc[glme._design.rows]
+    beta = dict(zip(glme.CoefficientNames, glme.fit_state.result.beta))
+    tbl = glme.Variables.iloc[glme.fit_state.problem.design.rows]
     cur = np.array([beta.get(f"supplier_{s}", 0.0) for s in tbl["supplier"]])
-    eta = np.log(glme._result.mu) - cur - beta["time_dev"] * tbl["time_dev"].to_numpy()
+    eta = np.log(glme.fit_state.result.mu) - cur - beta["time_dev"] * tbl["time_dev"].to_numpy()
     for i, s in enumerate("AC"):
         for j, x in enumerate(res.x):
             val = np.exp(eta + beta.get(f"supplier_{s}", 0.0) + beta["time_dev"] * x).mean()
@@ -272,7 +272,7 @@ def test_pd_new_data_and_sampling(glme, tbl):
     sub = tbl.iloc[:10].drop(columns="defects")
     res = partialDependence(glme, "newprocess", sub, QueryPoints=[1])
     rows = sub.index.to_numpy()
-    eta = np.log(glme._result.mu[rows]) + glme._result.beta[1] * (1 - sub["newprocess"].to_numpy())
+    eta = np.log(glme.fit_state.result.mu[rows]) + glme.fit_state.result.beta[1] * (1 - sub["newprocess"].to_numpy())
     assert res.pd[0] == pytest.approx(np.exp(eta).mean(), rel=1e-12)
     np.random.seed(0)
     a = partialDependence(glme, "time_dev", NumObservationsToSample=20, UseParallel=True)
@@ -318,7 +318,7 @@ def test_plot_pd_ice(glme, tmp_path):
     assert len(h) == 1 + n + 1
     np.testing.assert_allclose(h[0].get_ydata(), partialDependence(glme, "supplier").pd)
     assert [t.get_text() for t in ax.get_xticklabels()] == ["A", "B", "C"]
-    np.testing.assert_allclose(h[-1].get_ydata(), glme._result.mu)  # observations
+    np.testing.assert_allclose(h[-1].get_ydata(), glme.fit_state.result.mu)  # observations
     _save(ax, tmp_path / "ice.png")
     h = plotPartialDependence(glme, "time_dev", Conditional="centered")
     assert h[0].get_ydata()[0] == 0 and all(line.get_ydata()[0] == 0 for line in h[1:1 + n])

@@ -333,13 +333,13 @@ def dense_lme_differences(g) -> dict:
     parameters psi and dispersion s2: V = Z Psi Z' + s2 W^-1, beta = (X'V^-1 X)^-1 X'V^-1 (y - offset),
     b = Psi Z'V^-1 r, Cov(beta) = (X'V^-1 X)^-1, s2 = s2 r'V^-1 r / (n or n - p) (profiled), and
     the Gaussian (ML) or restricted (REML) log-likelihood."""
-    rows = g._design.rows  # the rows used (designMatrix keeps excluded / missing rows)
+    rows = g.fit_state.problem.design.rows  # the rows used (designMatrix keeps excluded / missing rows)
     X = np.asarray(g.designMatrix("Fixed"), float)[rows]
     Z = g.designMatrix("Random")
     Z = (Z.toarray() if hasattr(Z, "toarray") else np.asarray(Z, float))[rows]
-    y, w, off = g._resp.y, g._resp.w, g._resp.offset
+    y, w, off = g.fit_state.problem.resp.y, g.fit_state.problem.resp.w, g.fit_state.problem.resp.offset
     Psi = block_diag(*[np.kron(np.eye(b.nlevels), np.asarray(p, float))
-                       for b, p in zip(g._design.re_blocks, g._result.psi)])
+                       for b, p in zip(g.fit_state.problem.design.re_blocks, g.fit_state.result.psi)])
     s2, (n, p) = g.Dispersion, X.shape
     V = Z @ Psi @ Z.T + s2 * np.diag(1 / w)
     Vi = np.linalg.inv(V)
@@ -352,7 +352,7 @@ def dense_lme_differences(g) -> dict:
     if g.FitMethod == "REMPL":
         ll += -0.5 * np.linalg.slogdet(X.T @ Vi @ X)[1] + 0.5 * p * np.log(2 * np.pi)
     se = np.sqrt(np.diag(C))
-    return {"beta (SE units)": float(np.max(np.abs(beta - g._result.beta) / se)),
+    return {"beta (SE units)": float(np.max(np.abs(beta - g.fit_state.result.beta) / se)),
             "b": float(np.max(np.abs(b - g.randomEffects().B)) / max(np.abs(b).max(), np.sqrt(s2))),
             "CoefficientCovariance": float(np.max(np.abs(C - g.CoefficientCovariance) / np.outer(se, se))),
             "Dispersion": abs(s2_hat / s2 - 1),
@@ -397,7 +397,7 @@ METHOD_CALLS = (
     lambda m: m.covarianceParameters(),
     lambda m: m.coefCI(),
     lambda m: m.coefTest(),
-    lambda m: m.coefTest(np.eye(m.NumCoefficients)[:1], 0, "REContrast", np.ones((1, int(m._layout.Q)))),
+    lambda m: m.coefTest(np.eye(m.NumCoefficients)[:1], 0, "REContrast", np.ones((1, int(m.fit_state.problem.layout.Q)))),
     lambda m: str(m.anova()),
     lambda m: (m.fitted(), m.fitted("Conditional", False)),
     lambda m: (m.residuals(), m.residuals("ResidualType", "Pearson")),

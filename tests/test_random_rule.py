@@ -21,7 +21,7 @@ def glme():
 
 
 def _estimates(m):
-    r = m._result
+    r = m.fit_state.result
     return np.r_[r.beta, np.concatenate([p.ravel() for p in r.psi]), r.loglik]
 
 

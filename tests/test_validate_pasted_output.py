@@ -11,7 +11,7 @@ import pytest
 
 from fitglme import FitglmeError
 from fitglme.cli import load_data
-from fitglme.validate import parse_display
+from fitglme.compare_matlab import parse_display
 
 from test_cli_validate import run_cli  # (tests/ is on sys.path under pytest)
 

@@ -29,7 +29,7 @@ from ..random_streams import child_seeds, seed_sequence
 from .effects import check_alpha
 from .manyfits import bootstrap_task, make_plan
 
-__all__ = ["parametricBootstrap"]
+__all__ = ["BootstrapMethods", "parametricBootstrap"]
 
 BOOT_OPTIONS = ("Seed", "Options")
 CI_TYPES = ("percentile", "basic", "normal")
@@ -185,3 +185,13 @@ def parametricBootstrap(glme, nboot: Any, *args: Any, **kwargs: Any) -> Bootstra
     estimates = plan.statistics(glme._result)
     seed = root.entropy if not root.spawn_key else (root.entropy, tuple(root.spawn_key))
     return BootstrapResult(glme, stats, converged, warns, errors, plan.columns, estimates, seed)
+
+
+class BootstrapMethods:
+    """Mixin of :class:`~fitglme.model.GeneralizedLinearMixedModel`: the parametric bootstrap.
+
+    The methods are this module's functions, so ``glme.parametricBootstrap(...)`` and
+    ``parametricBootstrap(glme, ...)`` are the same call.
+    """
+
+    parametricBootstrap = parametricBootstrap

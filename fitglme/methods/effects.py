@@ -20,7 +20,7 @@ The joint (u, beta) factorisation is shared with :mod:`.hypothesis` (``coefTest`
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import stats as sps
@@ -29,14 +29,12 @@ from scipy.linalg import solve_triangular
 from ..display.tables import MatlabDataset
 from ..engine.blocks import NotPositiveDefinite, factorize
 from ..engine.objectives import LaplaceDeviance, PseudoDataDeviance
+from ..errors import FitglmeError
 from ..inference import t_quantile, two_sided_p
 from ..options import as_float_in, match_string, parse_name_value
 from ..outputs import OneRowDataset, with_outputs
 
-if TYPE_CHECKING:
-    from ..errors import FitglmeError
-
-__all__ = ["fixedEffects", "randomEffects", "covarianceParameters"]
+__all__ = ["EffectsMethods", "fixedEffects", "randomEffects", "covarianceParameters"]
 
 DF_METHODS = ("residual", "none")
 
@@ -131,10 +129,8 @@ def joint_factor(glme):
     return cache["factor"]
 
 
-def degenerate_system_error() -> "FitglmeError":
+def degenerate_system_error() -> FitglmeError:
     """The error for a model whose penalised system at the estimates is not positive definite."""
-    from ..errors import FitglmeError
-
     return FitglmeError(
         "The penalised system of the model at its estimates is not positive definite (the working "
         "weights at the fitted means are degenerate), so the joint covariance of the fixed and "
@@ -527,3 +523,15 @@ def covarianceParameters(glme, *args, **kwargs) -> list:
            "Estimate": [np.sqrt(mse)], "Lower": [sig_ci[0]], "Upper": [sig_ci[1]]}
     tables.append(dataset(glme, err, None, ("Name",), cls=OneRowDataset))  # stats[-1].Estimate: a scalar
     return with_outputs(CovarianceParameters(psi, mse, tables), where)
+
+
+class EffectsMethods:
+    """Mixin of :class:`~fitglme.model.GeneralizedLinearMixedModel`: fixed effects, random effects and covariance parameters.
+
+    The methods are this module's functions, so ``glme.fixedEffects(...)`` and
+    ``fixedEffects(glme, ...)`` are the same call.
+    """
+
+    fixedEffects = fixedEffects
+    randomEffects = randomEffects
+    covarianceParameters = covarianceParameters

@@ -36,7 +36,7 @@ from .effects import (
     parse_options, randomEffects,
 )
 
-__all__ = ["coefCI", "coefTest", "anova", "compare"]
+__all__ = ["HypothesisMethods", "coefCI", "coefTest", "anova", "compare"]
 
 
 class CoefCI(NamedTuple):
@@ -535,3 +535,16 @@ def compare(glme, altglme, *args, names: Sequence[str] = ("glme", "altglme"), **
     blank = {c: (0,) for c in ("LRStat", "deltaDF", "pValue")}
     return LRTDataset(data, title="Theoretical Likelihood Ratio Test", style=glme.display_style,
                       width=glme.display_width, blank_cells=blank)
+
+
+class HypothesisMethods:
+    """Mixin of :class:`~fitglme.model.GeneralizedLinearMixedModel`: confidence intervals, tests, anova and model comparison.
+
+    The methods are this module's functions, so ``glme.coefCI(...)`` and
+    ``coefCI(glme, ...)`` are the same call.
+    """
+
+    coefCI = coefCI
+    coefTest = coefTest
+    anova = anova
+    compare = compare

@@ -228,7 +228,7 @@ def _identifier(w) -> str:
 def run_replicate(plan: RefitPlan, y: np.ndarray, cov_beta: bool):
     """(engine result or None, warning identifiers, error identifier, error message) of one fit;
     a failure is recorded, not raised."""
-    from ..api import single_threaded_blas
+    from ..blas import single_threaded_blas
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -21,7 +21,7 @@ from ..random_streams import resolve_rng
 from ..options import as_bool, as_positive_int, is_string, match_name, match_string, parse_name_value
 from ..outputs import with_outputs
 
-__all__ = ["plotResiduals", "partialDependence", "plotPartialDependence"]
+__all__ = ["PlotMethods", "plotResiduals", "partialDependence", "plotPartialDependence"]
 
 PLOT_TYPES = ("histogram", "caseorder", "fitted", "lagged", "probability", "observed", "symmetry")
 RESIDUAL_TYPES = ("raw", "pearson")
@@ -653,3 +653,15 @@ def _draw_2d(ax, glme, names, grids, pos, pdv):
     ax.set_ylabel(names[1])
     ax.set_title("Partial Dependence Plot")
     return [art]
+
+
+class PlotMethods:
+    """Mixin of :class:`~fitglme.model.GeneralizedLinearMixedModel`: residual plots and partial dependence.
+
+    The methods are this module's functions, so ``glme.plotResiduals(...)`` and
+    ``plotResiduals(glme, ...)`` are the same call.
+    """
+
+    plotResiduals = plotResiduals
+    partialDependence = partialDependence
+    plotPartialDependence = plotPartialDependence

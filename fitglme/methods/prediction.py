@@ -20,7 +20,6 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 from scipy import stats
 from scipy.linalg import solve_triangular
@@ -32,7 +31,7 @@ from ..inference import t_quantile
 from ..options import as_bool, as_float_in, as_vector, is_string, match_string, parse_name_value
 from ..outputs import with_outputs
 
-__all__ = ["designMatrix", "fitted", "residuals", "response", "predict"]
+__all__ = ["PredictionMethods", "designMatrix", "fitted", "residuals", "response", "predict"]
 
 DESIGN_TYPES = ("Fixed", "Random")
 RESIDUAL_TYPES = ("raw", "pearson")
@@ -508,3 +507,17 @@ def _conditional_variance(glme, X: np.ndarray, blocks, batch_floats: int = 4_000
             y2sq = (solve_triangular(fac.L2, rhs.T, lower=True, check_finite=False) ** 2).sum(axis=0)
         out[sl] = (y1 ** 2).sum(axis=1) + y2sq
     return out
+
+
+class PredictionMethods:
+    """Mixin of :class:`~fitglme.model.GeneralizedLinearMixedModel`: design matrices, fitted values, residuals, response and predictions.
+
+    The methods are this module's functions, so ``glme.designMatrix(...)`` and
+    ``designMatrix(glme, ...)`` are the same call.
+    """
+
+    designMatrix = designMatrix
+    fitted = fitted
+    residuals = residuals
+    response = response
+    predict = predict

@@ -21,7 +21,7 @@ from ..options import as_positive_int, as_vector, is_string, parse_name_value
 from ..random_streams import child_seeds, resolve_rng, seed_sequence
 from .prediction import _mean, _new_design, _pad
 
-__all__ = ["random", "refit"]
+__all__ = ["SimulationMethods", "random", "refit"]
 
 RANDOM_OPTIONS = ("Weights", "BinomialSize", "Offset", "NumSimulations")
 
@@ -285,7 +285,7 @@ def refit(glme, ynew: Any, *args: Any, **kwargs: Any):
             raise FitglmeError(f"refit: ynew must be a vector; got an array of shape {raw.shape}.",
                                "fitglme:BadYNew")
         y = _response_column(glme, raw.astype(float).reshape(-1), "ynew")
-        return type(glme)._from_fit(glme._request, response_override=y)
+        return type(glme).from_request(glme._request, response_override=y)
     if raw.shape[0] not in (n, N):
         raise FitglmeError(
             f"refit: ynew must have {n} rows (one per observation used in the fit)"
@@ -326,3 +326,14 @@ def _refit_many(glme, Y: list, options) -> list:
         raise FitglmeError(f"refit: the fit to column {j} (0-based) of ynew failed "
                            f"({len(failures)} of {len(Y)} columns failed): {msg}", err)
     return out
+
+
+class SimulationMethods:
+    """Mixin of :class:`~fitglme.model.GeneralizedLinearMixedModel`: simulated responses and refits.
+
+    The methods are this module's functions, so ``glme.random(...)`` and
+    ``random(glme, ...)`` are the same call.
+    """
+
+    random = random
+    refit = refit

@@ -1,4 +1,4 @@
-"""Side-by-side validation against a MATLAB display.
+"""Compare a fit here with a pasted MATLAB display (not input validation).
 
 Paste what MATLAB printed for ``glme`` (or ``disp(glme)``, or an ``lme`` display) into a text
 file; :func:`parse_display` reads it back into numbers, :func:`compare_display` compares every
@@ -21,9 +21,9 @@ same, else the log relative error ``-log10(|ours - MATLAB| / |MATLAB|)`` rounded
 """
 from __future__ import annotations
 
-from .compare import ValidationReport, agreeing_digits, compare_display, last_digit_units, validate
-from .display_parse import CovarianceBlock, MatlabDisplay, parse_display, significant_digits
-from .tables import is_number, parse_table
+from .compare import ValidationReport, compare_display, validate
+from .display_parse import CovarianceBlock, MatlabDisplay, parse_display
+from .tables import parse_table
 
 __all__ = ["MatlabDisplay", "CovarianceBlock", "ValidationReport", "parse_display", "parse_table",
            "compare_display", "validate"]
