@@ -43,6 +43,26 @@ def _dispersion_free(dist, settings: EngineSettings) -> bool:
     return (not dist.dispersion_fixed) or (settings.dispersion_flag and settings.method in ("MPL", "REMPL"))
 
 
+def _start_theta(thetas: ThetaMap, settings: EngineSettings | None, theta_start: np.ndarray | None) -> np.ndarray:
+    """The relative covariance parameters the first LME fit starts from: ``theta_start``, else the
+    patterns' start, or a random one under ``start_method`` 'random'."""
+    if theta_start is not None:
+        return np.array(theta_start, float)
+    if settings is None or settings.start_method != "random":
+        return thetas.start()
+    return settings.random_start(thetas)
+
+
+def _ordinary_step(resp, lme, eta, theta, polish, opt, diverged: tuple[int, float] | None) -> LMEState:
+    """One PL iteration's LME fit; a breakdown after a divergent iteration is named as such."""
+    try:
+        return _pl_step(resp, lme, eta, theta, polish, opt)
+    except (NotPositiveDefinite, np.linalg.LinAlgError, FloatingPointError, ZeroDivisionError) as exc:
+        if diverged is not None:  # (the failure follows from an earlier divergence)
+            raise IterationsDiverged(*diverged) from exc
+        raise
+
+
 def pseudo_likelihood(
     resp: GLMResponse,
     X: np.ndarray,
@@ -73,10 +93,7 @@ def pseudo_likelihood(
     eta = link.link(dist.clip_mu(np.asarray(mu_start, float)))
     del mu_start  # (the caller passes a temporary: no n-vector outlives its use)
     lme = LMEProblem(layout, Zs, X, thetas, reml, None if dispersion_free else 1.0)
-    if theta_start is not None:
-        theta = np.array(theta_start, float)
-    else:
-        theta = thetas.start() if settings is None or settings.start_method != "random" else settings.random_start(thetas)
+    theta = _start_theta(thetas, settings, theta_start)
     state = None
     converged = False
     it = 0
@@ -98,13 +115,8 @@ def pseudo_likelihood(
                                           first=it == 1, polish=polish, opt=opt)
         else:
             state = None  # the previous iteration's solution (its factorisation) is not needed
-            try:
-                state = _pl_step(resp, lme, eta, theta, polish, opt)
-                lme_fits += 1
-            except (NotPositiveDefinite, np.linalg.LinAlgError, FloatingPointError, ZeroDivisionError) as exc:
-                if diverged is not None:  # (the failure follows from an earlier divergence)
-                    raise IterationsDiverged(*diverged) from exc
-                raise
+            state = _ordinary_step(resp, lme, eta, theta, polish, opt, diverged)
+            lme_fits += 1
         theta = state.theta
         eta_new = _linear_predictor(X, layout, Zs, state, resp.offset)
         # MATLAB's test (fitglme documentation, PL tolerance): max|eta_new - eta| <=
