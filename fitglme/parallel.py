@@ -25,9 +25,13 @@ progress line on stderr.
 from __future__ import annotations
 
 import math
+import os
+import pickle
 import sys
+import tempfile
 import threading
 import time
+import uuid
 from typing import Any, Callable, Iterator, Sequence
 
 from .errors import FitglmeError
@@ -130,8 +134,6 @@ def default_workers(opts: dict, client=None) -> int:
     _, n_jobs = _active_joblib()
     if n_jobs not in (None, -1) and n_jobs > 0:
         return int(n_jobs)
-    import os
-
     return max(1, os.cpu_count() or 1)
 
 
@@ -189,11 +191,6 @@ class SharedFile:
     """
 
     def __init__(self, shared: Any) -> None:
-        import os
-        import pickle
-        import tempfile
-        import uuid
-
         self.token = uuid.uuid4().hex
         fd, self.path = tempfile.mkstemp(prefix="fitglme-shared-", suffix=".pkl")
         with os.fdopen(fd, "wb") as f:
@@ -202,8 +199,6 @@ class SharedFile:
     def load(self) -> Any:
         with _WORKER_LOCK:  # (threads of one worker read the file once between them)
             if _WORKER_SHARED.get("token") != self.token:
-                import pickle
-
                 _WORKER_SHARED.clear()  # (the previous batch's part: one batch's shared part per worker)
                 with open(self.path, "rb") as f:
                     _WORKER_SHARED["value"] = pickle.load(f)
@@ -211,8 +206,6 @@ class SharedFile:
             return _WORKER_SHARED["value"]
 
     def remove(self) -> None:
-        import os
-
         try:
             os.remove(self.path)
         except OSError:
