@@ -176,8 +176,20 @@ class LMEProblem:
         return state
 
     def _solve(self, theta: np.ndarray) -> LMEState:
+        return self._solve_factors(theta, self.thetas.factors(theta), self.sigma2_fixed)
+
+    def deviance(self, Ls: list[np.ndarray], sigma2: float) -> float:
+        """-2 log L at the relative covariance factors ``Ls`` with the residual variance held at
+        ``sigma2`` (beta profiled; REML: restricted), relative to the constant of the increment form
+        when there is one (:meth:`set_data`).  For the Hessians of the covariance-parameter
+        intervals, which need the objective away from its profiled residual variance."""
+        try:
+            return self._solve_factors(None, Ls, sigma2).objective_rel
+        except (NotPositiveDefinite, FloatingPointError):
+            return np.inf
+
+    def _solve_factors(self, theta: np.ndarray | None, Ls: list[np.ndarray], sigma2_fixed: float | None) -> LMEState:
         lay = self.layout
-        Ls = self.thetas.factors(theta)
         asm = assemble(lay, self.cp, Ls)
         fac = asm.factor
         n, p = self.n_eff, self.p
@@ -201,13 +213,13 @@ class LMEProblem:
                 r2_rel = 2.0 * vdot(zwz_vector(lay, self.cp), bc) + vdot(bc, kb) - vdot(ru, u) - vdot(rb, dbeta)
                 db = _times_lambda(lay, Ls, u) - bc
             r2 = self.cp.zWz + r2_rel
-            if self.sigma2_fixed is None:
+            if sigma2_fixed is None:
                 sigma2 = r2 / nd
                 ref = self.cp.zWz if self.cp.zWz > 0 else 1.0  # n log(r^2) = n log(ref) + n log1p(.)
                 const = nd * (LOG2PI + np.log(ref / nd)) + nd
                 obj_rel = nd * np.log1p((r2_rel + (self.cp.zWz - ref)) / ref)
             else:
-                sigma2 = self.sigma2_fixed
+                sigma2 = sigma2_fixed
                 const = nd * (LOG2PI + np.log(sigma2)) + self.cp.zWz / sigma2
                 obj_rel = r2_rel / sigma2
             const -= self._sum_log_w
@@ -222,9 +234,9 @@ class LMEProblem:
             if not r2 > CANCELLATION * self.cp.zWz:
                 # Cancellation in z'Wz - r'A^{-1}r: recompute the residuals directly (one pass).
                 r2 = self._direct_r2(Ls, beta, u)
-            sigma2, obj = self._profiled(r2, fac)
+            sigma2, obj = self._profiled(r2, fac, sigma2_fixed)
             obj_rel, incr = obj, None
-        state = LMEState(theta.copy(), beta, u, sigma2, r2, float(obj), fac, Ls)
+        state = LMEState(None if theta is None else theta.copy(), beta, u, sigma2, r2, float(obj), fac, Ls)
         state.assembled = asm
         state.objective_rel = float(obj_rel)  # what the optimiser minimises (differs by a constant)
         state.increments = incr
@@ -238,14 +250,15 @@ class LMEProblem:
         resid = z - self.X @ beta - self.layout.z_times(zts, u)
         return vdot(w, resid**2) + vdot(u, u)
 
-    def _profiled(self, r2: float, fac: BlockFactor) -> tuple[float, float]:
-        """(sigma^2, -2 log-likelihood) of the direct form for the penalised residual sum r^2."""
+    def _profiled(self, r2: float, fac: BlockFactor, sigma2_fixed: float | None) -> tuple[float, float]:
+        """(sigma^2, -2 log-likelihood) of the direct form for the penalised residual sum r^2
+        (sigma^2 profiled when ``sigma2_fixed`` is None)."""
         nd = self.n_eff - self.p if self.reml else self.n_eff
-        if self.sigma2_fixed is None:
+        if sigma2_fixed is None:
             sigma2 = r2 / nd
             obj = nd * (LOG2PI + np.log(sigma2)) + nd
         else:
-            sigma2 = self.sigma2_fixed
+            sigma2 = sigma2_fixed
             obj = nd * (LOG2PI + np.log(sigma2)) + r2 / sigma2
         obj += fac.logdet_re - self._sum_log_w
         if self.reml:
@@ -260,7 +273,7 @@ class LMEProblem:
         if state.increments is not None or (self.z is None and self._recompute is None):
             return state
         r2 = self._direct_r2(state.Ls, state.beta, state.u)
-        sigma2, obj = self._profiled(r2, state.factor)
+        sigma2, obj = self._profiled(r2, state.factor, self.sigma2_fixed)
         out = LMEState(state.theta, state.beta, state.u, sigma2, r2, obj, state.factor, state.Ls)
         out.assembled = state.assembled
         out.objective_rel = obj

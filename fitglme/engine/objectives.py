@@ -6,10 +6,11 @@ gradient and the conditional mode).
   (log phi)] and its exact gradient, used by the optimiser and the Newton polish (below).
 * :class:`ProfiledObjective`: -2 log L of the weighted linear mixed model over theta
   (:class:`fitglme.engine.lme.LMEProblem`), the inner problem of MPL / REMPL.
-* :class:`LaplaceDeviance` and :class:`PseudoDataDeviance`: the same two deviances as functions of
-  the covariance factors and beta (Laplace) or the dispersion (pseudo data), at fixed warm starts,
-  for the Hessians of the covariance-parameter intervals (MATLAB's natural parametrisation, where
-  the parameters are the standard deviations and correlations: fitglme/methods/effects.py).
+* :meth:`LaplaceObjective.deviance` and :meth:`LMEProblem.deviance`: the same two objectives as
+  functions of the covariance factors and beta (Laplace) or the dispersion (pseudo data), built
+  about a fit by :func:`laplace_about_fit` and :func:`pseudo_data_about_fit`, for the Hessians of
+  the covariance-parameter intervals (MATLAB's natural parametrisation, where the parameters are
+  the standard deviations and correlations: fitglme/methods/effects.py).
 
 The Laplace objective.  With absolute factors (b = Lambda u, u ~ N(0, I)), M = Z Lambda, the
 conditional mode u* (and beta* for ApproximateLaplace) from PIRLS, s the score d log p / d eta and W
@@ -30,12 +31,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .blocks import NotPositiveDefinite, factorize
+from .blocks import NotPositiveDefinite
 from .layout import scale_columns, vdot
 from .lme import LMEProblem, ThetaMap
 from .pirls import HugeReference, laplace_deviance, pirls
+from .pseudo_likelihood import working_data
 
-__all__ = ["LaplaceObjective", "ProfiledObjective", "LaplaceDeviance", "PseudoDataDeviance"]
+__all__ = ["LaplaceObjective", "ProfiledObjective", "laplace_about_fit", "pseudo_data_about_fit"]
 
 
 class LaplaceObjective:
@@ -52,6 +54,7 @@ class LaplaceObjective:
         self.k = thetas.size
         self.p = X.shape[1]
         self.beta0 = beta0.copy()
+        self.u0 = u0.copy()  # (the fixed start of deviance())
         self.u = u0.copy()
         self.beta = beta0.copy()
         self.n_evals = 0
@@ -77,13 +80,22 @@ class LaplaceObjective:
         if self._memo is not None and self._memo[0] == x.tobytes() and self._memo[1] is not None:
             return self._memo[1]
         theta, beta, phi = self.unpack(x)
-        Ls = self.thetas.factors(theta)
-        zts = [scale_columns(Zk, Lk) for Zk, Lk in zip(self.Zs, Ls)]
-        st = pirls(self.layout, zts, self.X, self.resp, self.beta if self.approximate else beta,
-                   self.u, phi, profile_beta=self.approximate, observed=True, Ls=Ls, reference=self.reference,
-                   **self.pirls_kwargs)
+        st, zts = self._pirls(self.thetas.factors(theta), self.beta if self.approximate else beta, phi, self.u)
         self._count(st.trace)
         return st, zts, theta, phi
+
+    def _pirls(self, Ls, beta, phi, u_start):
+        zts = [scale_columns(Zk, Lk) for Zk, Lk in zip(self.Zs, Ls)]
+        st = pirls(self.layout, zts, self.X, self.resp, beta, u_start, phi, profile_beta=self.approximate,
+                   observed=True, Ls=Ls, reference=self.reference, **self.pirls_kwargs)
+        return st, zts
+
+    def deviance(self, Ls: list[np.ndarray], beta: np.ndarray, phi: float) -> float:
+        """The objective at the absolute covariance factors ``Ls``, fixed effects ``beta`` and
+        dispersion ``phi``, the mode found from the fixed start ``u0`` (not the last mode: finite
+        differences then see one smooth function).  For the Hessians of the covariance-parameter
+        intervals (MATLAB's natural parametrisation: fitglme/methods/effects.py)."""
+        return laplace_deviance(self._pirls(Ls, beta, phi, self.u0)[0])
 
     def _count(self, trace) -> None:
         t = self.mode_totals
@@ -222,77 +234,31 @@ def _row_dots(a: np.ndarray, levels: np.ndarray, ix: np.ndarray) -> np.ndarray:
 ProfiledObjective = LMEProblem
 
 
-class LaplaceDeviance:
-    """-2 log L (Laplace) at given covariance factors, beta and dispersion, the posterior mode of u
-    found by PIRLS from the fixed start ``u0`` (so that finite differences see one smooth
-    function).  Huge counts (``layout.mode.reference_form``, dispersion fixed): relative to a
-    reference fit at ``(beta_ref, b_ref)`` (fitglme.engine.pirls.HugeReference)."""
-
-    def __init__(self, resp, X, layout, Zs, u0: np.ndarray, beta_ref: np.ndarray, b_ref: np.ndarray,
-                 dispersion_free: bool) -> None:
-        self.resp, self.X, self.layout, self.Zs = resp, X, layout, Zs
-        self.u0 = u0
-        self.reference = (HugeReference(layout, Zs, X, resp, beta_ref, b_ref)
-                          if not dispersion_free and layout.mode.reference_form else None)
-
-    def __call__(self, Ls: list[np.ndarray], beta: np.ndarray, phi: float) -> float:
-        zts = [Z @ L for Z, L in zip(self.Zs, Ls)]
-        st = pirls(self.layout, zts, self.X, self.resp, beta, self.u0, phi, profile_beta=False, observed=True,
-                   Ls=Ls, reference=self.reference)
-        return laplace_deviance(st)
+def laplace_about_fit(resp, X, layout, Zs, thetas: ThetaMap, u: np.ndarray, beta: np.ndarray, b: np.ndarray,
+                      *, dispersion_free: bool) -> LaplaceObjective:
+    """The Laplace objective about a fit (estimates ``beta``, random effects ``b``, spherical modes
+    ``u``), for :meth:`LaplaceObjective.deviance`.  Huge counts (``layout.mode.reference_form``,
+    dispersion fixed): relative to that fit (fitglme.engine.pirls.HugeReference)."""
+    reference = (HugeReference(layout, Zs, X, resp, beta, b)
+                 if not dispersion_free and layout.mode.reference_form else None)
+    return LaplaceObjective(resp, X, layout, Zs, thetas, approximate=False, dispersion_free=dispersion_free,
+                            beta0=beta, u0=u, reference=reference)
 
 
-class PseudoDataDeviance:
-    """-2 log L (ML or REML) of the pseudo data of a PL fit at its final linear predictor ``eta``,
-    beta profiled, at given covariance factors and dispersion ``s2`` (not profiled).
+def pseudo_data_about_fit(resp, X, layout, Zs, thetas: ThetaMap, eta: np.ndarray, beta: np.ndarray,
+                          b: np.ndarray, *, reml: bool, dispersion_free: bool) -> LMEProblem:
+    """The profiled objective (:class:`ProfiledObjective`) of the pseudo data of a PL fit at its
+    final linear predictor ``eta``, for :meth:`LMEProblem.deviance`.
 
     Huge counts (``layout.mode.stable_schur``, dispersion fixed): in increment form about the fit
-    (fitglme.engine.lme.LMEProblem.set_data) with the working residual rho = (y - mu) g'(mu) and
-    X'W rho consistent with the level sums; the value is then relative to the constant rho'W rho.
-    """
-
-    def __init__(self, resp, X, layout, Zs, eta: np.ndarray, b: np.ndarray, *, reml: bool,
-                 dispersion_free: bool) -> None:
-        link, dist = resp.link, resp.dist
+    (estimates ``beta``, random effects ``b`` in the public order; LMEProblem.set_data), where the
+    value is relative to the constant of the working residual."""
+    lme = LMEProblem(layout, Zs, X, thetas, reml, None if dispersion_free else 1.0)
+    if not dispersion_free and layout.mode.stable_schur:
+        link = resp.link
         mu, h = link.inverse(eta), link.mu_eta(eta)
-        self.z = eta - resp.offset + (resp.y - mu) / h
-        self.w = resp.pw * h * h / dist.variance(mu)
-        self.X, self.layout, self.Zs, self.reml = X, layout, Zs, reml
-        self.n, self.p = len(self.z), X.shape[1]
-        self._increment = None
-        if not dispersion_free and layout.mode.stable_schur:
-            w, lay = self.w, layout
-            rho = (resp.y - mu) / h
-            z1 = Zs[0][:, 0]
-            ix = lay.indices[0]
-            k11 = lay.level_sum(w * z1 * z1)
-            k1x = lay.level_sum_columns((w * z1)[:, None] * X)
-            gam = np.divide(k1x, k11[:, None], out=np.zeros_like(k1x), where=k11[:, None] > 0)
-            gz = lay.level_sum(w * z1 * rho)  # Z'W rho
-            gx = gam.T @ gz + (X - z1[:, None] * gam[ix]).T @ (w * rho)  # X'W rho
-            self._increment = (gz, gx, np.asarray(b, float))
-
-    def _pwrss(self, Ls, fac, ws) -> float:
-        if self._increment is not None:  # ws = w: the dispersion is fixed at 1
-            gz, gx, bc = self._increment
-            lam = float(Ls[0][0, 0])
-            if lam == 0.0:
-                return np.inf
-            uc = bc / lam
-            ru = lam * gz - uc
-            du, dbeta = fac.solve(ru, gx)
-            return vdot(uc, uc) - vdot(ru, du) - vdot(gx, dbeta)
-        z = self.z
-        zts = [Z @ L for Z, L in zip(self.Zs, Ls)]
-        ru, rb = self.layout.zt_times(zts, ws * z), self.X.T @ (ws * z)
-        su, sb = fac.solve(ru, rb)
-        return float(z @ (ws * z) - ru @ su - rb @ sb)
-
-    def __call__(self, Ls: list[np.ndarray], s2: float) -> float:
-        zts = [Z @ L for Z, L in zip(self.Zs, Ls)]
-        ws = self.w / s2
-        fac = factorize(self.layout, zts, ws, self.X)
-        val = self.n * np.log(2 * np.pi * s2) - np.log(self.w).sum() + fac.logdet_re + self._pwrss(Ls, fac, ws)
-        if self.reml:
-            val += fac.logdet_x - self.p * np.log(2 * np.pi)
-        return val
+        w = resp.pw * h * h / resp.dist.variance(mu)
+        lme.set_data((resp.y - mu) / h, w, (np.asarray(beta, float), layout.split(np.asarray(b, float))))
+    else:
+        lme.set_data(*working_data(resp, eta))
+    return lme

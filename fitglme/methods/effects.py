@@ -28,7 +28,8 @@ from scipy.linalg import solve_triangular
 
 from ..display.tables import MatlabDataset
 from ..engine.blocks import NotPositiveDefinite, factorize
-from ..engine.objectives import LaplaceDeviance, PseudoDataDeviance
+from ..engine.lme import ThetaMap
+from ..engine.objectives import laplace_about_fit, pseudo_data_about_fit
 from ..errors import FitglmeError
 from ..inference import t_quantile, two_sided_p
 from ..options import as_float_in, match_string, parse_name_value
@@ -271,22 +272,26 @@ def _objective(glme):
     eta0 = np.concatenate([_natural(pat.report_rows(), e) for *_, e, pat in glme._covariance_rows()])
     k, p, free = eta0.size, X.shape[1], bool(res.dispersion_estimated)
     logs0 = [0.5 * np.log(res.dispersion)] if free else []
+    thetas = ThetaMap(list(glme._patterns))
+    b = np.asarray(res.b, float)
     if glme._method in ("Laplace", "ApproximateLaplace"):
         # Huge counts: the objective relative to the fit (differences are all the Hessian needs).
-        laplace = LaplaceDeviance(resp, X, lay, Zs, _u_start(glme), res.beta, np.asarray(res.b, float), free)
+        laplace = laplace_about_fit(resp, X, lay, Zs, thetas, _u_start(glme), res.beta, b, dispersion_free=free)
 
         def f(x):
             phi = float(np.exp(2 * x[-1])) if free else 1.0
-            return 0.5 * laplace(_factors_from_natural(glme, x[p:p + k]), x[:p], phi)
+            return 0.5 * laplace.deviance(_factors_from_natural(glme, x[p:p + k]), x[:p], phi)
 
         return f, np.concatenate([res.beta, eta0, logs0])
     # PL: pseudo-data and working weights at the final linear predictor.
-    pseudo = PseudoDataDeviance(resp, X, lay, Zs, np.asarray(res.eta, float), np.asarray(res.b, float),
-                                reml=glme._method == "REMPL", dispersion_free=free)
+    pseudo = pseudo_data_about_fit(resp, X, lay, Zs, thetas, np.asarray(res.eta, float), res.beta, b,
+                                   reml=glme._method == "REMPL", dispersion_free=free)
 
     def f(x):
+        # absolute factors L (cov b = L L') -> relative ones L / sigma, sigma^2 = s2 held
         s2 = float(np.exp(2 * x[-1])) if free else 1.0
-        return 0.5 * pseudo(_factors_from_natural(glme, x[:k]), s2)
+        Ls = [L / np.sqrt(s2) for L in _factors_from_natural(glme, x[:k])]
+        return 0.5 * pseudo.deviance(Ls, s2)
 
     return f, np.concatenate([eta0, logs0])
 
