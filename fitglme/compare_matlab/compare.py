@@ -274,8 +274,15 @@ def compare_display(display: MatlabDisplay | str | os.PathLike, glme, *, toleran
         raise FitglmeError(f"validate: rtol must be a number in [0, 1); got {rtol!r}.", "fitglme:validate:BadInput")
     rows = _Rows(p, int(tolerance), float(rtol))
     d = glme._display_data()
+    _compare_information(disp, d, rows)
+    _compare_coefficients(disp, d, rows)
+    _compare_covariance(disp, d, rows, glme)
+    df = pd.DataFrame(rows.rows, columns=["Section", "Quantity", "MATLAB", "fitglme", "Digits", "Units", "Status"])
+    return ValidationReport(df, p, int(tolerance), glme, float(rtol))
 
-    # model information
+
+def _compare_information(disp: MatlabDisplay, d, rows: "_Rows") -> None:
+    """Model information (counts and texts), the formula and the fit statistics."""
     ours_info = {"NumObservations": d.n_obs, "NumFixedEffects": d.n_fixed, "NumRandomEffects": d.n_random,
                  "NumCovarianceParameters": d.n_cov}
     labels = {v: k for k, v in INFO_KEYS.items()}
@@ -288,31 +295,36 @@ def compare_display(display: MatlabDisplay | str | os.PathLike, glme, *, toleran
             rows.text("Model information", key, disp.info[key], ours_text.get(key))
     if disp.formula is not None:
         rows.text("", "Formula", disp.formula, d.formula)
-
-    # fit statistics
     if disp.fit_statistics is not None and len(disp.fit_statistics):
         ours_fit = {"AIC": d.aic, "BIC": d.bic, "LogLikelihood": d.loglik, "Deviance": d.deviance}
         for col in disp.fit_statistics.columns:
             rows.number("Model fit statistics", col, disp.fit_statistics[col].iloc[0], ours_fit.get(col))
 
-    # fixed effects
-    if disp.coefficients is not None:
-        ours_coef = {name: i for i, name in enumerate(d.coef_names)}
-        seen = set()
-        names = disp.coefficients["Name"] if "Name" in disp.coefficients else []
-        for r, name in enumerate(names):
-            i = ours_coef.get(name)
-            seen.add(name)
-            for col in _COEF_COLUMNS:
-                if col not in disp.coefficients:
-                    continue
-                ours = None if i is None else float(getattr(d, _COEF_ATTR[col])[i])
-                rows.number("Fixed effects", f"{col} {name}", disp.coefficients[col].iloc[r], ours)
-        for name in d.coef_names:
-            if name not in seen:
-                rows.number("Fixed effects", f"Estimate {name}", None, float(d.estimate[ours_coef[name]]))
 
-    # covariance parameters
+def _compare_coefficients(disp: MatlabDisplay, d, rows: "_Rows") -> None:
+    """Every cell of the fixed-effects table, matched by name (a coefficient of ours that MATLAB
+    does not show is a row too)."""
+    if disp.coefficients is None:
+        return
+    ours_coef = {name: i for i, name in enumerate(d.coef_names)}
+    seen = set()
+    names = disp.coefficients["Name"] if "Name" in disp.coefficients else []
+    for r, name in enumerate(names):
+        i = ours_coef.get(name)
+        seen.add(name)
+        for col in _COEF_COLUMNS:
+            if col not in disp.coefficients:
+                continue
+            ours = None if i is None else float(getattr(d, _COEF_ATTR[col])[i])
+            rows.number("Fixed effects", f"{col} {name}", disp.coefficients[col].iloc[r], ours)
+    for name in d.coef_names:
+        if name not in seen:
+            rows.number("Fixed effects", f"Estimate {name}", None, float(d.estimate[ours_coef[name]]))
+
+
+def _compare_covariance(disp: MatlabDisplay, d, rows: "_Rows", glme) -> None:
+    """Every covariance parameter (matched by group and Name1/Name2/Type) and the error term,
+    with the confidence limits when the display shows them."""
     cov_ci = None
     if disp.covariance_ci or any(("Lower" in g.table) for g in disp.groups):
         cov_ci = glme.covarianceParameters()
@@ -320,48 +332,52 @@ def compare_display(display: MatlabDisplay | str | os.PathLike, glme, *, toleran
     used = set()
     for g in disp.groups:
         if g.name == "Error" and g.nlevels is None:
-            t = g.table
-            ename = str(t["Name"].iloc[0]) if "Name" in t and len(t) else "Error"
-            ours_ci = None if cov_ci is None else cov_ci.stats[-1]
-            for col in ("Estimate", "Lower", "Upper"):
-                if col in t and len(t):
-                    if col == "Estimate":
-                        ours = d.error_group.estimate
-                    else:
-                        ours = None if ours_ci is None else float(ours_ci[col].iloc[0])
-                    rows.number("Error", f"{col} {ename}", t[col].iloc[0], ours)
+            _compare_error(g.table, d, rows, None if cov_ci is None else cov_ci.stats[-1])
             continue
         k = next((j for j, og in enumerate(ours_groups) if j not in used and og.name == g.name), None)
-        section = f"Group {g.name}"
-        if k is None:
-            for r in range(len(g.table)):
-                rows.number(section, _cov_label(g.table, r, "Estimate"), g.table["Estimate"].iloc[r], None)
-            continue
-        used.add(k)
-        og = ours_groups[k]
-        if g.nlevels is not None:
-            rows.number(section, "Levels", str(g.nlevels), og.nlevels)
-        keys = list(zip(og.name1, og.name2, og.types))
-        ours_ci = None if cov_ci is None else cov_ci.stats[k]
-        for r in range(len(g.table)):
-            key = tuple(str(g.table[c].iloc[r]) if c in g.table else "" for c in ("Name1", "Name2", "Type"))
-            j = keys.index(key) if key in keys else None
-            for col in ("Estimate", "Lower", "Upper"):
-                if col not in g.table:
-                    continue
-                if j is None:
-                    ours = None
-                elif col == "Estimate":
-                    ours = float(og.estimate[j])
-                else:
-                    ours = None if ours_ci is None else float(ours_ci[col].iloc[j])
-                rows.number(section, _cov_label(g.table, r, col), g.table[col].iloc[r], ours)
+        if k is not None:
+            used.add(k)
+        _compare_group(g, None if k is None else ours_groups[k],
+                       None if cov_ci is None or k is None else cov_ci.stats[k], rows)
     for j, og in enumerate(ours_groups):
         if j not in used and any(g.nlevels is not None for g in disp.groups):
             rows.number(f"Group {og.name}", "Levels", None, og.nlevels)
 
-    df = pd.DataFrame(rows.rows, columns=["Section", "Quantity", "MATLAB", "fitglme", "Digits", "Units", "Status"])
-    return ValidationReport(df, p, int(tolerance), glme, float(rtol))
+
+def _compare_error(t: pd.DataFrame, d, rows: "_Rows", ours_ci) -> None:
+    ename = str(t["Name"].iloc[0]) if "Name" in t and len(t) else "Error"
+    for col in ("Estimate", "Lower", "Upper"):
+        if col in t and len(t):
+            if col == "Estimate":
+                ours = d.error_group.estimate
+            else:
+                ours = None if ours_ci is None else float(ours_ci[col].iloc[0])
+            rows.number("Error", f"{col} {ename}", t[col].iloc[0], ours)
+
+
+def _compare_group(g, og, ours_ci, rows: "_Rows") -> None:
+    """One group of MATLAB's display against ours (``og`` None: we have no such group)."""
+    section = f"Group {g.name}"
+    if og is None:
+        for r in range(len(g.table)):
+            rows.number(section, _cov_label(g.table, r, "Estimate"), g.table["Estimate"].iloc[r], None)
+        return
+    if g.nlevels is not None:
+        rows.number(section, "Levels", str(g.nlevels), og.nlevels)
+    keys = list(zip(og.name1, og.name2, og.types))
+    for r in range(len(g.table)):
+        key = tuple(str(g.table[c].iloc[r]) if c in g.table else "" for c in ("Name1", "Name2", "Type"))
+        j = keys.index(key) if key in keys else None
+        for col in ("Estimate", "Lower", "Upper"):
+            if col not in g.table:
+                continue
+            if j is None:
+                ours = None
+            elif col == "Estimate":
+                ours = float(og.estimate[j])
+            else:
+                ours = None if ours_ci is None else float(ours_ci[col].iloc[j])
+            rows.number(section, _cov_label(g.table, r, col), g.table[col].iloc[r], ours)
 
 
 def _cov_label(t: pd.DataFrame, r: int, col: str) -> str:

@@ -227,37 +227,61 @@ def parse_display(source: str | os.PathLike) -> MatlabDisplay:
     """
     lines = _MARKUP.sub("", _read_text(source)).replace("\r\n", "\n").replace("\r", "\n").split("\n")
     disp = MatlabDisplay()
-    # find the start: the heading, or else the first section title
-    start = None
+    start, implicit_info = _display_start(lines, disp)
+    for kind, arg, body in _sections(lines, start, implicit_info):
+        _read_section(disp, kind, arg, body)
+    return disp
+
+
+def _display_start(lines: list[str], disp: MatlabDisplay) -> tuple[int, bool]:
+    """The first line after the heading (the heading's model kind, fit method and the variable
+    name above it go into ``disp``), or else the first section title; and whether the display
+    starts with the Model information lines without their title."""
     for i, line in enumerate(lines):
         m = _HEADING.match(line)
         if m:
             disp.model = "GLME" if m.group(1).startswith("Generalized") else "LME"
             disp.fit_by = m.group(2)
-            start = i + 1
             for j in range(i - 1, -1, -1):
                 if lines[j].strip():
                     nm = _NAME_LINE.match(lines[j])
                     if nm:
                         disp.name = nm.group(1)
                     break
-            break
-    implicit_info = False
-    if start is None:
-        for i, line in enumerate(lines):
-            if any(p.match(line) for p in (_T_INFO, _T_FORMULA, _T_FIT, _T_FIXED, _T_RANDOM)):
-                start = i
-                break
-            if _INFO_COUNT.match(line):  # the Model information lines without their title
-                start, implicit_info = i, True
-                break
-    if start is None:
-        raise FitglmeError(
-            "no MATLAB mixed-effects model display found (expected a heading such as 'Generalized "
-            "linear mixed-effects model fit by ML' or a section such as 'Model fit statistics:').",
-            "fitglme:validate:NoDisplay",
-        )
-    # cut into sections
+            return i + 1, False
+    for i, line in enumerate(lines):
+        if any(p.match(line) for p in (_T_INFO, _T_FORMULA, _T_FIT, _T_FIXED, _T_RANDOM)):
+            return i, False
+        if _INFO_COUNT.match(line):  # the Model information lines without their title
+            return i, True
+    raise FitglmeError(
+        "no MATLAB mixed-effects model display found (expected a heading such as 'Generalized "
+        "linear mixed-effects model fit by ML' or a section such as 'Model fit statistics:').",
+        "fitglme:validate:NoDisplay",
+    )
+
+
+def _section_title(line: str) -> tuple[str | None, Any]:
+    """(kind, argument) of a section title line, or (None, None)."""
+    if _T_INFO.match(line):
+        return "info", None
+    if _T_FORMULA.match(line):
+        return "formula", None
+    if _T_FIT.match(line):
+        return "fit", None
+    if (m := _T_FIXED.match(line)):
+        return "fixed", float(m.group(1))
+    if (m := _T_RANDOM.match(line)):
+        return "random", m.group(1)
+    if _T_ERROR.match(line):
+        return "group", ("Error", None)
+    if (m := _T_GROUP.match(line)):
+        return "group", (m.group(1), int(m.group(2)))
+    return None, None
+
+
+def _sections(lines: list[str], start: int, implicit_info: bool) -> list[tuple[str, Any, list[str]]]:
+    """The display from ``start`` cut into sections (kind, argument, body lines)."""
     sections: list[tuple[str, Any, list[str]]] = []
     current: tuple[str, Any, list[str]] | None = None
     if implicit_info:
@@ -267,21 +291,7 @@ def parse_display(source: str | os.PathLike) -> MatlabDisplay:
     for line in lines[start:]:
         if _STOP.match(line) or _HEADING.match(line):
             break
-        kind, arg = None, None
-        if _T_INFO.match(line):
-            kind = "info"
-        elif _T_FORMULA.match(line):
-            kind = "formula"
-        elif _T_FIT.match(line):
-            kind = "fit"
-        elif (m := _T_FIXED.match(line)):
-            kind, arg = "fixed", float(m.group(1))
-        elif (m := _T_RANDOM.match(line)):
-            kind, arg = "random", m.group(1)
-        elif _T_ERROR.match(line):
-            kind, arg = "group", ("Error", None)
-        elif (m := _T_GROUP.match(line)):
-            kind, arg = "group", (m.group(1), int(m.group(2)))
+        kind, arg = _section_title(line)
         if kind is not None:
             current = (kind, arg, [])
             sections.append(current)
@@ -294,26 +304,28 @@ def parse_display(source: str | os.PathLike) -> MatlabDisplay:
             current[2].append(line)
             indented_tables = indented_tables or (current[0] in ("fit", "fixed", "group")
                                                   and line[:1].isspace() and bool(line.strip()))
-    for kind, arg, body in sections:
-        if kind == "info":
-            for line in body:
-                if (m := _INFO_COUNT.match(line)):
-                    disp.info[INFO_KEYS[m.group(1)]] = int(m.group(2))
-                elif (m := _INFO_TEXT.match(line)):
-                    disp.info[m.group(1)] = m.group(2)
-        elif kind == "formula":
-            text = " ".join(l.strip() for l in body if l.strip())
-            disp.formula = text or None
-        elif kind == "fit":
-            if any(l.strip() for l in body):
-                disp.fit_statistics = parse_table(body)
-        elif kind == "fixed":
-            if any(l.strip() for l in body):
-                disp.coefficients = parse_table(body)
-        elif kind == "random":
-            disp.covariance_ci = arg is not None
-        elif kind == "group":
-            name, nlev = arg
-            if any(l.strip() for l in body):
-                disp.groups.append(CovarianceBlock(name, nlev, parse_table(body)))
-    return disp
+    return sections
+
+
+def _read_section(disp: MatlabDisplay, kind: str, arg: Any, body: list[str]) -> None:
+    if kind == "info":
+        for line in body:
+            if (m := _INFO_COUNT.match(line)):
+                disp.info[INFO_KEYS[m.group(1)]] = int(m.group(2))
+            elif (m := _INFO_TEXT.match(line)):
+                disp.info[m.group(1)] = m.group(2)
+        return
+    if kind == "formula":
+        text = " ".join(l.strip() for l in body if l.strip())
+        disp.formula = text or None
+    elif kind == "random":
+        disp.covariance_ci = arg is not None
+    elif not any(l.strip() for l in body):
+        return
+    elif kind == "fit":
+        disp.fit_statistics = parse_table(body)
+    elif kind == "fixed":
+        disp.coefficients = parse_table(body)
+    elif kind == "group":
+        name, nlev = arg
+        disp.groups.append(CovarianceBlock(name, nlev, parse_table(body)))

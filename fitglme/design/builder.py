@@ -330,93 +330,24 @@ def build_design(tbl: Any, parsed: ParsedFormula, dummy_coding: str = "reference
     if not isinstance(parsed, ParsedFormula):
         raise FitglmeError(
             f"parsed must be a ParsedFormula; got {type(parsed).__name__}.", "fitglme:BadInput")
-    n_all = len(tbl)
-    for r in parsed.random:
-        if not r.terms:
-            raise FitglmeError(
-                f"The random-effects term for grouping '{r.group_name}' has no terms (e.g. "
-                f"'(-1 | {r.group_name})'); it needs at least an intercept or one variable.",
-                "fitglme:BadFormula",
-            )
-
+    _check_random_terms(parsed)
     fixed_vars, re_vars, group_vars = _model_variables(parsed)
     predictors = list(dict.fromkeys(fixed_vars + re_vars))
     used_vars = list(dict.fromkeys([parsed.response] + predictors + group_vars))
     cols = {v: column(tbl, v) for v in used_vars}
     kinds = {v: variable_kind(cols[v]) for v in used_vars}
-
-    # types of the response and the predictors (grouping variables may be of any type)
-    rkind = kinds[parsed.response]
-    if rkind not in ("numeric", "logical"):
-        raise FitglmeError(
-            f"The response '{parsed.response}' must be numeric or logical; it has type "
-            f"{cols[parsed.response].dtype} ({matlab_class(cols[parsed.response])} in MATLAB "
-            f"terms).",
-            "fitglme:BadResponse",
-        )
-    for v in predictors:
-        if kinds[v] not in CATEGORICAL_KINDS and kinds[v] != "numeric":
-            if kinds[v] == "mixed":
-                numeric_values(cols[v], v)  # raises the 'mixes values' error
-            raise FitglmeError(
-                f"Predictor '{v}' has type {cols[v].dtype} ({matlab_class(cols[v])} in MATLAB "
-                f"terms); predictors must be numeric, logical, categorical or text.",
-                "fitglme:BadData",
-            )
-
-    # rows used
-    missing = _parse_extra_missing(extra_missing, n_all)
-    for v in used_vars:
-        missing |= missing_mask(cols[v])
-    excluded = parse_exclude(exclude, n_all, tbl.index)
+    _check_types(parsed.response, predictors, cols, kinds)
+    missing, excluded, rows = _used_rows(tbl, cols, exclude, extra_missing)
     used = ~missing & ~excluded
-    rows = np.flatnonzero(used).astype(np.int64, copy=False)
-    if rows.size == 0:
-        raise FitglmeError(
-            f"No rows are left to fit: the table has {n_all} rows, {int(missing.sum())} with a "
-            f"missing value in a model variable and {int((excluded & ~missing).sum())} more "
-            f"excluded.",
-            "fitglme:NoRows",
-        )
     n = rows.size
 
-    # response
     y = numeric_values(cols[parsed.response], parsed.response, "response")[rows]
     _check_finite(y, rows, parsed.response, "response")
-
-    # predictors: float values or level codes of the used rows
-    levels: dict[str, Levels | None] = {}
-    values: dict[str, np.ndarray] = {}
-    for v in predictors:
-        if kinds[v] == "numeric":
-            levels[v] = None
-            values[v] = numeric_values(cols[v], v)[rows]
-            _check_finite(values[v], rows, v, "continuous predictor")
-        else:
-            levels[v] = find_levels(cols[v], used, v)
-            values[v] = levels[v].encode(cols[v])[0][rows]
-
-    # fixed effects
+    levels, values = _predictor_values(predictors, cols, kinds, used, rows)
     fixed = tuple(term_codes(parsed.fixed, levels, scheme))
     X = _assemble(fixed, values, n)
-
-    # random effects
     group_levels = {g: find_levels(cols[g], used, g) for g in group_vars}
-    group_codes = {g: group_levels[g].encode(cols[g])[0][rows] for g in group_vars}
-    re_specs, re_blocks = [], []
-    for r in parsed.random:
-        gspec, index = GroupingSpec.from_codes(
-            tuple(r.group), tuple(group_levels[g] for g in r.group), [group_codes[g] for g in r.group])
-        rspec = ReTermSpec(gspec, tuple(term_codes(r.terms, levels, scheme)))
-        re_specs.append(rspec)
-        re_blocks.append(ReBlock(
-            group_name=gspec.name,
-            group_vars=gspec.group_vars,
-            level_names=list(gspec.level_names),
-            index=index,
-            Z=_random_design(rspec.terms, values, n),
-            names=rspec.names,
-        ))
+    re_specs, re_blocks = _random_blocks(parsed, cols, group_levels, levels, values, scheme, rows)
 
     in_model = set(predictors) | set(group_vars)
     spec = DesignSpec(
@@ -439,6 +370,94 @@ def build_design(tbl: Any, parsed: ParsedFormula, dummy_coding: str = "reference
         spec=spec,
         variable_info=variable_info(tbl, in_model, used, excluded, levels, group_levels),
     )
+
+
+def _check_random_terms(parsed: ParsedFormula) -> None:
+    for r in parsed.random:
+        if not r.terms:
+            raise FitglmeError(
+                f"The random-effects term for grouping '{r.group_name}' has no terms (e.g. "
+                f"'(-1 | {r.group_name})'); it needs at least an intercept or one variable.",
+                "fitglme:BadFormula",
+            )
+
+
+def _check_types(response: str, predictors: list[str], cols: dict, kinds: dict) -> None:
+    """The response must be numeric or logical, the predictors numeric, logical, categorical or
+    text (grouping variables may be of any type)."""
+    if kinds[response] not in ("numeric", "logical"):
+        raise FitglmeError(
+            f"The response '{response}' must be numeric or logical; it has type "
+            f"{cols[response].dtype} ({matlab_class(cols[response])} in MATLAB terms).",
+            "fitglme:BadResponse",
+        )
+    for v in predictors:
+        if kinds[v] not in CATEGORICAL_KINDS and kinds[v] != "numeric":
+            if kinds[v] == "mixed":
+                numeric_values(cols[v], v)  # raises the 'mixes values' error
+            raise FitglmeError(
+                f"Predictor '{v}' has type {cols[v].dtype} ({matlab_class(cols[v])} in MATLAB "
+                f"terms); predictors must be numeric, logical, categorical or text.",
+                "fitglme:BadData",
+            )
+
+
+def _used_rows(tbl: pd.DataFrame, cols: dict, exclude: Any,
+               extra_missing: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(missing, excluded) masks over the table and the 0-based positions of the rows used."""
+    n_all = len(tbl)
+    missing = _parse_extra_missing(extra_missing, n_all)
+    for c in cols.values():
+        missing |= missing_mask(c)
+    excluded = parse_exclude(exclude, n_all, tbl.index)
+    rows = np.flatnonzero(~missing & ~excluded).astype(np.int64, copy=False)
+    if rows.size == 0:
+        raise FitglmeError(
+            f"No rows are left to fit: the table has {n_all} rows, {int(missing.sum())} with a "
+            f"missing value in a model variable and {int((excluded & ~missing).sum())} more "
+            f"excluded.",
+            "fitglme:NoRows",
+        )
+    return missing, excluded, rows
+
+
+def _predictor_values(predictors: list[str], cols: dict, kinds: dict, used: np.ndarray,
+                      rows: np.ndarray) -> tuple[dict[str, Levels | None], dict[str, np.ndarray]]:
+    """Per predictor its Levels (None: continuous) and its values on the used rows: floats or
+    level codes."""
+    levels: dict[str, Levels | None] = {}
+    values: dict[str, np.ndarray] = {}
+    for v in predictors:
+        if kinds[v] == "numeric":
+            levels[v] = None
+            values[v] = numeric_values(cols[v], v)[rows]
+            _check_finite(values[v], rows, v, "continuous predictor")
+        else:
+            levels[v] = find_levels(cols[v], used, v)
+            values[v] = levels[v].encode(cols[v])[0][rows]
+    return levels, values
+
+
+def _random_blocks(parsed: ParsedFormula, cols: dict, group_levels: dict[str, Levels],
+                   levels: dict, values: dict, scheme: str,
+                   rows: np.ndarray) -> tuple[list[ReTermSpec], list[ReBlock]]:
+    """The specification and the block (level index, covariates Z) of every random term."""
+    group_codes = {g: lev.encode(cols[g])[0][rows] for g, lev in group_levels.items()}
+    re_specs, re_blocks = [], []
+    for r in parsed.random:
+        gspec, index = GroupingSpec.from_codes(
+            tuple(r.group), tuple(group_levels[g] for g in r.group), [group_codes[g] for g in r.group])
+        rspec = ReTermSpec(gspec, tuple(term_codes(r.terms, levels, scheme)))
+        re_specs.append(rspec)
+        re_blocks.append(ReBlock(
+            group_name=gspec.name,
+            group_vars=gspec.group_vars,
+            level_names=list(gspec.level_names),
+            index=index,
+            Z=_random_design(rspec.terms, values, rows.size),
+            names=rspec.names,
+        ))
+    return re_specs, re_blocks
 
 
 # --------------------------------------------------------------------------------------------

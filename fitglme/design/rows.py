@@ -68,6 +68,23 @@ def parse_exclude(exclude: Any, n: int, index: pd.Index | None = None) -> np.nda
     if isinstance(exclude, pd.Index) and index is not None and exclude.dtype != bool:
         mask[_label_positions(exclude, index)] = True
         return mask
+    arr = _exclude_vector(exclude, n, index)
+    if arr.size == 0:
+        return mask
+    if arr.dtype == bool:
+        if arr.size != n:
+            raise FitglmeError(
+                f"Exclude as a logical mask must have one element per table row (N = {n}); "
+                f"got {arr.size} elements.",
+                "fitglme:BadExclude",
+            )
+        return arr.copy()
+    mask[_exclude_positions(arr, n, index)] = True
+    return mask
+
+
+def _exclude_vector(exclude: Any, n: int, index: pd.Index | None) -> np.ndarray:
+    """Exclude as a 1-d numpy array: bool, integer or float (object values converted)."""
     if isinstance(exclude, (pd.Series, pd.Index)):
         if exclude.dtype == "boolean" and exclude.isna().any():
             raise FitglmeError(
@@ -101,9 +118,7 @@ def parse_exclude(exclude: Any, n: int, index: pd.Index | None = None) -> np.nda
             f"got an array of shape {arr.shape}.",
             "fitglme:BadExclude",
         )
-    if arr.size == 0:
-        return mask
-    if arr.dtype == object:
+    if arr.dtype == object and arr.size:
         if all(isinstance(v, (bool, np.bool_)) for v in arr):
             arr = arr.astype(bool)
         else:
@@ -116,14 +131,11 @@ def parse_exclude(exclude: Any, n: int, index: pd.Index | None = None) -> np.nda
                     f"0..{n - 1}; got the value {bad!r}.",
                     "fitglme:BadExclude",
                 ) from None
-    if arr.dtype == bool:
-        if arr.size != n:
-            raise FitglmeError(
-                f"Exclude as a logical mask must have one element per table row (N = {n}); "
-                f"got {arr.size} elements.",
-                "fitglme:BadExclude",
-            )
-        return arr.copy()
+    return arr
+
+
+def _exclude_positions(arr: np.ndarray, n: int, index: pd.Index | None) -> np.ndarray:
+    """Validated 0-based row positions (int64) from integer or integer-valued float values."""
     if arr.dtype.kind == "f":
         bad = ~np.isfinite(arr) | (arr != np.round(arr))
         if bad.any():
@@ -163,8 +175,7 @@ def parse_exclude(exclude: Any, n: int, index: pd.Index | None = None) -> np.nda
             "labels first (tbl.reset_index(drop=True)).",
             "fitglme:BadExclude",
         )
-    mask[arr] = True
-    return mask
+    return arr
 
 
 def _parse_extra_missing(extra: Any, n: int) -> np.ndarray:

@@ -124,25 +124,7 @@ def minimize_bounded(
         v = fc(x0)
         return OptimResult(x0, v, True, fc.n, "no parameters", np.zeros(0))
 
-    if fg is None:
-        def fgrad(x):
-            v = fc(x)
-            return v, fd_gradient(fc, x, lo, hi, f0=v)
-
-        grad_of = None
-    else:
-        def fgrad(x):
-            fc.n += 1
-            v, g = fg(x)
-            if not np.isfinite(v):
-                return np.inf, np.zeros_like(x)
-            if v < fc.best_f:
-                fc.best_f, fc.best_x = v, x.copy()
-            return v, g
-
-        def grad_of(x):
-            return fgrad(x)[1]
-
+    fgrad, grad_of = _with_gradient(fc, fg, lo, hi)
     it = [0]
 
     def show(xk, *args):
@@ -153,17 +135,8 @@ def minimize_bounded(
     bounds = list(zip(lo, hi))
     start = x0
     for _attempt in range(4):
-        if method == "fminsearch":
-            res = minimize(fc, start, method="Nelder-Mead", bounds=bounds, callback=show,
-                           options={"maxiter": max_iter, "maxfev": max_fun, "xatol": 1e-10, "fatol": 1e-12,
-                                    "adaptive": len(start) > 3})
-        elif method == "fminunc":
-            res = minimize(fgrad, start, jac=True, method="TNC", bounds=bounds, callback=show,
-                           options={"maxfun": max_fun, "ftol": 1e-13, "gtol": 1e-10})
-        else:
-            opts = {"maxiter": max_iter, "maxfun": max_fun, "ftol": 1e-9 if loose else 1e-10,
-                    "gtol": 1e-5 if loose else 1e-12, "maxls": 40}
-            res = minimize(fgrad, start, jac=True, method="L-BFGS-B", bounds=bounds, options=opts, callback=show)
+        res = _scipy_minimize(method, fc, fgrad, start, bounds, show, max_iter=max_iter, max_fun=max_fun,
+                              loose=loose)
         x = np.asarray(res.x, float)
         fx = float(res.fun) if np.isfinite(res.fun) else fc(x)
         if fc.best_x is not None and fc.best_f < fx:
@@ -184,6 +157,47 @@ def minimize_bounded(
         print(f"  {label}: final objective = {fx:.10g}, max |gradient| = {np.max(np.abs(g[free]), initial=0):.3g}, "
               f"evaluations = {fc.n}, converged = {converged}")
     return OptimResult(x, fx, converged, fc.n, str(res.message), g, it[0])
+
+
+def _with_gradient(fc: "_Counted", fg, lo: np.ndarray, hi: np.ndarray):
+    """(value-and-gradient function, gradient function or None) for the optimiser: from the exact
+    ``fg`` when given (counted, the best point remembered), else by finite differences of ``fc``."""
+    if fg is None:
+        def fgrad(x):
+            v = fc(x)
+            return v, fd_gradient(fc, x, lo, hi, f0=v)
+
+        return fgrad, None
+
+    def fgrad(x):
+        fc.n += 1
+        v, g = fg(x)
+        if not np.isfinite(v):
+            return np.inf, np.zeros_like(x)
+        if v < fc.best_f:
+            fc.best_f, fc.best_x = v, x.copy()
+        return v, g
+
+    def grad_of(x):
+        return fgrad(x)[1]
+
+    return fgrad, grad_of
+
+
+def _scipy_minimize(method: str, fc, fgrad, start: np.ndarray, bounds, callback, *, max_iter: int, max_fun: int,
+                    loose: bool):
+    """One run of scipy's optimiser for ``method``: 'fminsearch' (Nelder-Mead), 'fminunc' (TNC) or
+    the default quasi-Newton (L-BFGS-B; ``loose``: the tolerances of intermediate fits)."""
+    if method == "fminsearch":
+        return minimize(fc, start, method="Nelder-Mead", bounds=bounds, callback=callback,
+                        options={"maxiter": max_iter, "maxfev": max_fun, "xatol": 1e-10, "fatol": 1e-12,
+                                 "adaptive": len(start) > 3})
+    if method == "fminunc":
+        return minimize(fgrad, start, jac=True, method="TNC", bounds=bounds, callback=callback,
+                        options={"maxfun": max_fun, "ftol": 1e-13, "gtol": 1e-10})
+    opts = {"maxiter": max_iter, "maxfun": max_fun, "ftol": 1e-9 if loose else 1e-10,
+            "gtol": 1e-5 if loose else 1e-12, "maxls": 40}
+    return minimize(fgrad, start, jac=True, method="L-BFGS-B", bounds=bounds, options=opts, callback=callback)
 
 
 def _probe_interior(f, x, fx, lo, hi, scale_params):

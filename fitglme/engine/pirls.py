@@ -375,9 +375,26 @@ def pirls(
         st.trace = ModeTrace("newton", iterations=st.iterations, jacobian_evals=st.iterations,
                              stop="rounding" if st.converged else "max_iter")
         return st
-    u = u0.copy()
-    beta = beta.copy()
-    Xb = X if profile_beta else None
+    eta_of = _eta_function(layout, zts, X, resp, beta, profile_beta)
+    trace = ModeTrace(method)
+    args = (layout, zts, X, resp, eta_of, u0.copy(), beta.copy(), dispersion, profile_beta, observed)
+    u, beta, eta, mu, ll, converged, it = _find_mode(args, method, max_iter, tol, display, trace, eta_tol,
+                                                     grad_tol, step_tol)
+    # Factor at the mode with the objective's weights (observed where available).
+    del eta_of  # (no more steps: the fixed part is freed before the last factorisation)
+    mu, score, W = resp.working(eta, dispersion, observed, mu)
+    del score
+    fac = factorize(layout, zts, W, X if profile_beta else None)
+    trace.jacobian_evals += 1
+    st = PirlsState(u, beta, eta, mu, ll, fac, W, converged, it)
+    st.trace = trace
+    return st
+
+
+def _eta_function(layout: ReLayout, zts: list[np.ndarray], X: np.ndarray, resp: GLMResponse, beta: np.ndarray,
+                  profile_beta: bool):
+    """eta(u, beta) = Z Lambda u + X beta + offset; with beta fixed (``profile_beta`` False) the
+    fixed part X beta + offset is formed once."""
     zero_offset = constant_value(resp.offset) == 0.0
     fixed_part = None if profile_beta else X @ beta + resp.offset
 
@@ -392,42 +409,38 @@ def pirls(
             out += fixed_part
         return out
 
-    trace = ModeTrace(method)
+    return eta_of
+
+
+def _find_mode(args: tuple, method: str, max_iter: int, tol: float, display: bool, trace: ModeTrace,
+               eta_tol: float | None, grad_tol: float, step_tol: float | None):
+    """The mode search of :func:`pirls` (``args`` = layout, zts, X, resp, eta_of, u, beta, dispersion,
+    profile_beta, observed): the method, then the Newton iteration with the rounding criterion
+    when the method stopped on a looser test; returns (u, beta, eta, mu, ll, converged, iterations)."""
+    resp, eta_of, dispersion = args[3], args[4], args[7]
     if method != "newton":
-        u, beta, ok = _root_search(layout, zts, X, resp, eta_of, u, beta, dispersion, profile_beta, observed,
-                                   method, grad_tol, 1e-8 if step_tol is None else step_tol, max_iter, display,
-                                   trace)
+        u, beta, ok = _root_search(*args, method, grad_tol, 1e-8 if step_tol is None else step_tol, max_iter,
+                                   display, trace)
         polish = ok
     else:
-        u, beta, eta, mu, ll, converged, it = _newton(
-            layout, zts, X, resp, eta_of, u, beta, dispersion, profile_beta, observed, max_iter, tol, display,
-            trace, eta_tol=eta_tol, step_tol=step_tol)
+        u, beta, eta, mu, ll, converged, it = _newton(*args, max_iter, tol, display, trace, eta_tol=eta_tol,
+                                                      step_tol=step_tol)
         trace.iterations = it
         polish = converged and trace.stop in ("eta", "step")
         if not polish:
             trace.stop = "rounding" if converged else "max_iter"
-    if method != "newton" or polish:
-        its = trace.iterations
-        if polish:
-            u, beta, eta, mu, ll, converged, it = _newton(
-                layout, zts, X, resp, eta_of, u, beta, dispersion, profile_beta, observed, POLISH_MAX_ITER,
-                tol, display, trace, record=False)
-            trace.polish_iterations = it
-        else:
-            eta = eta_of(u, beta)
-            mu = resp.link.inverse(eta)
-            ll = resp.loglik(mu, dispersion, eta)
-            converged, it = False, 0
-        it += its
-    # Factor at the mode with the objective's weights (observed where available).
-    fixed_part = None  # (no more steps: freed before the last factorisation)
-    mu, score, W = resp.working(eta, dispersion, observed, mu)
-    del score
-    fac = factorize(layout, zts, W, Xb)
-    trace.jacobian_evals += 1
-    st = PirlsState(u, beta, eta, mu, ll, fac, W, converged, it)
-    st.trace = trace
-    return st
+            return u, beta, eta, mu, ll, converged, it
+    its = trace.iterations
+    if polish:
+        u, beta, eta, mu, ll, converged, it = _newton(*args[:5], u, beta, *args[7:], POLISH_MAX_ITER, tol, display,
+                                                      trace, record=False)
+        trace.polish_iterations = it
+    else:
+        eta = eta_of(u, beta)
+        mu = resp.link.inverse(eta)
+        ll = resp.loglik(mu, dispersion, eta)
+        converged, it = False, 0
+    return u, beta, eta, mu, ll, converged, it + its
 
 
 #: Newton steps of the polish that completes a search stopped by a user tolerance (Newton's
