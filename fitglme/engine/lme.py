@@ -250,6 +250,19 @@ class LMEProblem:
         resid = z - self.X @ beta - self.layout.z_times(zts, u)
         return vdot(w, resid**2) + vdot(u, u)
 
+    def _refined(self, Ls: list[np.ndarray], fac: BlockFactor, beta: np.ndarray,
+                 u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One step of iterative refinement of the penalised least-squares solution: the gradient
+        residual [Lambda'Z'W rho - u; X'W rho], rho = z - X beta - Z Lambda u from the rows (one pass),
+        solved with the same factor."""
+        z, w = (self.z, self.w) if self.z is not None else self._recompute()
+        zts = [scale_columns(Zk, Lk) for Zk, Lk in zip(self.Zs, Ls)]
+        rho = z - self.X @ beta
+        rho -= self.layout.z_times(zts, u)
+        rho *= w
+        du, dbeta = fac.solve(self.layout.zt_times(zts, rho) - u, self.X.T @ rho)
+        return beta + dbeta, u + du
+
     def _profiled(self, r2: float, fac: BlockFactor, sigma2_fixed: float | None) -> tuple[float, float]:
         """(sigma^2, -2 log-likelihood) of the direct form for the penalised residual sum r^2
         (sigma^2 profiled when ``sigma2_fixed`` is None)."""
@@ -268,13 +281,19 @@ class LMEProblem:
     def final_state(self, state: LMEState) -> LMEState:
         """The state reported as the fit: r^2 (hence sigma^2 and the log-likelihood) from the rows,
         so that a small residual variance keeps its digits whatever the summation order of the cross
-        products (docs/choices.md, "One optimum").  Needs the working data (before
+        products (docs/choices.md, "One optimum").  Where r^2 is small against z'Wz
+        (:data:`CANCELLATION`), beta and u also get one step of iterative refinement with the
+        residual from the rows: the solution from the cross products carries a rounding error of
+        ~eps z'Wz / r^2 relative, which the refined one does not.  Needs the working data (before
         :meth:`release_data` with None); the increment form is exact already."""
         if state.increments is not None or (self.z is None and self._recompute is None):
             return state
-        r2 = self._direct_r2(state.Ls, state.beta, state.u)
+        beta, u = state.beta, state.u
+        if not state.r2 > CANCELLATION * self.cp.zWz:
+            beta, u = self._refined(state.Ls, state.factor, beta, u)
+        r2 = self._direct_r2(state.Ls, beta, u)
         sigma2, obj = self._profiled(r2, state.factor, self.sigma2_fixed)
-        out = LMEState(state.theta, state.beta, state.u, sigma2, r2, obj, state.factor, state.Ls)
+        out = LMEState(state.theta, beta, u, sigma2, r2, obj, state.factor, state.Ls)
         out.assembled = state.assembled
         out.objective_rel = obj
         out.increments = None

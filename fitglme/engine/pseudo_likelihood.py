@@ -123,7 +123,7 @@ def pseudo_likelihood(
         # tol * max(max|eta|, 1), eta the linear predictor the pseudo data were formed from.
         change = float(np.max(np.abs(eta_new - eta))) / max(float(np.max(np.abs(eta))), 1.0)
         if precise and not layout.precise and (change <= tol or fixed_data or it == max_iter):
-            state = lme.final_state(state)  # (the last fit: its r^2 from the rows, while they exist)
+            state, eta_new = _final_state(lme, state, eta_new, X, layout, Zs, resp.offset)
         if not layout.precise:
             lme.release_data(None)  # (drops the reference to this eta)
         eta = eta_new
@@ -183,6 +183,16 @@ def _pl_step(resp: GLMResponse, lme: LMEProblem, eta: np.ndarray, theta: np.ndar
     lme.release_data(lambda e=eta: working_data(resp, e))  # only the cross products are kept
     state, _ = lme.fit(theta, polish=polish, **opt)
     return state
+
+
+def _final_state(lme: LMEProblem, state: LMEState, eta: np.ndarray, X, layout: ReLayout, Zs,
+                 offset) -> tuple[LMEState, np.ndarray]:
+    """The last fit as reported (LMEProblem.final_state: r^2 from the rows while they exist, a small
+    residual's solution refined) and its linear predictor (recomputed if the solution moved)."""
+    final = lme.final_state(state)
+    if final.beta is not state.beta:
+        eta = _linear_predictor(X, layout, Zs, final, offset)
+    return final, eta
 
 
 def _linear_predictor(X, layout: ReLayout, Zs, state: LMEState, offset) -> np.ndarray:
