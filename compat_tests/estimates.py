@@ -11,23 +11,18 @@ compares them: fixed effects in units of their standard error, standard deviatio
 dispersion relative, correlations absolutely (they lie in [-1, 1]), the log-likelihood relative to
 max(1, |logL|).
 
-The target is 1e-9 (docs/choices.md, "One optimum"); every fit above it is listed. The check fails
-above ``BOUND`` = 1e-8. Measured on 2026-12-02 (AMD EPYC: OpenBLAS Haswell kernels, numpy with
-AVX-512 by default), after the Laplace gradient in log(dispersion) became analytic:
+The check fails above 1e-9 (docs/choices.md, "One optimum"), with one documented exception
+(``PL_STOP`` below). Measured on 2026-12-02 (AMD EPYC without AVX-512: OpenBLAS Haswell kernels and
+numpy's AVX2 dispatch by default), after the LME's final solution got its refinement step from the
+rows (fitglme/engine/lme.py, ``final_state``), against OpenBLAS Sandybridge (the same figures with
+numpy's X86_V3 dispatch disabled too): all 111 fits agree to 1e-9; worst beta/SE 5.2e-11, sd 6.3e-11,
+corr 6.8e-11, dispersion 1.3e-11, log-likelihood 1.1e-10 (Results_rt_link_rt_a360ccc). Before that
+step, five kbstat MPL Gamma fits (dispersion ~2e-6, intercept t = 613) differed by 1.6e-9 SE.
 
-* against numpy without AVX-512: 110 of the 111 fits agree to 1e-9 (the Gamma Laplace
-  dispersions, 1.0-1.2e-9 before, to 4e-12); the other, Results_rt_link_rt_a360ccc (MPL), in its
-  log-likelihood to 2.3e-9: its pseudo-likelihood iterations meet PLTolerance after 22 iterations
-  under one setting and 21 under the other;
-* against OpenBLAS Sandybridge and numpy without AVX2 (.ci/run's choice when the default is
-  Haswell): 105 of the 111 to 1e-9; that fit by 2.5e-9 and the fixed effects of five kbstat
-  MPL Gamma fits (dispersion ~2e-6, |beta|/SE up to 613) by up to 1.6e-9 SE.
-
-So the bound stays at 1e-8 (4x the worst). Fits with a flat direction are
-compared by their log-likelihood only: the kbstat models that are not identifiable
-(compat_tests/test_kbstat.py, NOT_IDENTIFIABLE: their covariance parameters move by up to 2e-4 between
-kernels, as MATLAB's own runs move) and those whose covariance is singular (a Cholesky diagonal at 0 or
-1e-6, along which the likelihood is flat to ~1e-12).
+Fits with a flat direction are compared by their log-likelihood only: the kbstat models that are not
+identifiable (compat_tests/test_kbstat.py, NOT_IDENTIFIABLE: their covariance parameters move by up to
+2e-4 between kernels, as MATLAB's own runs move) and those whose covariance is singular (a Cholesky
+diagonal at 0 or 1e-6, along which the likelihood is flat to ~1e-12).
 """
 from __future__ import annotations
 
@@ -37,10 +32,16 @@ from pathlib import Path
 
 import numpy as np
 
-#: the agreement the fits aim at across machines (docs/choices.md, "One optimum")
+#: the agreement the fits must reach across machines (docs/choices.md, "One optimum")
 TARGET = 1e-9
-#: what the check enforces (module docstring: the measured worst is 2.5e-9, an MPL fit's PL stop)
-BOUND = 1e-8
+BOUND = TARGET
+#: Fits whose pseudo-likelihood iterations stop by MATLAB's rule (max|d eta| <= PLTolerance
+#: max(max|eta|, 1)) at an iteration that depends on rounding, with their own bound on the
+#: log-likelihood.  Results_rt_link_rt_a360ccc is singular (flat in its covariance parameters) and its
+#: PL iterations contract by only ~0.46 per step: on a machine with AVX-512 (the earlier CI machines)
+#: they met PLTolerance after 22 iterations under one kernel setting and 21 under the other, 2.5e-9
+#: apart in the log-likelihood; here 21 and 21, 1.1e-10 apart. PLTolerance (1e-8) bounds it.
+PL_STOP = {"Results_rt_link_rt_a360ccc": 1e-8}
 #: fits with a flat direction (module docstring): compared by their log-likelihood only
 SINGULAR = {"Results_rt_link_rt_a360ccc", "Results_rt_transform_rt_9456abc"}
 
@@ -98,15 +99,16 @@ def main(argv: list[str]) -> int:
         diffs = differences(a, b)
         if _flat(key):
             diffs = {"loglik rel": diffs["loglik rel"]}
+        bound = next((b for name, b in PL_STOP.items() if f"[{name}]" in key), BOUND)
         for kind, d in diffs.items():
-            if not d <= BOUND:
+            if not d <= bound:
                 bad.append(f"{key}: {kind} differs by {d:.3g}")
             elif d > TARGET:
-                above.append(f"{key}: {kind} differs by {d:.3g}")
+                above.append(f"{key}: {kind} differs by {d:.3g} (its own bound {bound:g}: PL_STOP)")
             if d > worst.get(kind, (-1.0, ""))[0]:
                 worst[kind] = (d, key)
     print(f"{len(set(first) & set(second))} fits compared across the two kernel settings "
-          f"(target {TARGET:g}, bound {BOUND:g}; flat fits by log-likelihood only)")
+          f"(bound {BOUND:g}, PL_STOP fits {sorted(set(PL_STOP.values()))}; flat fits by log-likelihood only)")
     for kind, (d, key) in sorted(worst.items()):
         print(f"  worst {kind}: {d:.3g} ({key})")
     for line in above:
