@@ -15,9 +15,12 @@ Cases (docs/many_fits.md):
 3. lme4: ``refit`` and ``bootMer`` (parametric, new random effects) on the same model and data,
    ``--r-nsim`` replicates, one BLAS thread (benchmarks/lme4_bootmer.R); the per-replicate ratio.
 4. A 1e4-row Poisson random-intercept model (benchmarks/cases.py recipe, 1,000 groups of 10), 200
-   replicates: serial, 2 local processes (cold and warm, as in 2), and a 2-worker Dask LocalCluster
-   started here (its start-up and a 4-replicate warm-up are not timed; the scatter of the plan is);
-   medians of three batches as in 2.
+   replicates: 2 local processes (cold, then three warm batches alternated with three serial ones),
+   and two 2-worker, 1-thread-per-worker Dask LocalClusters started here, one with the settings
+   docs/many_fits.md recommends for fits (``DASK_FOR_FITS``: the worker profiler off), one with
+   Dask's defaults (each: start-up and a 4-replicate warm-up not timed, the scatter of the plan
+   timed; three batches alternated with three serial ones). Speedups are ratios of the medians of
+   the alternated batches.
 5. Memory: the traced (tracemalloc) peak of one full fit of model 4 against that of a worker's chunk
    of 50 replicates, the plan unpickled in the same traced region.
 
@@ -129,6 +132,53 @@ def bench_bootstrap_mfr(nboot: int) -> dict:
             "converged": int(bs1.Replicates["Converged"].sum()), "load": _load()}
 
 
+#: the Dask settings docs/many_fits.md recommends for a cluster that runs fits ("A Dask cluster"):
+#: the worker's statistical profiler off (it samples every task thread's stack every 10 ms)
+DASK_FOR_FITS = {"distributed.worker.profile.enabled": False}
+
+
+def _alternate(glme, nboot: int, opts_a, opts_b, rounds: int = 3) -> tuple[list, list, object, object]:
+    """Wall times of ``rounds`` batches of A and B, alternated (A, B, A, B, ...) so that a change of
+    the machine's load falls on both."""
+    ta, tb, bs_a, bs_b = [], [], None, None
+    for _ in range(rounds):
+        t, bs_a = _boot_wall(glme, nboot, opts_a)
+        ta.append(t)
+        t, bs_b = _boot_wall(glme, nboot, opts_b)
+        tb.append(t)
+    return ta, tb, bs_a, bs_b
+
+
+def _worker_state() -> dict:
+    """(Run in a Dask worker) its BLAS thread counts, trim threshold and profiler state."""
+    import dask
+    from threadpoolctl import threadpool_info
+
+    return {"blas_threads": [d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"],
+            "MALLOC_TRIM_THRESHOLD_": os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+            "profile": bool(dask.config.get("distributed.worker.profile.enabled"))}
+
+
+def bench_dask(glme, nboot: int, serial_opts, config: dict) -> dict:
+    """A 2-worker, 1-thread-per-worker Dask LocalCluster (processes) with ``config``; its start-up
+    and a 4-replicate warm-up are not timed; batches alternated with serial ones."""
+    import dask
+    from dask.distributed import Client, LocalCluster
+    from fitglme import statset
+
+    with dask.config.set(config), \
+            LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cl, \
+            Client(cl) as client:
+        client.wait_for_workers(2)
+        opts = statset("UseParallel", True, "Client", client, "Display", "off")
+        _boot_wall(glme, 4, opts)  # warm-up
+        ser, dk, bs_s, bs_d = _alternate(glme, nboot, serial_opts, opts)
+        workers = list(client.run(_worker_state).values())
+    return {"config": config, "serial_s": float(np.median(ser)), "dask_s": float(np.median(dk)),
+            "speedup": float(np.median(ser) / np.median(dk)), "serial_all": ser, "dask_all": dk,
+            "identical": bool(bs_s.Replicates.equals(bs_d.Replicates)), "workers": workers, "load": _load()}
+
+
 def bench_poisson_1e4(nboot: int, dask: bool) -> dict:
     from fitglme import fitglme, statset
 
@@ -137,30 +187,28 @@ def bench_poisson_1e4(nboot: int, dask: bool) -> dict:
         warnings.simplefilter("ignore")
         glme = fitglme(tbl, "y ~ 1 + x + (1|g)", "Distribution", "Poisson", "FitMethod", "Laplace")
     out = {"n": len(tbl), "groups": int(tbl["g"].nunique()), "nboot": nboot}
-    out["serial_s"], bs1 = _median_wall(glme, nboot, statset("Display", "off"))
-    out["load_serial"] = _load()
+    serial = statset("Display", "off")
     opts = statset("UseParallel", True, "NumWorkers", 2, "Display", "off")
     out["two_processes_cold_s"], _ = _boot_wall(glme, nboot, opts)  # (starts the workers)
-    out["two_processes_s"], bs2 = _median_wall(glme, nboot, opts)
+    ser, par, bs1, bs2 = _alternate(glme, nboot, serial, opts)
+    out["serial_s"], out["two_processes_s"] = float(np.median(ser)), float(np.median(par))
+    out["serial_all"], out["two_processes_all"] = ser, par
     out["load_processes"] = _load()
     _shutdown_loky()
     out["speedup_processes"] = out["serial_s"] / out["two_processes_s"]
     out["identical_processes"] = bool(bs1.Replicates.equals(bs2.Replicates))
     if dask:
         try:
-            from dask.distributed import Client, LocalCluster
+            import dask.distributed  # noqa: F401
         except ImportError:
             out["dask"] = "not installed"
         else:
-            with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cl, \
-                    Client(cl) as client:
-                client.wait_for_workers(2)
-                _boot_wall(glme, 4, statset("UseParallel", True, "Client", client, "Display", "off"))  # warm-up
-                out["dask_s"], bs3 = _median_wall(glme, nboot, statset("UseParallel", True, "Client", client,
-                                                                        "Display", "off"))
-            out["load_dask"] = _load()
-            out["speedup_dask"] = out["serial_s"] / out["dask_s"]
-            out["identical_dask"] = bool(bs1.Replicates.equals(bs3.Replicates))
+            # the recommended settings, then Dask's defaults (each against serial batches of its own)
+            out["dask"] = bench_dask(glme, nboot, serial, DASK_FOR_FITS)
+            out["dask_defaults"] = bench_dask(glme, nboot, serial, {})
+            out["speedup_dask"] = out["dask"]["speedup"]
+            out["speedup_dask_defaults"] = out["dask_defaults"]["speedup"]
+            out["identical_dask"] = out["dask"]["identical"] and out["dask_defaults"]["identical"]
     out.update(bench_memory(glme))
     return out
 

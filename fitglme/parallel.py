@@ -148,10 +148,13 @@ def chunked(items: Sequence, n_workers: int, chunk_size: int | None, parallel: b
 
 def _call(task: Callable, shared: Any, position: int, chunk: list):
     """One chunk, with BLAS on one thread as every fit runs (the small per-replicate products only
-    lose to threading overhead; the limit is restored when the chunk returns)."""
+    lose to threading overhead; the limit is restored when the chunk returns), and glibc's trim
+    threshold relaxed while it runs when the process was started with a low one, as Dask's workers
+    are (:mod:`fitglme.allocator`; restored, and the heap trimmed, when the chunk returns)."""
+    from .allocator import relaxed_trim
     from .blas import single_threaded_blas
 
-    with single_threaded_blas():
+    with single_threaded_blas(), relaxed_trim():
         return position, task(shared, chunk)
 
 
