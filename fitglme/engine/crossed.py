@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg import lapack
 
 from .blocks import BlockFactor, NotPositiveDefinite, _cholesky
 from .layout import CrossPattern, ReLayout
@@ -26,16 +27,23 @@ class SparseBlockFactor(BlockFactor):
     pattern: CrossPattern
     C_rest: sp.csr_array
 
+    def rest_schur_inverse_lower(self) -> np.ndarray:
+        """The lower triangle of (A22 - A21 A11^{-1} A12)^{-1} = (H^{-1})_22 (upper triangle zero),
+        cached: LAPACK's dpotri from the factor, without the mirrored copy that the gradient's
+        traces do not need (:func:`fitglme.engine.crossprod._trace_blocks_sparse`)."""
+        if getattr(self, "_sinv_lower", None) is None:
+            Q2 = self.layout.Q2
+            inv, info = lapack.dpotri(self.L2[:Q2, :Q2], lower=1)
+            if info != 0:
+                raise NotPositiveDefinite
+            self._sinv_lower = inv  # (the factor's upper triangle is zero, so is the inverse's)
+        return self._sinv_lower
+
     def rest_schur_inverse(self) -> np.ndarray:
         """(A22 - A21 A11^{-1} A12)^{-1} = (H^{-1})_22 for the random-effects block H: (Q2, Q2)."""
-        from scipy.linalg import lapack
-
-        Q2 = self.layout.Q2
-        inv, info = lapack.dpotri(self.L2[:Q2, :Q2], lower=1)
-        if info != 0:
-            raise NotPositiveDefinite
-        il = np.tril_indices(Q2, -1)
-        inv[il[1], il[0]] = inv[il]  # (dpotri fills the lower triangle only)
+        low = self.rest_schur_inverse_lower()
+        inv = np.tril(low, -1).T
+        inv += low
         return inv
 
     def _selected_inverse(self):
@@ -98,12 +106,13 @@ class SparseBlockFactor(BlockFactor):
 
 
 def factor_schur(lay: ReLayout, L1: np.ndarray, L1inv: np.ndarray, Cr: sp.csr_array, Cx: np.ndarray,
-                 S: np.ndarray, p: int, d0: np.ndarray | None) -> SparseBlockFactor:
+                 S: np.ndarray, p: int, d0: np.ndarray | None, overwrite: bool = False) -> SparseBlockFactor:
     """The factor from the first-term blocks L1 (m1, 1, 1), their inverses, C = L1^{-1}[A12 | A13]
     (``Cr``: the rest columns, CSR in the layout's pattern; ``Cx``: the X columns, dense) and the
     Schur complement ``S`` already formed.  ``d0``: its diagonal before the cancellation (huge
-    counts, see :func:`fitglme.engine.blocks._cholesky`)."""
-    L2 = _cholesky(S, lay, d0)
+    counts, see :func:`fitglme.engine.blocks._cholesky`).  ``overwrite``: S is exactly symmetric
+    and may be factored in place."""
+    L2 = _cholesky(S, lay, d0, overwrite=overwrite)
     C = sp.hstack([Cr, sp.csr_array(Cx)], format="csr") if p else Cr
     fac = SparseBlockFactor(lay, L1, L1inv, C, L2, p)
     fac.pattern = lay.cross_pattern()

@@ -432,7 +432,7 @@ class PairOperator:
 
     def __call__(self, ds: np.ndarray) -> list[np.ndarray]:
         """K' diag(d) K (dense, Q2 x Q2) for each column d of ``ds`` (m1, r)."""
-        vals = self.Pi @ ds
+        vals = self.values(ds)
         out = []
         for c in range(ds.shape[1]):
             P = np.zeros((self.Q2, self.Q2))
@@ -440,3 +440,15 @@ class PairOperator:
             P[self.ja, self.jb] = vals[:, c]
             out.append(P)
         return out
+
+    def values(self, ds: np.ndarray) -> np.ndarray:
+        """K' diag(d) K at the column pairs (ja, jb), ja <= jb, for each column d of ``ds``:
+        (pairs, r); every other entry of K' diag(d) K is zero."""
+        return self.Pi @ ds
+
+    @property
+    def off_diagonal(self) -> np.ndarray:
+        """The column pairs with ja < jb (a boolean mask, cached)."""
+        if getattr(self, "_off", None) is None:
+            self._off = self.ja != self.jb
+        return self._off
