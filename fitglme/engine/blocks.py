@@ -294,7 +294,7 @@ def factorize(layout: ReLayout, zts: list[np.ndarray], w: np.ndarray, X: np.ndar
     if pat is not None:
         from .crossed import factor_sparse
 
-        return factor_sparse(lay, A11, pat.cross(lay, zt1, zts, w), B, S, p)
+        return factor_sparse(lay, A11, pat.cross(lay, zt1, zts, w), B, S, p, symmetric=True)
     schur = None
     if lay.mode.stable_schur and p:
         # Within-level residuals of the X rows on the first term's column (row space: no squaring).

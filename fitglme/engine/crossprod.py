@@ -208,7 +208,7 @@ def _assemble_sparse(lay: ReLayout, cp: CrossProducts, Ls: list[np.ndarray], A11
         S[:Q2, Q2:] = S2X
         S[Q2:, :Q2] = S2X.T
         SX = cp.XWX - l1 * l1 * (K1X.T @ (K1X * ia[:, None]))
-        S[Q2:, Q2:] = np.triu(SX) + np.triu(SX, 1).T  # (its upper triangle, mirrored)
+        S[Q2:, Q2:] = np.tril(SX) + np.tril(SX, -1).T  # (its lower triangle, mirrored)
     d0 = None
     if lay.precise:  # (the magnitudes before the cancellation, for the rounding-level ridge)
         d0 = np.concatenate([lam2 * lam2 * np.diag(cp.K22) + 1.0, np.abs(np.diag(cp.XWX))])
