@@ -371,8 +371,9 @@ def _cholesky(M: np.ndarray, lay: "ReLayout", scale: np.ndarray | None = None,
     rounding level of its terms (``scale``: their magnitude before the cancellation, else M's
     diagonal), so that the fit goes on as precisely as doubles allow (the huge-values warning of
     the layer above says the estimates may be inaccurate) instead of failing; the fit's RIDGED
-    event records that it happened (fitglme.engine.events).  ``overwrite``: M (one exactly symmetric
-    C-ordered matrix) may be factored in place, except where a ridge may be needed (``lay.precise``).
+    event records that it happened (fitglme.engine.events).  ``overwrite``: M (one C-ordered matrix)
+    may be factored in place, except where a ridge may be needed (``lay.precise``): then only its
+    upper triangle is read (see :func:`_cholesky_lower`); otherwise M must be exactly symmetric.
     """
     try:
         return _cholesky_lower(M, overwrite and not lay.precise)
@@ -399,9 +400,10 @@ def _cholesky_lower(M: np.ndarray, overwrite: bool = False) -> np.ndarray:
     A single matrix goes to LAPACK's dpotrf through scipy: the same routine and the same factor,
     bit for bit, as ``np.linalg.cholesky``, at about half its time for the dense Schur complements
     of crossed designs (numpy's wrapper adds copies; docs/performance.md, item 22).  Raises
-    ``np.linalg.LinAlgError`` when M is not positive definite.  ``overwrite``: M is exactly
-    symmetric and C-ordered; it is factored in place as its (Fortran-ordered) transpose, without
-    the copy, and the factor shares its memory."""
+    ``np.linalg.LinAlgError`` when M is not positive definite.  ``overwrite``: M is C-ordered and
+    its upper triangle holds the matrix (the lower one is not read); it is factored in place as its
+    (Fortran-ordered) transpose, whose lower triangle that is, without the copy, and the factor
+    shares its memory."""
     if M.ndim != 2 or M.shape[0] == 0:
         return np.linalg.cholesky(M)
     if overwrite and M.flags.c_contiguous:

@@ -122,8 +122,8 @@ def factor_schur(lay: ReLayout, L1: np.ndarray, L1inv: np.ndarray, Cr: sp.csr_ar
     """The factor from the first-term blocks L1 (m1, 1, 1), their inverses, C = L1^{-1}[A12 | A13]
     (``Cr``: the rest columns, CSR in the layout's pattern; ``Cx``: the X columns, dense) and the
     Schur complement ``S`` already formed.  ``d0``: its diagonal before the cancellation (huge
-    counts, see :func:`fitglme.engine.blocks._cholesky`).  ``overwrite``: S is exactly symmetric
-    and may be factored in place."""
+    counts, see :func:`fitglme.engine.blocks._cholesky`).  ``overwrite``: S may be factored in
+    place (:func:`fitglme.engine.blocks._cholesky`: its upper triangle is read)."""
     L2 = _cholesky(S, lay, d0, overwrite=overwrite)
     C = sp.hstack([Cr, sp.csr_array(Cx)], format="csr") if p else Cr
     fac = SparseBlockFactor(lay, L1, L1inv, C, L2, p)

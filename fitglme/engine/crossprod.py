@@ -197,16 +197,20 @@ def _assemble_sparse(lay: ReLayout, cp: CrossProducts, Ls: list[np.ndarray], A11
     tv += cp.k22_pairs  # T = K22 - l1^2 K12' diag(1/a) K12 on the pairs
     sv = lam2[ja] * lam2[jb]
     sv *= tv
+    # The upper triangle (ja <= jb, sequential in S's C order) is what the in-place Cholesky reads
+    # (fitglme.engine.blocks._cholesky_lower); the lower one only where a ridge may be needed.
     S = np.zeros((Q2 + p, Q2 + p))
-    S[jb, ja] = sv
-    S[ja, jb] = sv  # (S is exactly symmetric: its Cholesky may read either triangle)
+    S[ja, jb] = sv
+    if lay.precise:
+        S[jb, ja] = sv
     S[np.arange(Q2), np.arange(Q2)] += 1.0
     K1X = cp.K1X[:, 0, :]
     if p:
         G = cp.K12.T @ (K1X * ia[:, None])
         S2X = (cp.K2X - l1 * l1 * G) * lam2[:, None]
         S[:Q2, Q2:] = S2X
-        S[Q2:, :Q2] = S2X.T
+        if lay.precise:
+            S[Q2:, :Q2] = S2X.T
         SX = cp.XWX - l1 * l1 * (K1X.T @ (K1X * ia[:, None]))
         S[Q2:, Q2:] = np.tril(SX) + np.tril(SX, -1).T  # (its lower triangle, mirrored)
     d0 = None
