@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg import lapack
 
 from .events import EventKind, record
 from .layout import ReLayout
@@ -179,10 +180,15 @@ class BlockFactor:
         r1, rr = lay._to_internal(r_u)
         y1 = np.einsum("kab,kb->ka", self.L1inv, r1.reshape(m1, q1)).ravel()
         if Q2:
-            L2r = self.L2[:Q2, :Q2]
             C1 = self.C[:, :Q2]
-            y2 = _tri_solve(L2r, rr - C1.T @ y1, lower=True)
-            x2 = _tri_solve(L2r.T, y2, lower=False)
+            # With the whole factor (its leading Q2 block factors the random-effects Schur complement):
+            # the first Q2 entries of L2^{-1} [t; 0] are L2r^{-1} t, and L2^{-T} [y; 0] starts with
+            # L2r^{-T} y -- no copy of the (non-contiguous) leading block per solve.
+            t = np.zeros(self.L2.shape[0])
+            t[:Q2] = rr - C1.T @ y1
+            y2 = _tri_solve(self.L2, t, lower=True)
+            y2[Q2:] = 0.0
+            x2 = _tri_solve(self.L2.T, y2, lower=False)[:Q2]
             s = (y1 - C1 @ x2).reshape(m1, q1)
         else:
             x2 = np.zeros(0)
@@ -288,7 +294,7 @@ def factorize(layout: ReLayout, zts: list[np.ndarray], w: np.ndarray, X: np.ndar
     if pat is not None:
         from .crossed import factor_sparse
 
-        return factor_sparse(lay, A11, pat.cross(lay, zt1, zts, w), B, S, p)
+        return factor_sparse(lay, A11, pat.cross(lay, zt1, zts, w), B, S, p, symmetric=True)
     schur = None
     if lay.mode.stable_schur and p:
         # Within-level residuals of the X rows on the first term's column (row space: no squaring).
@@ -355,7 +361,8 @@ def factor_blocks(lay: ReLayout, A11: np.ndarray, B: np.ndarray, S: np.ndarray, 
     return BlockFactor(lay, L1, L1inv, C, L2, p)
 
 
-def _cholesky(M: np.ndarray, lay: "ReLayout", scale: np.ndarray | None = None) -> np.ndarray:
+def _cholesky(M: np.ndarray, lay: "ReLayout", scale: np.ndarray | None = None,
+              overwrite: bool = False) -> np.ndarray:
     """Cholesky factor of M (or of each block of a stack of blocks).
 
     Huge counts (``lay.precise``, the fit's NumericalMode) outside the cancellation-free
@@ -364,10 +371,12 @@ def _cholesky(M: np.ndarray, lay: "ReLayout", scale: np.ndarray | None = None) -
     rounding level of its terms (``scale``: their magnitude before the cancellation, else M's
     diagonal), so that the fit goes on as precisely as doubles allow (the huge-values warning of
     the layer above says the estimates may be inaccurate) instead of failing; the fit's RIDGED
-    event records that it happened (fitglme.engine.events).
+    event records that it happened (fitglme.engine.events).  ``overwrite``: M (one C-ordered matrix)
+    may be factored in place, except where a ridge may be needed (``lay.precise``): then only its
+    upper triangle is read (see :func:`_cholesky_lower`); otherwise M must be exactly symmetric.
     """
     try:
-        return np.linalg.cholesky(M)
+        return _cholesky_lower(M, overwrite and not lay.precise)
     except np.linalg.LinAlgError as exc:
         if not lay.precise:
             raise NotPositiveDefinite from exc
@@ -378,8 +387,29 @@ def _cholesky(M: np.ndarray, lay: "ReLayout", scale: np.ndarray | None = None) -
     idx = np.arange(k)
     Mr[..., idx, idx] += ridge
     try:
-        L = np.linalg.cholesky(Mr)
+        L = _cholesky_lower(Mr)
     except np.linalg.LinAlgError as exc:
         raise NotPositiveDefinite from exc
     record(EventKind.RIDGED)
+    return L
+
+
+def _cholesky_lower(M: np.ndarray, overwrite: bool = False) -> np.ndarray:
+    """Lower Cholesky factor (upper triangle zero) of M or of each block of a stack.
+
+    A single matrix goes to LAPACK's dpotrf through scipy: the same routine and the same factor,
+    bit for bit, as ``np.linalg.cholesky``, at about half its time for the dense Schur complements
+    of crossed designs (numpy's wrapper adds copies; docs/performance.md, item 22).  Raises
+    ``np.linalg.LinAlgError`` when M is not positive definite.  ``overwrite``: M is C-ordered and
+    its upper triangle holds the matrix (the lower one is not read); it is factored in place as its
+    (Fortran-ordered) transpose, whose lower triangle that is, without the copy, and the factor
+    shares its memory."""
+    if M.ndim != 2 or M.shape[0] == 0:
+        return np.linalg.cholesky(M)
+    if overwrite and M.flags.c_contiguous:
+        L, info = lapack.dpotrf(M.T, lower=1, clean=1, overwrite_a=1)
+    else:
+        L, info = lapack.dpotrf(M, lower=1, clean=1)
+    if info != 0:
+        raise np.linalg.LinAlgError("Matrix is not positive definite")
     return L

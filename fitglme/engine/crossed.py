@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg import lapack
 
 from .blocks import BlockFactor, NotPositiveDefinite, _cholesky
 from .layout import CrossPattern, ReLayout
@@ -26,41 +27,56 @@ class SparseBlockFactor(BlockFactor):
     pattern: CrossPattern
     C_rest: sp.csr_array
 
+    def rest_schur_inverse_lower(self) -> np.ndarray:
+        """The lower triangle of (A22 - A21 A11^{-1} A12)^{-1} = (H^{-1})_22 (upper triangle zero),
+        cached: LAPACK's dpotri from the factor, without the mirrored copy that the gradient's
+        traces do not need (:func:`fitglme.engine.crossprod._trace_blocks_sparse`)."""
+        if getattr(self, "_sinv_lower", None) is None:
+            Q2 = self.layout.Q2
+            inv, info = lapack.dpotri(self.L2[:Q2, :Q2], lower=1)
+            if info != 0:
+                raise NotPositiveDefinite
+            self._sinv_lower = inv  # (the factor's upper triangle is zero, so is the inverse's)
+        return self._sinv_lower
+
     def rest_schur_inverse(self) -> np.ndarray:
         """(A22 - A21 A11^{-1} A12)^{-1} = (H^{-1})_22 for the random-effects block H: (Q2, Q2)."""
-        from scipy.linalg import lapack
-
-        Q2 = self.layout.Q2
-        inv, info = lapack.dpotri(self.L2[:Q2, :Q2], lower=1)
-        if info != 0:
-            raise NotPositiveDefinite
-        il = np.tril_indices(Q2, -1)
-        inv[il[1], il[0]] = inv[il]  # (dpotri fills the lower triangle only)
+        low = self.rest_schur_inverse_lower()
+        inv = np.tril(low, -1).T
+        inv += low
         return inv
 
     def _selected_inverse(self):
         """H^{-1} on the pattern, cached: the diagonal of (H^{-1})_11 (m1,), (H^{-1})_12 at the
-        stored entries (nnz,) and (H^{-1})_22 (Q2, Q2, dense).
+        stored entries (nnz,) and the lower triangle of (H^{-1})_22 (Q2, Q2, dense, upper zero).
 
         With F = A11^{-1} B (the pattern) and Sinv = (H^{-1})_22: (H^{-1})_12 = -F Sinv and
         (H^{-1})_11 = A11^{-1} + F Sinv F', whose needed entries are sums over the pairs of stored
-        entries of one row: O(pairs) after the O(Q2^3) inverse."""
+        entries of one row: O(pairs) after the O(Q2^3) inverse.  Every pair (a, b) is summed in
+        both directions and the self-pairs (a = b, one per stored entry) are taken off once
+        afterwards: no masks over the pairs."""
         if getattr(self, "_sel_cache", None) is None:
             pat = self.pattern
             li = self.L1inv[:, 0, 0]
             F = self.C_rest.data * li[pat.rows]
-            Sinv = self.rest_schur_inverse()
+            low = self.rest_schur_inverse_lower()
             a, b, r, kid, ja, jb = pat.pairs()
-            s = Sinv[ja, jb][kid]  # Sinv at each pair's columns
-            off = a != b
+            s = low[jb, ja][kid]  # Sinv at each pair's columns (ja <= jb: the lower triangle)
+            self_term = F * np.diagonal(low)[pat.indices]  # F_e Sinv_cc of the self-pairs
             nnz = pat.nnz
-            h12 = np.bincount(b, weights=F[a] * s, minlength=nnz)
-            h12 += np.bincount(a[off], weights=(F[b] * s)[off], minlength=nnz)
+            t = F[a]
+            t *= s
+            h12 = np.bincount(b, weights=t, minlength=nnz)
+            fb = F[b]
+            s *= fb
+            h12 += np.bincount(a, weights=s, minlength=nnz)
+            h12 -= self_term
             np.negative(h12, out=h12)
-            quad = F[a] * F[b] * s
-            quad[off] *= 2.0
-            h11 = li * li + np.bincount(r, weights=quad, minlength=self.layout.m1)
-            self._sel_cache = (h11, h12, Sinv)
+            t *= fb  # F_a F_b Sinv_ab
+            quad = 2.0 * np.bincount(r, weights=t, minlength=self.layout.m1)
+            quad -= np.bincount(pat.rows, weights=F * self_term, minlength=self.layout.m1)
+            h11 = li * li + quad
+            self._sel_cache = (h11, h12, low)
         return self._sel_cache
 
     def row_forms(self, xs, ys) -> np.ndarray:
@@ -85,7 +101,11 @@ class SparseBlockFactor(BlockFactor):
                 continue
             for k2 in lay.rest:
                 if ys[k2] is not None:
-                    out += H22[cols[k], cols[k2]] * xs[k][:, 0] * ys[k2][:, 0]
+                    if k == k2:
+                        h = H22[cols[k], cols[k]]
+                    else:  # (H22 holds the lower triangle)
+                        h = H22[np.maximum(cols[k], cols[k2]), np.minimum(cols[k], cols[k2])]
+                    out += h * xs[k][:, 0] * ys[k2][:, 0]
         return out
 
     def weighted_trace(self, w, xs, ys) -> float:
@@ -98,12 +118,13 @@ class SparseBlockFactor(BlockFactor):
 
 
 def factor_schur(lay: ReLayout, L1: np.ndarray, L1inv: np.ndarray, Cr: sp.csr_array, Cx: np.ndarray,
-                 S: np.ndarray, p: int, d0: np.ndarray | None) -> SparseBlockFactor:
+                 S: np.ndarray, p: int, d0: np.ndarray | None, overwrite: bool = False) -> SparseBlockFactor:
     """The factor from the first-term blocks L1 (m1, 1, 1), their inverses, C = L1^{-1}[A12 | A13]
     (``Cr``: the rest columns, CSR in the layout's pattern; ``Cx``: the X columns, dense) and the
     Schur complement ``S`` already formed.  ``d0``: its diagonal before the cancellation (huge
-    counts, see :func:`fitglme.engine.blocks._cholesky`)."""
-    L2 = _cholesky(S, lay, d0)
+    counts, see :func:`fitglme.engine.blocks._cholesky`).  ``overwrite``: S may be factored in
+    place (:func:`fitglme.engine.blocks._cholesky`: its upper triangle is read)."""
+    L2 = _cholesky(S, lay, d0, overwrite=overwrite)
     C = sp.hstack([Cr, sp.csr_array(Cx)], format="csr") if p else Cr
     fac = SparseBlockFactor(lay, L1, L1inv, C, L2, p)
     fac.pattern = lay.cross_pattern()
@@ -112,10 +133,11 @@ def factor_schur(lay: ReLayout, L1: np.ndarray, L1inv: np.ndarray, Cr: sp.csr_ar
 
 
 def factor_sparse(lay: ReLayout, A11: np.ndarray, B12: np.ndarray, B1X: np.ndarray, S: np.ndarray,
-                  p: int) -> SparseBlockFactor:
+                  p: int, symmetric: bool = False) -> SparseBlockFactor:
     """:func:`fitglme.engine.blocks.factor_blocks` for scalar crossed terms: ``B12`` the data array
     of Lambda_1'Z_1'WZ_2 Lambda_2 in the layout's pattern, ``B1X`` (m1, p) dense; the Schur
-    complement S - C'C with C'C summed over the pattern's pairs.  Modifies its arguments."""
+    complement S - C'C with C'C summed over the pattern's pairs.  Modifies its arguments.
+    ``symmetric``: S is exactly symmetric (then factored in place)."""
     pat = lay.cross_pattern()
     Q2 = lay.Q2
     A11 += 1.0
@@ -128,10 +150,13 @@ def factor_sparse(lay: ReLayout, A11: np.ndarray, B12: np.ndarray, B1X: np.ndarr
     Cr = pat.matrix(B12)
     S[np.arange(Q2), np.arange(Q2)] += 1.0
     d0 = np.abs(np.diag(S)).copy() if lay.precise else None
-    S[:Q2, :Q2] -= pat.gram(B12)
+    pat.subtract_gram(S, B12)
     if p:
         CrX = Cr.T @ Cx
         S[:Q2, Q2:] -= CrX
         S[Q2:, :Q2] -= CrX.T
-        S[Q2:, Q2:] -= Cx.T @ Cx
-    return factor_schur(lay, L1, 1.0 / L1, Cr, Cx, S, p, d0)
+        G = Cx.T @ Cx
+        S[Q2:, Q2:] -= np.tril(G) + np.tril(G, -1).T  # (its lower triangle, mirrored)
+    # S is exactly symmetric when S came so (Z_rest'WZ_rest, X'WX and their cross blocks mirrored,
+    # as fitglme.engine.blocks.factorize forms them): factored in place
+    return factor_schur(lay, L1, 1.0 / L1, Cr, Cx, S, p, d0, overwrite=symmetric)

@@ -39,6 +39,7 @@ class CrossProducts:
     zWz: float
     R: np.ndarray | None = None  # (p, p) scatter of the within-level residuals of X (layout.precise)
     pairs: object = None  # PairOperator of K12 (layout.cross_pattern() is not None)
+    k22_pairs: np.ndarray | None = None  # K22 at the PairOperator's column pairs (ja, jb)
 
 
 def cross_products(lay: ReLayout, Zs: list[np.ndarray], w: np.ndarray, X: np.ndarray, z: np.ndarray) -> CrossProducts:
@@ -88,8 +89,9 @@ def cross_products(lay: ReLayout, Zs: list[np.ndarray], w: np.ndarray, X: np.nda
         wr = w[:, None] * r
         R = wr.T @ r
         XWz = gamma.T @ K1z[:, 0] + wr.T @ z
-    return CrossProducts(K11, K1X, K1z, K12, K22, K2X, K2z, XWX, XWz, vdot(z, wz), R,
-                         pairs if Q2 else None)
+    pairs = pairs if Q2 else None
+    k22_pairs = K22[pairs.ja, pairs.jb] if pairs is not None else None
+    return CrossProducts(K11, K1X, K1z, K12, K22, K2X, K2z, XWX, XWz, vdot(z, wz), R, pairs, k22_pairs)
 
 
 def rest_right(lay: ReLayout, Ls: list[np.ndarray], M: np.ndarray) -> np.ndarray:
@@ -178,6 +180,8 @@ def _assemble_sparse(lay: ReLayout, cp: CrossProducts, Ls: list[np.ndarray], A11
     level (:class:`~fitglme.engine.layout.PairOperator`), never a dense (m1, Q2) array
     (docs/performance.md, "Crossed designs")."""
     pat = lay.cross_pattern()
+    op = cp.pairs
+    ja, jb = op.ja, op.jb
     Q2 = lay.Q2
     p = cp.XWX.shape[0]
     l1 = float(Ls[lay.first][0, 0])
@@ -186,30 +190,37 @@ def _assemble_sparse(lay: ReLayout, cp: CrossProducts, Ls: list[np.ndarray], A11
     if not np.all(a > 0):
         raise NotPositiveDefinite
     ia = 1.0 / a
-    P1, P2 = cp.pairs(np.column_stack([ia, ia * ia]))
-    T = P1
-    T *= -l1 * l1
-    T += cp.K22  # K22 - l1^2 K12' diag(1/a) K12
-    S = np.empty((Q2 + p, Q2 + p))
-    Srr = S[:Q2, :Q2]
-    np.multiply(T, lam2[:, None], out=Srr)
-    Srr *= lam2[None, :]
-    Srr[np.arange(Q2), np.arange(Q2)] += 1.0
+    # K22 and K12' diag(d) K12 vanish off the column pairs met within a first-term level (every row
+    # has a first-term level), so T and S_22 - I are formed on those pairs and scattered once.
+    V = op.values(np.column_stack([ia, ia * ia]))
+    tv = V[:, 0] * (-l1 * l1)
+    tv += cp.k22_pairs  # T = K22 - l1^2 K12' diag(1/a) K12 on the pairs
+    sv = lam2[ja] * lam2[jb]
+    sv *= tv
+    # The upper triangle (ja <= jb, sequential in S's C order) is what the in-place Cholesky reads
+    # (fitglme.engine.blocks._cholesky_lower); the lower one only where a ridge may be needed.
+    S = np.zeros((Q2 + p, Q2 + p))
+    S[ja, jb] = sv
+    if lay.precise:
+        S[jb, ja] = sv
+    S[np.arange(Q2), np.arange(Q2)] += 1.0
     K1X = cp.K1X[:, 0, :]
     if p:
         G = cp.K12.T @ (K1X * ia[:, None])
         S2X = (cp.K2X - l1 * l1 * G) * lam2[:, None]
         S[:Q2, Q2:] = S2X
-        S[Q2:, :Q2] = S2X.T
-        S[Q2:, Q2:] = cp.XWX - l1 * l1 * (K1X.T @ (K1X * ia[:, None]))
+        if lay.precise:
+            S[Q2:, :Q2] = S2X.T
+        SX = cp.XWX - l1 * l1 * (K1X.T @ (K1X * ia[:, None]))
+        S[Q2:, Q2:] = np.tril(SX) + np.tril(SX, -1).T  # (its lower triangle, mirrored)
     d0 = None
     if lay.precise:  # (the magnitudes before the cancellation, for the rounding-level ridge)
         d0 = np.concatenate([lam2 * lam2 * np.diag(cp.K22) + 1.0, np.abs(np.diag(cp.XWX))])
     L1 = np.sqrt(a)[:, None, None]
     li = 1.0 / L1[:, 0, 0]
     Cr = pat.matrix(cp.K12.data * lam2[cp.K12.indices] * (l1 * li[pat.rows]))
-    fac = factor_schur(lay, L1, 1.0 / L1, Cr, l1 * K1X * li[:, None], S, p, d0)
-    fac.sparse_parts = (T, P2, lam2, l1, a)  # for trace_blocks
+    fac = factor_schur(lay, L1, 1.0 / L1, Cr, l1 * K1X * li[:, None], S, p, d0, overwrite=True)
+    fac.sparse_parts = (tv, V[:, 1], lam2, l1, a)  # for trace_blocks
     r1 = l1 * cp.K1z[:, 0]
     return Assembled(fac, lay._to_public(r1, lam2 * cp.K2z), cp.XWz.copy(), Ls[lay.first])
 
@@ -279,12 +290,24 @@ def _trace_blocks_sparse(lay: ReLayout, cp: CrossProducts, Ls: list[np.ndarray],
     dense Q2 x Q2 products with the inverse of the Schur complement (docs/performance.md).
     """
     fac = asm.factor
-    T, P2, lam2, l1, a = fac.sparse_parts
+    tv, p2v, lam2, l1, a = fac.sparse_parts  # T and K12' diag(1/a^2) K12 on the column pairs
+    op = cp.pairs
+    ja, jb, off = op.ja, op.jb, op.off_diagonal
+    Q2 = lay.Q2
     k11 = cp.K11[:, 0, 0]
-    Sinv = fac.rest_schur_inverse()
-    SL = Sinv * lam2[:, None]  # (rows scaled by Lambda_2; the factor's arrays stay unchanged)
-    colsum = np.einsum("jr,jr->r", SL, T)
-    d1 = l1 * float(np.sum(k11 / a)) - l1 * float(np.einsum("jr,jr,r->", SL, P2, lam2))
+    # T and P2 vanish off the pairs (ja <= jb), so only Sinv there is needed: from the lower
+    # triangle of dpotri's output.  sum_j Sinv_jr lam_j T_jr gets, from pair (ja, jb), the term
+    # Sinv_ab lam_a T_ab at r = jb and (off the diagonal) Sinv_ab lam_b T_ab at r = ja.
+    sinv = fac.rest_schur_inverse_lower()[jb, ja]
+    st = sinv * tv
+    colsum = np.bincount(jb, weights=st * lam2[ja], minlength=Q2)
+    colsum += np.bincount(ja[off], weights=(st * lam2[jb])[off], minlength=Q2)
+    # lam'(Sinv * P2) lam: each off-diagonal pair twice
+    q = sinv * p2v
+    q *= lam2[ja]
+    q *= lam2[jb]
+    quad = 2.0 * float(q.sum()) - float(q[~off].sum())
+    d1 = l1 * float(np.sum(k11 / a)) - l1 * quad
     out: list[np.ndarray] = [None] * lay.nterms  # type: ignore[list-item]
     out[lay.first] = np.array([[d1]])
     for j, k in enumerate(lay.rest):

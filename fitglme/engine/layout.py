@@ -363,42 +363,57 @@ class CrossPattern:
         that table is small, else np.unique)."""
         if getattr(self, "_pair_cache", None) is None:
             nnz = self.nnz
-            row_end = np.repeat(self.indptr[1:], np.diff(self.indptr))
-            c = row_end - np.arange(nnz)  # entry a pairs with the entries a..(end of its row)
-            del row_end
-            total = int(c.sum())
-            first = np.cumsum(c) - c
-            a = np.repeat(np.arange(nnz, dtype=np.int64), c)
-            b = np.arange(total, dtype=np.int64)
-            b -= np.repeat(first - np.arange(nnz), c)
-            del first, c
             Q2 = self.shape[1]
-            key = self.indices[a].astype(np.int64) * Q2 + self.indices[b]  # (within a row, columns increase)
+            c = np.repeat(self.indptr[1:], np.diff(self.indptr))  # each entry's row end ...
+            c -= np.arange(nnz, dtype=c.dtype)  # ... entry a pairs with the entries a..(end of its row)
+            total = int(c.sum())
+            it = np.int32 if max(nnz, total) < 2**31 else np.int64
+            # a is non-decreasing (every entry's run of pairs in turn): gathers by a are repeats
+            a = np.repeat(np.arange(nnz, dtype=it), c)
+            b = np.arange(total, dtype=it)
+            first = np.cumsum(c, dtype=np.int64)
+            first -= c
+            first -= np.arange(nnz)
+            b -= np.repeat(first.astype(it), c)
+            del first
+            kt = np.int32 if Q2 * Q2 < 2**31 else np.int64
+            key = np.repeat(self.indices.astype(kt) * kt(Q2), c)  # (within a row, columns increase)
+            key += self.indices[b]
+            rows = np.repeat(self.rows.astype(it), c)
+            del c
             if Q2 * Q2 <= PAIR_TABLE:
                 seen = np.bincount(key, minlength=Q2 * Q2) > 0
                 ukey = np.flatnonzero(seen)
-                lookup = np.cumsum(seen, dtype=np.int64) - 1
+                lookup = np.cumsum(seen, dtype=np.int32 if ukey.size < 2**31 else np.int64)
+                lookup -= 1
                 kid = lookup[key]
                 del seen, lookup
             else:
                 ukey, kid = np.unique(key, return_inverse=True)
             del key
             it = np.int32 if max(nnz, ukey.size) < 2**31 else np.int64
-            a, b = a.astype(it), b.astype(it)
-            self._pair_cache = (a, b, self.rows[a].astype(it), kid.astype(it).ravel(),
+            self._pair_cache = (a.astype(it, copy=False), b.astype(it, copy=False), rows.astype(it, copy=False),
+                                kid.astype(it, copy=False).ravel(),
                                 (ukey // Q2).astype(np.int64), (ukey % Q2).astype(np.int64))
         return self._pair_cache
 
     def gram(self, data: np.ndarray) -> np.ndarray:
         """K'K (dense, Q2 x Q2) for the matrix K with this pattern and ``data``."""
-        a, b, _r, kid, ja, jb = self.pairs()
         Q2 = self.shape[1]
         P = np.zeros((Q2, Q2))
+        self.subtract_gram(P, data)
+        np.negative(P, out=P)
+        return P
+
+    def subtract_gram(self, S: np.ndarray, data: np.ndarray) -> None:
+        """S[:Q2, :Q2] -= K'K in place, at the column pairs only (K'K is zero elsewhere): the same
+        numbers as subtracting :meth:`gram`, without a dense Q2 x Q2 temporary."""
+        a, b, _r, kid, ja, jb = self.pairs()
         if a.size:
             sums = np.bincount(kid, weights=data[a] * data[b], minlength=ja.size)
-            P[jb, ja] = sums
-            P[ja, jb] = sums
-        return P
+            S[jb, ja] -= sums
+            off = ja != jb
+            S[ja[off], jb[off]] -= sums[off]
 
     def pair_operator(self, data: np.ndarray) -> "PairOperator":
         """For the matrix K with this pattern and ``data``: the linear map d -> K' diag(d) K."""
@@ -432,7 +447,7 @@ class PairOperator:
 
     def __call__(self, ds: np.ndarray) -> list[np.ndarray]:
         """K' diag(d) K (dense, Q2 x Q2) for each column d of ``ds`` (m1, r)."""
-        vals = self.Pi @ ds
+        vals = self.values(ds)
         out = []
         for c in range(ds.shape[1]):
             P = np.zeros((self.Q2, self.Q2))
@@ -440,3 +455,15 @@ class PairOperator:
             P[self.ja, self.jb] = vals[:, c]
             out.append(P)
         return out
+
+    def values(self, ds: np.ndarray) -> np.ndarray:
+        """K' diag(d) K at the column pairs (ja, jb), ja <= jb, for each column d of ``ds``:
+        (pairs, r); every other entry of K' diag(d) K is zero."""
+        return self.Pi @ ds
+
+    @property
+    def off_diagonal(self) -> np.ndarray:
+        """The column pairs with ja < jb (a boolean mask, cached)."""
+        if getattr(self, "_off", None) is None:
+            self._off = self.ja != self.jb
+        return self._off

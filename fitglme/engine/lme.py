@@ -44,6 +44,7 @@ class LMEState:
     objective: float  # -2 (restricted) log-likelihood
     factor: BlockFactor
     Ls: list[np.ndarray]
+    gradient: np.ndarray | None = None  # the objective's exact gradient, once computed
 
 
 def _times_lambda(lay: ReLayout, Ls: list[np.ndarray], v: np.ndarray, transpose: bool = False) -> np.ndarray:
@@ -329,6 +330,13 @@ class LMEProblem:
             st = self.solve(theta)
         except (NotPositiveDefinite, FloatingPointError):
             return np.inf, np.full(len(theta), np.nan)
+        if st.gradient is None:
+            st.gradient = self._gradient(theta, st)
+        return st.objective_rel, st.gradient.copy()  # (remembered with the state: the optimiser
+        # and its polish ask again for the gradient at the point they stopped)
+
+    def _gradient(self, theta: np.ndarray, st: LMEState) -> np.ndarray:
+        """The exact gradient of :meth:`objective_and_grad` at the solved state ``st``."""
         lay, cp = self.layout, self.cp
         fac, asm, Ls = st.factor, st.assembled, st.Ls
         n, p = self.n_eff, self.p
@@ -383,7 +391,7 @@ class LMEProblem:
                     gj -= 2.0 * float(np.sum(dL * F[k].T))
                 g[j] = gj
                 j += 1
-        return st.objective_rel, g
+        return g
 
     def fit(self, theta0: np.ndarray, verbose: int = 0, max_iter: int = 500, polish: bool = True,
             method: str = "quasinewton", max_fun: int = 10000) -> tuple[LMEState, bool]:
