@@ -243,12 +243,19 @@ class LMEProblem:
         state.increments = incr
         return state
 
+    def _row_residual(self, Ls: list[np.ndarray], beta: np.ndarray, u: np.ndarray):
+        """(z - X beta - Z Lambda u, w, Z Lambda) from the rows (one pass): the residual without the
+        cancellation of its cross-product form."""
+        z, w = (self.z, self.w) if self.z is not None else self._recompute()
+        zts = [scale_columns(Zk, Lk) for Zk, Lk in zip(self.Zs, Ls)]
+        resid = z - self.X @ beta
+        resid -= self.layout.z_times(zts, u)
+        return resid, w, zts
+
     def _direct_r2(self, Ls: list[np.ndarray], beta: np.ndarray, u: np.ndarray) -> float:
         """The penalised residual sum of squares |W^{1/2}(z - X beta - Z Lambda u)|^2 + |u|^2 from the
         rows (one pass): exact to rounding, where z'Wz - r'A^{-1}r cancels the digits of a small r^2."""
-        z, w = (self.z, self.w) if self.z is not None else self._recompute()
-        zts = [scale_columns(Zk, Lk) for Zk, Lk in zip(self.Zs, Ls)]
-        resid = z - self.X @ beta - self.layout.z_times(zts, u)
+        resid, w, _ = self._row_residual(Ls, beta, u)
         return vdot(w, resid**2) + vdot(u, u)
 
     def _refined(self, Ls: list[np.ndarray], fac: BlockFactor, beta: np.ndarray,
@@ -256,10 +263,7 @@ class LMEProblem:
         """One step of iterative refinement of the penalised least-squares solution: the gradient
         residual [Lambda'Z'W rho - u; X'W rho], rho = z - X beta - Z Lambda u from the rows (one pass),
         solved with the same factor."""
-        z, w = (self.z, self.w) if self.z is not None else self._recompute()
-        zts = [scale_columns(Zk, Lk) for Zk, Lk in zip(self.Zs, Ls)]
-        rho = z - self.X @ beta
-        rho -= self.layout.z_times(zts, u)
+        rho, w, zts = self._row_residual(Ls, beta, u)
         rho *= w
         du, dbeta = fac.solve(self.layout.zt_times(zts, rho) - u, self.X.T @ rho)
         return beta + dbeta, u + du
@@ -355,9 +359,7 @@ class LMEProblem:
             if not st.r2 > CANCELLATION * cp.zWz:
                 # Z'W(z - X beta - Z b) from the cross products cancels the digits of a small residual
                 # as r^2 does: from the rows (one pass), so that the gradient keeps them.
-                z, w = (self.z, self.w) if self.z is not None else self._recompute()
-                zts = [scale_columns(Zk, Lk) for Zk, Lk in zip(self.Zs, Ls)]
-                resid = z - self.X @ st.beta - lay.z_times(zts, st.u)
+                resid, w, _ = self._row_residual(Ls, st.beta, st.u)
                 resid *= w
                 z_rho = lay.zt_times(self.Zs, resid)
             else:
