@@ -19,10 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg import blas
 from scipy.linalg import lapack
 
 from .events import EventKind, record
-from .layout import ReLayout
+from .layout import ReLayout, vdot
 
 
 @dataclass
@@ -102,16 +103,26 @@ class BlockFactor:
             m1, q1, Q2 = lay.m1, lay.q1, lay.Q2
             B1 = np.einsum("kca,kcb->kab", self.L1inv, self.L1inv)  # A11^{-1} per level
             if Q2:
-                L2r = self.L2[:Q2, :Q2]
-                Linv2 = _tri_solve(L2r, np.eye(Q2), lower=True)
-                T = (self.C[:, :Q2] @ Linv2.T).reshape(m1, q1, Q2)
-                G = _apply_level_blocks(self.L1inv, T, transpose=True)  # (m1, q1, Q2)
-                del T  # the (m1 q1, Q2) temporaries are freed one by one
+                # One (m1 q1, Q2) array besides C: T = C L2r^{-T}, then G = L1^{-T} T and
+                # H12 = -G L2r^{-1}, each in place (BLAS triangular solves on the transposes, which
+                # are Fortran-ordered views): at 10,000 x 1,000 crossed levels such an array is
+                # 80 MB (docs/performance.md, "Crossed designs").
+                L2r = np.asfortranarray(self.L2[:Q2, :Q2])
+                T = np.array(self.C[:, :Q2], order="C")  # (a copy: C stays)
+                T = blas.dtrsm(1.0, L2r, T.T, side=0, lower=1, overwrite_b=1).T  # T' = L2r^{-1} C'
+                G = _apply_level_blocks(self.L1inv, T.reshape(m1, q1, Q2), transpose=True)
+                del T
                 H11 = B1 + np.einsum("kaj,kbj->kab", G, G)
-                H12 = G.reshape(m1 * q1, Q2) @ Linv2
+                Gt = blas.dtrsm(-1.0, L2r, G.reshape(m1 * q1, Q2).T, side=0, lower=1, trans_a=1,
+                                overwrite_b=1)  # -L2r^{-T} G'
                 del G
-                H12 = np.negative(H12, out=H12).reshape(m1, q1, Q2)
-                H22 = Linv2.T @ Linv2
+                H12 = Gt.T.reshape(m1, q1, Q2)
+                del Gt
+                low, info = lapack.dpotri(L2r, lower=1)  # S^{-1}: its lower triangle
+                if info != 0:
+                    raise NotPositiveDefinite
+                H22 = np.tril(low, -1).T
+                H22 += np.tril(low)
             else:
                 H11, H12, H22 = B1, np.zeros((m1, q1, 0)), np.zeros((0, 0))
             self._re_cache = (H11, H12, H22)
@@ -156,21 +167,48 @@ class BlockFactor:
         return out
 
     def weighted_trace(self, w: np.ndarray, xs: list[np.ndarray | None], ys: list[np.ndarray | None]) -> float:
-        """sum_i w_i x_i' H^{-1} y_i = tr(H^{-1} Y'WX), accumulated per level (no per-row gathers)."""
+        """sum_i w_i x_i' H^{-1} y_i = tr(H^{-1} Y'WX), accumulated per level (no per-row gathers),
+        except the first-rest part of scalar terms with fewer rows than (first level, rest column)
+        cells: that one row by row (:meth:`_first_rest_trace_by_rows`, no dense (m1, Q2) sums)."""
         lay = self.layout
         H11, H12, H22 = self._re_inverse_blocks()
         f = lay.first
         total = 0.0
         if xs[f] is not None and ys[f] is not None:
             total += float(np.einsum("kab,kab->", H11, lay.level_sums(w, ys[f], xs[f])))
-        if lay.Q2:
-            H12f = H12.reshape(lay.m1 * lay.q1, lay.Q2)
+        if not lay.Q2:
+            return total
+        H12f = H12.reshape(lay.m1 * lay.q1, lay.Q2)
+        if lay.q1 == 1 and all(lay.qs[k] == 1 for k in lay.rest) and lay.n < H12f.size:
+            total += self._first_rest_trace_by_rows(w, xs, ys, H12f)
+        else:
             if xs[f] is not None and any(ys[k] is not None for k in lay.rest):
                 total += float(np.einsum("ij,ij->", H12f, lay.first_rest_cross(xs[f], ys, w)))
             if ys[f] is not None and any(xs[k] is not None for k in lay.rest):
                 total += float(np.einsum("ij,ij->", H12f, lay.first_rest_cross(ys[f], xs, w)))
-            if any(xs[k] is not None for k in lay.rest) and any(ys[k] is not None for k in lay.rest):
-                total += float(np.einsum("ij,ij->", H22, lay.rest_rest_cross(xs, ys, w)))
+        if any(xs[k] is not None for k in lay.rest) and any(ys[k] is not None for k in lay.rest):
+            total += float(np.einsum("ij,ij->", H22, lay.rest_rest_cross(xs, ys, w)))
+        return total
+
+    def _first_rest_trace_by_rows(self, w, xs, ys, H12f) -> float:
+        """sum_i w_i (x1_i y_k,i + y1_i x_k,i) (H^{-1})_12[level_1(i), column_k(i)] over the rest terms k
+        (scalar terms): the first-rest part of :meth:`weighted_trace` from one gather per row."""
+        lay = self.layout
+        f = lay.first
+        x1, y1 = xs[f], ys[f]
+        total = 0.0
+        for j, k in enumerate(lay.rest):
+            pair = None
+            if x1 is not None and ys[k] is not None:
+                pair = x1[:, 0] * ys[k][:, 0]
+            if y1 is not None and xs[k] is not None:
+                t = y1[:, 0] * xs[k][:, 0]
+                pair = t if pair is None else pair + t
+            if pair is None:
+                continue
+            h = H12f[lay.indices[f], lay.rest_offsets[j] + lay.indices[k]]
+            h *= pair
+            total += vdot(w, h)
         return total
 
     def re_solve(self, r_u: np.ndarray) -> np.ndarray:

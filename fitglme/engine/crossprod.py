@@ -265,16 +265,27 @@ def trace_blocks(lay: ReLayout, cp: CrossProducts, Ls: list[np.ndarray], asm: As
     out: list[np.ndarray] = [None] * lay.nterms  # type: ignore[list-item]
     D1 = np.einsum("kab,kbd->ad", H11, L1.T @ cp.K11)  # sum_l H11_l L1'K11_l
     if Q2:
-        K12L = rest_right(lay, Ls, cp.K12)  # Z1'WZ2 Lambda_2
-        D1 = D1 + np.einsum("kaj,kbj->ab", H12, K12L.reshape(m1, q1, Q2))
-        del K12L
-        L1K12 = np.einsum("ba,kbj->kaj", L1, cp.K12.reshape(m1, q1, Q2)).reshape(m1 * q1, Q2)
-        U = H12.reshape(m1 * q1, Q2).T @ L1K12 + H22 @ rest_left(lay, Ls, cp.K22)
-        for j, k in enumerate(lay.rest):
-            o = lay.rest_offsets[j]
-            m, q = lay.nlevels[k], lay.qs[k]
-            blk = U[o : o + m * q, o : o + m * q].reshape(m, q, m, q)
-            out[k] = np.einsum("iaib->ab", blk)
+        # Only the diagonal level blocks of U = (H^{-1})_21 L1'K12 + (H^{-1})_22 Lambda_2'K22 are
+        # needed: O(m1 q1 Q2 q) sums instead of the (Q2, Q2) products (O(m1 q1 Q2^2)).
+        H12f = H12.reshape(m1 * q1, Q2)
+        M22 = rest_left(lay, Ls, cp.K22)
+        if q1 == 1 and all(lay.qs[k] == 1 for k in lay.rest):
+            # scalar terms: one column sum of (H^{-1})_12 * K12 serves both, no (m1, Q2) temporary
+            v = np.einsum("ij,ij->j", H12f, cp.K12)
+            D1 = D1 + vdot(v, _rest_scales(lay, Ls))
+            d = float(L1[0, 0]) * v + np.einsum("ji,ij->j", H22, M22)
+            for j, k in enumerate(lay.rest):
+                out[k] = np.array([[d[lay.rest_offsets[j] : lay.rest_offsets[j + 1]].sum()]])
+        else:
+            K12L = rest_right(lay, Ls, cp.K12)  # Z1'WZ2 Lambda_2
+            D1 = D1 + np.einsum("kaj,kbj->ab", H12, K12L.reshape(m1, q1, Q2))
+            del K12L
+            L1K12 = np.einsum("ba,kbj->kaj", L1, cp.K12.reshape(m1, q1, Q2)).reshape(m1 * q1, Q2)
+            for j, k in enumerate(lay.rest):
+                o, e = lay.rest_offsets[j], lay.rest_offsets[j + 1]
+                m, q = lay.nlevels[k], lay.qs[k]
+                out[k] = (np.einsum("ria,rib->ab", H12f[:, o:e].reshape(-1, m, q), L1K12[:, o:e].reshape(-1, m, q))
+                          + np.einsum("iaz,zib->ab", H22[o:e].reshape(m, q, Q2), M22[:, o:e].reshape(Q2, m, q)))
     out[lay.first] = D1
     return out
 
