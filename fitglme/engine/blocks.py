@@ -17,6 +17,7 @@ Q2 columns in all) and X join a dense Schur complement of size Q2 + p.  The layo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 from scipy.linalg import blas
@@ -36,6 +37,17 @@ class BlockFactor:
     C: np.ndarray  # (m1*q1, Q2 + p) = L1^{-1} [A12 A13]
     L2: np.ndarray  # (Q2 + p, Q2 + p) lower Cholesky factor of the Schur complement
     p: int
+    #: forms C again (bit for bit) once :meth:`_re_inverse_blocks` has used C's storage for
+    #: (H^{-1})_12; None: C is kept (see :meth:`__getattr__`)
+    remake_c: Callable[[], np.ndarray] | None = None
+
+    def __getattr__(self, name: str):
+        # Only reached when C has lent its storage to (H^{-1})_12 (LME scalar terms: C is the
+        # cross product K12 scaled by rows and columns, cheap to form again): formed on demand.
+        if name == "C" and self.__dict__.get("remake_c") is not None:
+            self.C = self.remake_c()
+            return self.C
+        raise AttributeError(name)
 
     @property
     def logdet_re(self) -> float:
@@ -103,21 +115,9 @@ class BlockFactor:
             m1, q1, Q2 = lay.m1, lay.q1, lay.Q2
             B1 = np.einsum("kca,kcb->kab", self.L1inv, self.L1inv)  # A11^{-1} per level
             if Q2:
-                # One (m1 q1, Q2) array besides C: T = C L2r^{-T}, then G = L1^{-T} T and
-                # H12 = -G L2r^{-1}, each in place (BLAS triangular solves on the transposes, which
-                # are Fortran-ordered views): at 10,000 x 1,000 crossed levels such an array is
-                # 80 MB (docs/performance.md, "Crossed designs").
                 L2r = np.asfortranarray(self.L2[:Q2, :Q2])
-                T = np.array(self.C[:, :Q2], order="C")  # (a copy: C stays)
-                T = blas.dtrsm(1.0, L2r, T.T, side=0, lower=1, overwrite_b=1).T  # T' = L2r^{-1} C'
-                G = _apply_level_blocks(self.L1inv, T.reshape(m1, q1, Q2), transpose=True)
-                del T
-                H11 = B1 + np.einsum("kaj,kbj->kab", G, G)
-                Gt = blas.dtrsm(-1.0, L2r, G.reshape(m1 * q1, Q2).T, side=0, lower=1, trans_a=1,
-                                overwrite_b=1)  # -L2r^{-T} G'
-                del G
-                H12 = Gt.T.reshape(m1, q1, Q2)
-                del Gt
+                H11 = B1
+                H12 = self._h12_in_blocks(L2r, H11)
                 low, info = lapack.dpotri(L2r, lower=1)  # S^{-1}: its lower triangle
                 if info != 0:
                     raise NotPositiveDefinite
@@ -127,6 +127,32 @@ class BlockFactor:
                 H11, H12, H22 = B1, np.zeros((m1, q1, 0)), np.zeros((0, 0))
             self._re_cache = (H11, H12, H22)
         return self._re_cache
+
+    def _h12_in_blocks(self, L2r: np.ndarray, H11: np.ndarray) -> np.ndarray:
+        """(H^{-1})_12 = -G L2r^{-1} with G = L1^{-T} C L2r^{-T}, level block by level block (BLAS
+        triangular solves in place on a block's copy), adding G G' to ``H11`` (m1, q1, q1).  When C
+        can be formed again (``remake_c``, scalar first term) each block is written back into C's
+        own storage, which becomes (H^{-1})_12 (a strided view) and C goes: no (m1 q1, Q2) array
+        besides it.  At 10,000 x 1,000 crossed levels such an array is 80 MB (docs/performance.md,
+        "Crossed designs")."""
+        m1, q1, Q2 = self.layout.m1, self.layout.q1, L2r.shape[0]
+        C = self.C
+        if self.remake_c is not None and q1 == 1:
+            out = C
+            del self.C  # (formed again on demand: __getattr__)
+        else:
+            out = np.empty((m1 * q1, Q2))
+        step = max(1, (1 << 20) // max(Q2 * q1, 1))  # levels per block: ~8 MB
+        for l0 in range(0, m1, step):
+            l1 = min(m1, l0 + step)
+            rows = slice(l0 * q1, l1 * q1)
+            T = np.array(C[rows, :Q2], order="C")
+            T = blas.dtrsm(1.0, L2r, T.T, side=0, lower=1, overwrite_b=1).T  # T' = L2r^{-1} C'
+            G = _apply_level_blocks(self.L1inv[l0:l1], T.reshape(l1 - l0, q1, Q2), transpose=True)
+            H11[l0:l1] += np.einsum("kaj,kbj->kab", G, G)
+            Gt = blas.dtrsm(-1.0, L2r, G.reshape(-1, Q2).T, side=0, lower=1, trans_a=1, overwrite_b=1)
+            out[rows, :Q2] = Gt.T  # -G L2r^{-1}
+        return out[:, :Q2].reshape(m1, q1, Q2)
 
     def row_forms(self, xs: list[np.ndarray | None], ys: list[np.ndarray | None]) -> np.ndarray:
         """x_i' H^{-1} y_i for every row i (H the random-effects block of A).

@@ -17,10 +17,11 @@ expansion of the rest terms' factors.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
-from .blocks import BlockFactor, NotPositiveDefinite, factor_blocks
+from .blocks import BlockFactor, NotPositiveDefinite, _apply_level_blocks, factor_blocks
 from .crossed import factor_schur
 from .layout import ReLayout, vdot
 
@@ -160,9 +161,25 @@ def assemble(lay: ReLayout, cp: CrossProducts, Ls: list[np.ndarray]) -> Assemble
         kx = cp.K1X[:, 0, :]
         schur = cp.R + (kx * c[:, None]).T @ kx
     fac = factor_blocks(lay, A11, B, S, p, schur)
+    if Q2 and q1 == 1 and all(lay.qs[k] == 1 for k in lay.rest):
+        # C may lend its storage to (H^{-1})_12 (BlockFactor.remake_c): the gradient's traces then
+        # need no third (m1, Q2) array besides K12 and C
+        fac.remake_c = partial(_scalar_c, cp.K12, col, B1X, fac.L1inv)
     r1 = np.einsum("ba,kb->ka", L1, cp.K1z).ravel()
     r2 = rest_left(lay, Ls, cp.K2z) if Q2 else np.zeros(0)
     return Assembled(fac, lay._to_public(r1, r2), cp.XWz.copy(), L1)
+
+
+def _scalar_c(K12: np.ndarray, col: np.ndarray, B1X: np.ndarray, L1inv: np.ndarray) -> np.ndarray:
+    """C = L1^{-1} [Lambda_1'K12 Lambda_2 | Lambda_1'K1X] for scalar terms, formed exactly as
+    :func:`assemble` and :func:`~fitglme.engine.blocks.factor_blocks` form it (the same operations,
+    so the same bits)."""
+    m1, Q2 = K12.shape
+    n2 = Q2 + B1X.shape[1]
+    B = np.empty((m1, n2))
+    np.multiply(K12, col[None, :], out=B[:, :Q2])
+    B[:, Q2:] = B1X
+    return _apply_level_blocks(L1inv, B.reshape(m1, 1, n2)).reshape(m1, n2)
 
 
 def _rest_scales(lay: ReLayout, Ls: list[np.ndarray]) -> np.ndarray:

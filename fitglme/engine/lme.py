@@ -365,7 +365,6 @@ class LMEProblem:
             else:
                 z_rho = zwz_vector(lay, cp) - ZWX @ st.beta - k_times(lay, cp, b)
         rho_u = level_pairs(lay, z_rho, st.u)
-        D = trace_blocks(lay, cp, Ls, asm)
         stable_reml = self.reml and p and cp.R is not None
         if stable_reml:
             # log det S for the cancellation-free Schur complement S = R + sum_l c_l k_l k_l',
@@ -381,6 +380,8 @@ class LMEProblem:
             LP = np.column_stack([_times_lambda(lay, Ls, P[:, c]) for c in range(p)])
             ET = ZWX - np.column_stack([k_times(lay, cp, LP[:, c]) for c in range(p)])
             F = level_pairs(lay, P @ fac.beta_covariance(), ET)
+        # (after the solves with the factor: its C may lend its storage to the traces' H^{-1} blocks)
+        D = trace_blocks(lay, cp, Ls, asm)
         g = np.zeros(len(theta))
         j = 0
         for k, pat in enumerate(self.thetas.patterns):
