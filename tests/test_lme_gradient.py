@@ -51,3 +51,18 @@ def test_gradient_matches_central_differences(kind, reml):
     # central differences at h = 1e-5 of an objective of size ~1e3: truncation ~h^2 |f'''| and
     # rounding ~1e-16 |f| / h, both below 1e-6 here (measured: agreement to ~1e-8)
     np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-6)
+
+
+def test_c_lent_to_the_inverse_blocks_is_formed_again_bit_for_bit():
+    """Dense crossed scalar terms: the gradient's H^{-1} blocks take C's storage (BlockFactor.remake_c,
+    docs/performance.md); a later solve forms C again, the same bits."""
+    lme, theta = _problem("crossed_dense", False)
+    st = lme.solve(theta)
+    fac = st.factor
+    assert fac.remake_c is not None
+    before = fac.C.copy()
+    lme.objective_and_grad(theta)
+    assert "C" not in vars(fac)  # (the storage was lent)
+    np.testing.assert_array_equal(fac.C, before)
+    h12 = fac._re_inverse_blocks()[1]
+    assert not np.shares_memory(h12, fac.C)
