@@ -54,14 +54,10 @@ def cross_products(lay: ReLayout, Zs: list[np.ndarray], w: np.ndarray, X: np.nda
     K11 = lay.level_sums(w, Z1, Z1)
     K1X = np.empty((m1, q1, p))
     K1z = np.empty((m1, q1))
-    tmp = np.empty(n)
-    for a in range(q1):  # per-level sums, one (n,) temporary at a time
+    for a in range(q1):  # per-level sums of products, block by block (ReLayout.product_sums)
         for c in range(p):
-            np.multiply(w, X[:, c], out=tmp)
-            tmp *= Z1[:, a]
-            K1X[:, a, c] = lay.level_sum(tmp)
-        np.multiply(Z1[:, a], wz, out=tmp)
-        K1z[:, a] = lay.level_sum(tmp)
+            K1X[:, a, c] = lay.product_sums(lay.first, w, X[:, c], Z1[:, a])
+        K1z[:, a] = lay.product_sums(lay.first, Z1[:, a], wz)
     pat = lay.cross_pattern() if Q2 else None
     if Q2:
         if pat is not None:

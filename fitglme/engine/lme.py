@@ -248,15 +248,16 @@ class LMEProblem:
         cancellation of its cross-product form."""
         z, w = (self.z, self.w) if self.z is not None else self._recompute()
         zts = [scale_columns(Zk, Lk) for Zk, Lk in zip(self.Zs, Ls)]
-        resid = z - self.X @ beta
-        resid -= self.layout.z_times(zts, u)
+        resid = self.X @ beta
+        np.subtract(z, resid, out=resid)
+        self.layout.add_z_times(zts, u, resid, subtract=True)
         return resid, w, zts
 
     def _direct_r2(self, Ls: list[np.ndarray], beta: np.ndarray, u: np.ndarray) -> float:
         """The penalised residual sum of squares |W^{1/2}(z - X beta - Z Lambda u)|^2 + |u|^2 from the
         rows (one pass): exact to rounding, where z'Wz - r'A^{-1}r cancels the digits of a small r^2."""
         resid, w, _ = self._row_residual(Ls, beta, u)
-        return vdot(w, resid**2) + vdot(u, u)
+        return vdot(w, np.square(resid, out=resid)) + vdot(u, u)
 
     def _refined(self, Ls: list[np.ndarray], fac: BlockFactor, beta: np.ndarray,
                  u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .arrays import constant_value
+from .arrays import constant_value, max_abs_diff
 from .blocks import NotPositiveDefinite
 from .events import EventKind, record
 from .layout import ReLayout, scale_columns
@@ -121,7 +121,7 @@ def pseudo_likelihood(
         eta_new = _linear_predictor(X, layout, Zs, state, resp.offset)
         # MATLAB's test (fitglme documentation, PL tolerance): max|eta_new - eta| <=
         # tol * max(max|eta|, 1), eta the linear predictor the pseudo data were formed from.
-        change = float(np.max(np.abs(eta_new - eta))) / max(float(np.max(np.abs(eta))), 1.0)
+        change = max_abs_diff(eta_new, eta) / max(float(np.max(np.abs(eta))), 1.0)
         if precise and not layout.precise and (change <= tol or fixed_data or it == max_iter):
             state, eta_new = _final_state(lme, state, eta_new, X, layout, Zs, resp.offset)
         if not layout.precise:
@@ -158,8 +158,7 @@ def pseudo_likelihood(
 def working_data(resp: GLMResponse, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Working response z = eta - offset + (y - mu) / h and weights w = pw h^2 / V at ``eta``."""
     link, dist = resp.link, resp.dist
-    mu = link.inverse(eta)
-    h = link.mu_eta(eta)
+    mu, h = link.inverse_and_mu_eta(eta)  # (the log link: one vector, h = mu)
     z = resp.y - mu  # in place: each n-vector is freed as soon as it is used
     V = None if resp.unit_canonical else dist.variance(mu)  # (h = V for canonical links)
     del mu
@@ -198,7 +197,7 @@ def _final_state(lme: LMEProblem, state: LMEState, eta: np.ndarray, X, layout: R
 def _linear_predictor(X, layout: ReLayout, Zs, state: LMEState, offset) -> np.ndarray:
     """eta = X beta + Z Lambda u + offset of an LME solution."""
     eta = X @ state.beta
-    eta += layout.z_times([scale_columns(Zk, Lk) for Zk, Lk in zip(Zs, state.Ls)], state.u)
+    layout.add_z_times([scale_columns(Zk, Lk) for Zk, Lk in zip(Zs, state.Ls)], state.u, eta)
     eta += offset
     return eta
 
@@ -293,7 +292,7 @@ def fit_pl(problem) -> EngineResult:
     Ls_abs = [np.sqrt(s2) * L for L in state.Ls]
     b = _b_from_u(layout, state.Ls, state.u)
     mu = resp.link.inverse(eta)
-    W = resp.working(eta, 1.0, observed=False)[2]
+    W = resp.working(eta, 1.0, observed=False, mu=mu if resp.link.kind == "log" else None)[2]
     return EngineResult(
         method=settings.method,
         beta=state.beta,
