@@ -298,7 +298,7 @@ class ReLayout:
     def z_times(self, zts: list[np.ndarray], u: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Z Lambda u, for Zt_k = Z_k L_k (into ``out`` when given: an (n,) buffer to reuse)."""
         if self.nterms == 1 and self.qs[0] == 1:  # one scalar term: the gathered vector is the result
-            out = np.take(u, self.indices[0], out=out)
+            out = np.take(u, self.indices[0], out=out, mode="clip")  # (mode="raise" would buffer out)
             out *= zts[0][:, 0]
             return out
         out = np.empty(self.n) if out is None else out

@@ -34,7 +34,7 @@ import numpy as np
 from .blocks import NotPositiveDefinite
 from .layout import scale_columns, vdot
 from .lme import LMEProblem, ThetaMap
-from .pirls import HugeReference, laplace_deviance, pirls
+from .pirls import HugeReference, RowBuffers, laplace_deviance, pirls
 from .pseudo_likelihood import working_data
 
 __all__ = ["LaplaceObjective", "ProfiledObjective", "laplace_about_fit", "pseudo_data_about_fit"]
@@ -66,6 +66,7 @@ class LaplaceObjective:
         # The last evaluation (x, PIRLS state, value, gradient): optimisers and the Newton polish
         # often ask again for the value or gradient at the point they just evaluated.
         self._memo: tuple | None = None
+        self._buffers = RowBuffers(layout.n)  # PIRLS's row buffers, reused across the evaluations
 
     def unpack(self, x):
         theta = x[: self.k]
@@ -87,7 +88,7 @@ class LaplaceObjective:
     def _pirls(self, Ls, beta, phi, u_start):
         zts = [scale_columns(Zk, Lk) for Zk, Lk in zip(self.Zs, Ls)]
         st = pirls(self.layout, zts, self.X, self.resp, beta, u_start, phi, profile_beta=self.approximate,
-                   observed=True, Ls=Ls, reference=self.reference, **self.pirls_kwargs)
+                   observed=True, Ls=Ls, reference=self.reference, buffers=self._buffers, **self.pirls_kwargs)
         return st, zts
 
     def deviance(self, Ls: list[np.ndarray], beta: np.ndarray, phi: float) -> float:
@@ -164,11 +165,14 @@ class LaplaceObjective:
         # No more solves: the factor's dense Schur block goes (its H^{-1} blocks, cached by
         # row_forms, are all the rest needs).
         fac.C = None
+        pool = self._buffers  # (the score, weights and W M t below: given back at the end)
+        taken = (pool.take(), pool.take(), pool.take())
         if huge is not None:
             s, W = None, W_huge  # the score enters through the reference form's level sums
         else:
             # (log link: working would recompute exactly this mu; other links keep its own dmu/deta)
-            s, W = resp.working(eta, phi, observed=True, mu=mu if resp.link.kind == "log" else None)[1:]
+            s, W = resp.working(eta, phi, observed=True, mu=mu if resp.link.kind == "log" else None,
+                                out=taken[:2])[1:]
         del W_huge
         if self.dfree:
             # (analytic: a difference of the summed log-likelihood left ~1e-7 of rounding noise in
@@ -184,7 +188,7 @@ class LaplaceObjective:
             parts[k] = scale_columns(Zk, dL)
             traces.append(fac.weighted_trace(W, zts, parts))
             del parts
-        WMt = lay.z_times(zts, tu)
+        WMt = lay.z_times(zts, tu, out=taken[2])
         if self.approximate:
             WMt += X @ tb
         WMt *= W  # W M t
@@ -214,6 +218,8 @@ class LaplaceObjective:
             g[self.k : self.k + self.p] = -2 * Xs + X.T @ (v - WMt)
         if self.dfree:
             g[-1] = dl - (lay.Q - fac.re_trace_inverse()) - vdot(tu, u)
+        del s, WMt
+        pool.give(*taken)
         return g
 
 

@@ -174,6 +174,31 @@ def _is_canonical(dist, link) -> bool:
     return is_canonical(link, dist.name)
 
 
+class RowBuffers:
+    """Free (n,) buffers that PIRLS reuses within and across its searches (docs/performance.md,
+    "Growth in n": above ~4e6 rows every fresh n-vector is a fresh mmap that the kernel faults in
+    and zeroes).  Only buffers that nothing else references are given back: a Newton iteration's
+    score and weights, rejected trial points and the iterates accepted steps replace; the eta and
+    mu a search returns never are.  One per objective, not shared between threads; at most
+    :data:`MAX_FREE` are kept."""
+
+    MAX_FREE = 4
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self._free: list[np.ndarray] = []
+
+    def take(self) -> np.ndarray:
+        """A free buffer (uninitialised), or a new one."""
+        return self._free.pop() if self._free else np.empty(self.n)
+
+    def give(self, *arrays: np.ndarray) -> None:
+        """Return buffers no longer referenced by the caller's results."""
+        for a in arrays:
+            if len(self._free) < self.MAX_FREE and a.shape == (self.n,) and a.dtype == float and a.flags.writeable:
+                self._free.append(a)
+
+
 @dataclass
 class PirlsState:
     u: np.ndarray
@@ -352,6 +377,7 @@ def pirls(
     eta_tol: float | None = None,
     grad_tol: float = 1e-6,
     step_tol: float | None = None,
+    buffers: RowBuffers | None = None,
 ) -> PirlsState:
     """Conditional mode of u (and beta when ``profile_beta``) for fixed Lambda.
 
@@ -366,7 +392,8 @@ def pirls(
     ``state.trace`` records what was done (:class:`~fitglme.engine.posterior_mode.ModeTrace`).
 
     ``reference`` (huge counts, with the factors ``Ls``): the mode is found by Newton's method
-    relative to that reference fit (:class:`HugeReference`), whatever ``method``.
+    relative to that reference fit (:class:`HugeReference`), whatever ``method``.  ``buffers``: the
+    caller's :class:`RowBuffers`, reused by the Newton iterations (default: the search's own).
 
     Raises
     ------
@@ -382,12 +409,15 @@ def pirls(
     eta_of = _eta_function(layout, zts, X, resp, beta, profile_beta)
     trace = ModeTrace(method)
     args = (layout, zts, X, resp, eta_of, u0.copy(), beta.copy(), dispersion, profile_beta, observed)
+    pool = buffers if buffers is not None else RowBuffers(layout.n)
     u, beta, eta, mu, ll, converged, it = _find_mode(args, method, max_iter, tol, display, trace, eta_tol,
-                                                     grad_tol, step_tol)
+                                                     grad_tol, step_tol, pool)
     # Factor at the mode with the objective's weights (observed where available).
     del eta_of  # (no more steps: the fixed part is freed before the last factorisation)
-    mu, score, W = resp.working(eta, dispersion, observed, mu)
+    r_buf = pool.take()
+    mu, score, W = resp.working(eta, dispersion, observed, mu, out=(r_buf, None))
     del score
+    pool.give(r_buf)
     fac = factorize(layout, zts, W, X if profile_beta else None)
     trace.jacobian_evals += 1
     st = PirlsState(u, beta, eta, mu, ll, fac, W, converged, it)
@@ -417,7 +447,7 @@ def _eta_function(layout: ReLayout, zts: list[np.ndarray], X: np.ndarray, resp: 
 
 
 def _find_mode(args: tuple, method: str, max_iter: int, tol: float, display: bool, trace: ModeTrace,
-               eta_tol: float | None, grad_tol: float, step_tol: float | None):
+               eta_tol: float | None, grad_tol: float, step_tol: float | None, pool: RowBuffers):
     """The mode search of :func:`pirls` (``args`` = layout, zts, X, resp, eta_of, u, beta, dispersion,
     profile_beta, observed): the method, then the Newton iteration with the rounding criterion
     when the method stopped on a looser test; returns (u, beta, eta, mu, ll, converged, iterations)."""
@@ -427,7 +457,7 @@ def _find_mode(args: tuple, method: str, max_iter: int, tol: float, display: boo
                                    display, trace)
         polish = ok
     else:
-        u, beta, eta, mu, ll, converged, it = _newton(*args, max_iter, tol, display, trace, eta_tol=eta_tol,
+        u, beta, eta, mu, ll, converged, it = _newton(*args, max_iter, tol, display, trace, pool, eta_tol=eta_tol,
                                                       step_tol=step_tol)
         trace.iterations = it
         polish = converged and trace.stop in ("eta", "step")
@@ -436,8 +466,11 @@ def _find_mode(args: tuple, method: str, max_iter: int, tol: float, display: boo
             return u, beta, eta, mu, ll, converged, it
     its = trace.iterations
     if polish:
+        if method == "newton":  # (its end point: the polish starts afresh from u, beta)
+            pool.give(eta, mu)
+            del eta, mu
         u, beta, eta, mu, ll, converged, it = _newton(*args[:5], u, beta, *args[7:], POLISH_MAX_ITER, tol, display,
-                                                      trace, record=False)
+                                                      trace, pool, record=False)
         trace.polish_iterations = it
     else:
         eta = eta_of(u, beta)
@@ -453,37 +486,32 @@ POLISH_MAX_ITER = 30
 
 
 def _newton(layout, zts, X, resp, eta_of, u, beta, dispersion, profile_beta, observed, max_iter, tol, display,
-            trace, eta_tol=None, step_tol=None, record=True):
+            trace, pool, eta_tol=None, step_tol=None, record=True):
     """Newton steps on the penalised deviance with step halving; returns
     (u, beta, eta, mu, loglik, converged, iterations).  ``eta_tol`` / ``step_tol`` (optional) add
     the stopping rules max|d eta| <= eta_tol max(max|eta|, 1) and |step|_2 <= step_tol
-    (``trace.stop`` then says which one ended the iteration).
-
-    The row vectors are reused across the iterations (docs/performance.md, "Growth in n"): the
-    score and weights in two buffers, the trial points' (eta, mu) in those of rejected trials and
-    of the iterate each accepted step replaces."""
+    (``trace.stop`` then says which one ended the iteration).  The row vectors come from and go
+    back to ``pool`` (:class:`RowBuffers`), except the eta and mu returned."""
     Xb = X if profile_beta else None
-    eta = eta_of(u, beta)
-    mu = resp.link.inverse(eta)
+    eta = eta_of(u, beta, out=pool.take())
+    mu = resp.link.inverse(eta, out=pool.take())
     ll = resp.loglik(mu, dispersion, eta)
     pdev = -2.0 * ll + vdot(u, u)
     converged = False
     it = 0
-    work = (np.empty(layout.n), np.empty(layout.n))  # the score and the weights
-    spare: list[tuple] = []  # free (eta, mu) buffers
-    last: list = [None]  # the (eta, mu) of the latest trial
+    last: list = [None]  # the (eta, mu) of the latest trial point
 
     def trial(u_, b_):
-        if last[0] is not None:  # (called again: the latest trial was rejected)
-            spare.append(last[0])
-        bufs = spare.pop() if spare else (None, None)
-        etan = eta_of(u_, b_, out=bufs[0])
-        mun = resp.link.inverse(etan, out=bufs[1])
+        if last[0] is not None:  # (called again: the latest trial point was rejected)
+            pool.give(*last[0])
+        etan = eta_of(u_, b_, out=pool.take())
+        mun = resp.link.inverse(etan, out=pool.take())
         last[0] = (etan, mun)
         trace.residual_evals += 1
         return resp.loglik(mun, dispersion, etan), (etan, mun)
 
     for it in range(1, max_iter + 1):
+        work = (pool.take(), pool.take())  # the score and the weights
         _, score, W = resp.working(eta, dispersion, observed, mu, out=work)
         g_u = layout.zt_times(zts, score) - u
         g_b = X.T @ score if profile_beta else None
@@ -496,6 +524,8 @@ def _newton(layout, zts, X, resp, eta_of, u, beta, dispersion, profile_beta, obs
         fac = factorize(layout, zts, Wn, Xb)
         trace.jacobian_evals += 1
         del Wn
+        pool.give(*work)
+        del work
         du, db = fac.solve(g_u, g_b)
         del fac
         decrement = vdot(du, g_u) + (vdot(db, g_b) if profile_beta else 0.0)
@@ -504,6 +534,7 @@ def _newton(layout, zts, X, resp, eta_of, u, beta, dispersion, profile_beta, obs
         step = _backtrack(trial, u, beta, du, db, pdev, profile_beta)
         if step is None:
             # No decrease possible: the mode is reached to rounding precision.
+            pool.give(*last[0])  # (the last trial point, rejected)
             converged = decrement < 1e-8 * max(1.0, abs(pdev), resp.rounding_scale(mu))
             break
         eta_prev, mu_prev = eta, mu
@@ -515,7 +546,7 @@ def _newton(layout, zts, X, resp, eta_of, u, beta, dispersion, profile_beta, obs
                                     <= eta_tol * max(float(np.max(np.abs(eta))), 1.0)):
             converged, trace.stop = True, "eta"
             break
-        spare.append((eta_prev, mu_prev))  # the replaced iterate's buffers are free
+        pool.give(eta_prev, mu_prev)  # (the replaced iterate)
         del eta_prev, mu_prev
         if step_tol is not None:
             dx = vdot(u - u_prev, u - u_prev) + (vdot(beta - beta_prev, beta - beta_prev) if profile_beta else 0.0)
