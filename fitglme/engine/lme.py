@@ -149,11 +149,17 @@ class LMEProblem:
         self.z = np.asarray(z, float)
         self.w = np.asarray(w, float)
         # Rows with weight 0 carry no information: they are left out of log det W and of n.
-        pos = self.w > 0
-        self._sum_log_w = float(np.log(self.w if pos.all() else self.w[pos]).sum())
-        self.n_eff = int(np.count_nonzero(pos))
+        buf = None  # log w, then (its buffer reused) w z in cross_products
+        if self.w.size and self.w.min() > 0:  # (every row; a NaN fails the test as w > 0 does)
+            buf = np.log(self.w)
+            self._sum_log_w, self.n_eff = float(buf.sum()), int(self.w.size)
+        else:
+            pos = self.w > 0
+            self._sum_log_w = float(np.log(self.w if pos.all() else self.w[pos]).sum())
+            self.n_eff = int(np.count_nonzero(pos))
+            del pos
         self.cp = self._last = None  # (the previous ones and the last state are freed first)
-        self.cp = cross_products(self.layout, self.Zs, self.w, self.X, self.z)
+        self.cp = cross_products(self.layout, self.Zs, self.w, self.X, self.z, wz_out=buf)
         self.center = center
 
     def release_data(self, recompute) -> None:

@@ -182,7 +182,7 @@ class RowBuffers:
     mu a search returns never are.  One per objective, not shared between threads; at most
     :data:`MAX_FREE` are kept."""
 
-    MAX_FREE = 4
+    MAX_FREE = 3
 
     def __init__(self, n: int) -> None:
         self.n = n
