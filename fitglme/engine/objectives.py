@@ -34,7 +34,8 @@ import numpy as np
 from .blocks import NotPositiveDefinite
 from .layout import scale_columns, vdot
 from .lme import LMEProblem, ThetaMap
-from .pirls import HugeReference, RowBuffers, laplace_deviance, pirls
+from .arrays import RowBuffers
+from .pirls import HugeReference, laplace_deviance, pirls
 from .pseudo_likelihood import working_data
 
 __all__ = ["LaplaceObjective", "ProfiledObjective", "laplace_about_fit", "pseudo_data_about_fit"]
