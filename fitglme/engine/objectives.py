@@ -194,6 +194,7 @@ class LaplaceObjective:
             WMt += X @ tb
         WMt *= W  # W M t
         del W
+        rows = taken[1]  # (the weights' buffer, free now: the rows of Z dL w below)
         g = np.zeros(nx)
         u_parts = lay.split(u)
         t_parts = lay.split(tu)
@@ -201,7 +202,7 @@ class LaplaceObjective:
             ix = lay.indices[k]
             # (Z dL)_i . w[ix_i] = Z_i . (w dL')[ix_i]: no (n, q) Z dL is formed
             ud, td = u_parts[k] @ dL.T, t_parts[k] @ dL.T
-            dMu = _row_dots(Zk, ud, ix)
+            dMu = _row_dots(Zk, ud, ix, out=rows)
             v_dMu, wmt_dMu = vdot(v, dMu), vdot(WMt, dMu)
             if huge is not None:
                 # s'(Z dL w) = sum over levels of (Z's)_l' dL w_l, with the score sums Z's of the
@@ -211,12 +212,12 @@ class LaplaceObjective:
                 s_dMt = float(np.sum(Gk * td))
             else:
                 s_dMu = vdot(s, dMu)
-                s_dMt = vdot(s, _row_dots(Zk, td, ix))
+                s_dMt = vdot(s, _row_dots(Zk, td, ix, out=rows))  # (over dMu: no longer needed)
             del dMu
             g[j] = -2 * s_dMu + 2 * traces[j] + v_dMu + s_dMt - wmt_dMu
         if not self.approximate:
             Xs = huge["Xs"] if huge is not None else X.T @ s
-            g[self.k : self.k + self.p] = -2 * Xs + X.T @ (v - WMt)
+            g[self.k : self.k + self.p] = -2 * Xs + X.T @ np.subtract(v, WMt, out=WMt)
         if self.dfree:
             g[-1] = dl - (lay.Q - fac.re_trace_inverse()) - vdot(tu, u)
         del s, WMt
@@ -224,9 +225,10 @@ class LaplaceObjective:
         return g
 
 
-def _row_dots(a: np.ndarray, levels: np.ndarray, ix: np.ndarray) -> np.ndarray:
-    """a_i . levels[ix_i] for every row i, column by column (no (n, q) gather)."""
-    out = levels[ix, 0]
+def _row_dots(a: np.ndarray, levels: np.ndarray, ix: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """a_i . levels[ix_i] for every row i, column by column (no (n, q) gather; into ``out`` when
+    given, an (n,) buffer)."""
+    out = np.take(levels[:, 0], ix, out=out, mode="clip")  # (mode="raise" would buffer out)
     out *= a[:, 0]
     for c in range(1, a.shape[1]):
         t = levels[ix, c]

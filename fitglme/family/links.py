@@ -221,7 +221,10 @@ class Link:
         eta = _arr(eta)
         k = self.kind
         if k == "identity":
-            return eta.copy() if out is None else np.copyto(out, eta) or out
+            if out is None:
+                return eta.copy()
+            np.copyto(out, eta)
+            return out
         # (the clipped copy is the result's buffer: one n-vector allocated instead of two, which
         # matters above ~4e6 rows where each fresh n-vector costs page faults, docs/performance.md)
         if k == "log":
