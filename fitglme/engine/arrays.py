@@ -12,3 +12,52 @@ def constant_value(a: Any) -> float | None:
     if isinstance(a, np.ndarray) and a.ndim == 1 and a.size and a.strides == (0,):
         return float(a[0])
     return None
+
+
+#: rows per block of :func:`max_abs_diff` (a block's temporary stays in cache)
+_BLOCK = 1 << 16
+
+
+def max_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
+    """max |a - b| of two (n,) arrays, block by block: the value of ``np.max(np.abs(a - b))``
+    without its two n-vector temporaries (docs/performance.md, "Growth in n")."""
+    n = len(a)
+    if n == 0:
+        return float(np.max(np.abs(a - b)))
+    buf = np.empty(min(_BLOCK, n))
+    best = -np.inf
+    for r0 in range(0, n, _BLOCK):
+        t = buf[: min(_BLOCK, n - r0)]
+        np.subtract(a[r0 : r0 + _BLOCK], b[r0 : r0 + _BLOCK], out=t)
+        np.abs(t, out=t)
+        m = float(t.max())
+        if not m <= best:  # (a NaN stays, as in np.max)
+            best = m
+            if m != m:
+                break
+    return best
+
+
+class RowBuffers:
+    """Free (n,) buffers that PIRLS reuses within and across its searches (docs/performance.md,
+    "Growth in n": above ~4e6 rows every fresh n-vector is a fresh mmap that the kernel faults in
+    and zeroes).  Only buffers that nothing else references are given back: a Newton iteration's
+    score and weights, rejected trial points and the iterates accepted steps replace; the eta and
+    mu a search returns never are.  One per objective, not shared between threads; at most
+    :data:`MAX_FREE` are kept."""
+
+    MAX_FREE = 3
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self._free: list[np.ndarray] = []
+
+    def take(self) -> np.ndarray:
+        """A free buffer (uninitialised), or a new one."""
+        return self._free.pop() if self._free else np.empty(self.n)
+
+    def give(self, *arrays: np.ndarray) -> None:
+        """Return buffers no longer referenced by the caller's results."""
+        for a in arrays:
+            if len(self._free) < self.MAX_FREE and a.shape == (self.n,) and a.dtype == float and a.flags.writeable:
+                self._free.append(a)

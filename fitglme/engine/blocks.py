@@ -339,18 +339,17 @@ def factorize(layout: ReLayout, zts: list[np.ndarray], w: np.ndarray, X: np.ndar
             S[:Q2, Q2:] = lay.rest_cross_dense([None if z is None else w[:, None] * z for z in zts], X)
             S[Q2:, :Q2] = S[:Q2, Q2:].T
     if p:
-        # X'WX row by row and the per-level sums of zt1[:, a] w X[:, c], all from one (n,) buffer
-        # w X[:, c] (no (n, p) temporary: at a million rows a fresh one costs more than the sums).
+        # X'WX row by row and the per-level sums of zt1[:, a] w X[:, c] (block by block), all from
+        # one (n,) buffer w X[:, c] (no (n, p) temporary: at a million rows a fresh one costs more
+        # than the sums).
         B1X = np.empty((m1, q1, p))
         wx = np.empty(lay.n)
-        tmp = np.empty(lay.n) if q1 > 1 else wx
         for c in range(p):
             np.multiply(w, X[:, c], out=wx)
             S[Q2 + c, Q2:] = wx @ X
             for a in range(q1):
-                np.multiply(wx, zt1[:, a], out=tmp)
-                B1X[:, a, c] = lay.level_sum(tmp)
-        del wx, tmp
+                B1X[:, a, c] = lay.product_sums(lay.first, wx, zt1[:, a])
+        del wx
         XWX = S[Q2:, Q2:]
         XWX += XWX.T  # (exactly symmetric)
         XWX *= 0.5

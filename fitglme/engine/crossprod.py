@@ -43,26 +43,24 @@ class CrossProducts:
     k22_pairs: np.ndarray | None = None  # K22 at the PairOperator's column pairs (ja, jb)
 
 
-def cross_products(lay: ReLayout, Zs: list[np.ndarray], w: np.ndarray, X: np.ndarray, z: np.ndarray) -> CrossProducts:
-    """One pass over the rows: the theta-independent cross products (covariates Zs, not Z Lambda)."""
+def cross_products(lay: ReLayout, Zs: list[np.ndarray], w: np.ndarray, X: np.ndarray, z: np.ndarray,
+                   wz_out: np.ndarray | None = None) -> CrossProducts:
+    """One pass over the rows: the theta-independent cross products (covariates Zs, not Z Lambda);
+    ``wz_out``: an (n,) buffer (not w or z) for the products w z."""
     m1, q1, Q2 = lay.m1, lay.q1, lay.Q2
     n, p = X.shape
     Z1 = Zs[lay.first]
     wX = w[:, None] * X
     XWX = X.T @ wX
     del wX  # (n, p): freed before the other row temporaries
-    wz = w * z
+    wz = np.multiply(w, z, out=wz_out)
     K11 = lay.level_sums(w, Z1, Z1)
     K1X = np.empty((m1, q1, p))
     K1z = np.empty((m1, q1))
-    tmp = np.empty(n)
-    for a in range(q1):  # per-level sums, one (n,) temporary at a time
+    for a in range(q1):  # per-level sums of products, block by block (ReLayout.product_sums)
         for c in range(p):
-            np.multiply(w, X[:, c], out=tmp)
-            tmp *= Z1[:, a]
-            K1X[:, a, c] = lay.level_sum(tmp)
-        np.multiply(Z1[:, a], wz, out=tmp)
-        K1z[:, a] = lay.level_sum(tmp)
+            K1X[:, a, c] = lay.product_sums(lay.first, w, X[:, c], Z1[:, a])
+        K1z[:, a] = lay.product_sums(lay.first, Z1[:, a], wz)
     pat = lay.cross_pattern() if Q2 else None
     if Q2:
         if pat is not None:

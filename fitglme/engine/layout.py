@@ -26,6 +26,10 @@ SPARSE_DENSITY = 0.08
 MAX_PAIRS = 10_000_000
 #: the column pairs are numbered by a lookup table of Q2^2 entries when it has at most this many
 PAIR_TABLE = 4_000_000
+#: rows per block of the blocked row passes (docs/performance.md, "Growth in n"): a block's
+#: temporaries (512 KB each) stay in cache and below glibc's mmap threshold, where a fresh
+#: n-vector of a large n is a fresh mmap whose pages the kernel faults in and zeroes
+BLOCK_ROWS = 1 << 16
 
 
 def constant_rows(Z: np.ndarray) -> np.ndarray:
@@ -90,6 +94,7 @@ class ReLayout:
         # data sorted by group): per-level sums are then np.add.reduceat over the runs, ~1.7x faster
         # than a bincount scatter.  None: bincount.
         self._starts = [_run_starts(ix, m) for ix, m in zip(self.indices, self.nlevels)]
+        self._blocks: dict[int, list] = {}  # per term: its row blocks cut at level runs (level_blocks)
         if self.nterms == 0:
             self.first = -1
             self.rest: list[int] = []
@@ -125,6 +130,47 @@ class ReLayout:
             return np.add.reduceat(v, starts)
         return np.bincount(self.indices[k], weights=v, minlength=self.nlevels[k])
 
+    def level_blocks(self, k: int) -> list[tuple[int, int, int, int, np.ndarray]] | None:
+        """Row blocks of about :data:`BLOCK_ROWS` rows cut at the level runs of term k, as
+        (first row, end row, first level, end level, run starts within the block); None when the
+        per-level sums are bincounts (rows not grouped by level, or huge counts)."""
+        starts = self._starts[k]
+        if starts is None or self.precise:
+            return None
+        if k not in self._blocks:
+            m, blocks, l0 = len(starts), [], 0
+            while l0 < m:
+                r0 = int(starts[l0])
+                l1 = max(int(np.searchsorted(starts, r0 + BLOCK_ROWS, "right")), l0 + 1)
+                r1 = int(starts[l1]) if l1 < m else self.n
+                blocks.append((r0, r1, l0, l1, starts[l0:l1] - r0))
+                l0 = l1
+            self._blocks[k] = blocks
+        return self._blocks[k]
+
+    def product_sums(self, k: int, *factors: np.ndarray) -> np.ndarray:
+        """Per level of term k, the sum over its rows of the product of the (n,) ``factors``
+        (multiplied left to right): :meth:`sum_by_level` of that product, the same numbers, formed
+        block by block (:meth:`level_blocks`) with no n-vector temporary where the rows are grouped."""
+        blocks = self.level_blocks(k)
+        if blocks is None:
+            tmp = np.array(factors[0], float) if len(factors) == 1 else np.multiply(factors[0], factors[1])
+            for f in factors[2:]:
+                tmp *= f
+            return self.sum_by_level(k, tmp)
+        out = np.empty(self.nlevels[k])
+        buf = np.empty(max(r1 - r0 for r0, r1, *_ in blocks))
+        for r0, r1, l0, l1, runs in blocks:
+            t = buf[: r1 - r0]
+            if len(factors) == 1:
+                t[:] = factors[0][r0:r1]
+            else:
+                np.multiply(factors[0][r0:r1], factors[1][r0:r1], out=t)
+            for f in factors[2:]:
+                t *= f[r0:r1]
+            np.add.reduceat(t, runs, out=out[l0:l1])
+        return out
+
     def level_sum(self, v: np.ndarray) -> np.ndarray:
         """Per first-term level, the sum of v over its rows: (m1,)."""
         return self.sum_by_level(self.first, v)
@@ -148,16 +194,13 @@ class ReLayout:
     def level_sums(self, w: np.ndarray, x1: np.ndarray, y1: np.ndarray) -> np.ndarray:
         """sum over the rows of each first-term level of w x_a y_b: (m1, q1, q1).
 
-        One (n,) temporary at a time: column by column with :meth:`level_sum`.
+        Column by column with :meth:`product_sums` (block by block: no (n,) temporary).
         """
         q1 = self.q1
         out = np.empty((self.m1, q1, q1))
-        tmp = np.empty(self.n)
         for a in range(q1):
             for b in range(q1):
-                np.multiply(w, x1[:, a], out=tmp)
-                tmp *= y1[:, b]
-                out[:, a, b] = self.level_sum(tmp)
+                out[:, a, b] = self.product_sums(self.first, w, x1[:, a], y1[:, b])
         return out
 
     # -- dense cross products of the random-effects columns (one bincount per column pair) ---
@@ -252,21 +295,43 @@ class ReLayout:
             for k in range(self.nterms)
         ]
 
-    def z_times(self, zts: list[np.ndarray], u: np.ndarray) -> np.ndarray:
-        """Z Lambda u, for Zt_k = Z_k L_k."""
+    def z_times(self, zts: list[np.ndarray], u: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Z Lambda u, for Zt_k = Z_k L_k (into ``out`` when given: an (n,) buffer to reuse)."""
         if self.nterms == 1 and self.qs[0] == 1:  # one scalar term: the gathered vector is the result
-            out = u[self.indices[0]]
+            out = np.take(u, self.indices[0], out=out, mode="clip")  # (mode="raise" would buffer out)
             out *= zts[0][:, 0]
             return out
-        out = np.zeros(self.n)
-        for k, uk in enumerate(self.split(u)):
+        out = np.empty(self.n) if out is None else out
+        self._z_rows(zts, self.split(u), 0, self.n, out)
+        return out
+
+    def add_z_times(self, zts: list[np.ndarray], u: np.ndarray, out: np.ndarray,
+                    subtract: bool = False) -> np.ndarray:
+        """out += Z Lambda u (``subtract``: out -= Z Lambda u), block by block (:data:`BLOCK_ROWS`):
+        the same numbers as ``out += z_times(zts, u)`` without its (n,) temporary."""
+        parts = self.split(u)
+        buf = np.empty(min(BLOCK_ROWS, self.n))
+        for r0 in range(0, self.n, BLOCK_ROWS):
+            r1 = min(r0 + BLOCK_ROWS, self.n)
+            t = buf[: r1 - r0]
+            self._z_rows(zts, parts, r0, r1, t)
+            if subtract:
+                out[r0:r1] -= t
+            else:
+                out[r0:r1] += t
+        return out
+
+    def _z_rows(self, zts: list[np.ndarray], parts: list[np.ndarray], r0: int, r1: int, out: np.ndarray) -> None:
+        """Rows r0:r1 of Z Lambda u (``parts``: u split by term) into ``out`` (r1 - r0,)."""
+        out.fill(0.0)
+        for k, uk in enumerate(parts):
+            ix = self.indices[k][r0:r1]
             if self.qs[k] == 1:
-                g = uk[self.indices[k], 0]
-                g *= zts[k][:, 0]
+                g = uk[ix, 0]
+                g *= zts[k][r0:r1, 0]
                 out += g
             else:
-                out += np.einsum("ij,ij->i", zts[k], uk[self.indices[k]])
-        return out
+                out += np.einsum("ij,ij->i", zts[k][r0:r1], uk[ix])
 
     def zt_times(self, zts: list[np.ndarray], v: np.ndarray) -> np.ndarray:
         """Lambda' Z' v as a public u vector."""
@@ -275,7 +340,7 @@ class ReLayout:
             m, q = self.nlevels[k], self.qs[k]
             acc = np.zeros((m, q))
             for a in range(q):
-                acc[:, a] = self.sum_by_level(k, zts[k][:, a] * v)
+                acc[:, a] = self.product_sums(k, zts[k][:, a], v)
             out[self.offsets[k] : self.offsets[k + 1]] = acc.ravel()
         return out
 

@@ -149,11 +149,17 @@ class LMEProblem:
         self.z = np.asarray(z, float)
         self.w = np.asarray(w, float)
         # Rows with weight 0 carry no information: they are left out of log det W and of n.
-        pos = self.w > 0
-        self._sum_log_w = float(np.log(self.w if pos.all() else self.w[pos]).sum())
-        self.n_eff = int(np.count_nonzero(pos))
+        buf = None  # log w, then (its buffer reused) w z in cross_products
+        if self.w.size and self.w.min() > 0:  # (every row; a NaN fails the test as w > 0 does)
+            buf = np.log(self.w)
+            self._sum_log_w, self.n_eff = float(buf.sum()), int(self.w.size)
+        else:
+            pos = self.w > 0
+            self._sum_log_w = float(np.log(self.w if pos.all() else self.w[pos]).sum())
+            self.n_eff = int(np.count_nonzero(pos))
+            del pos
         self.cp = self._last = None  # (the previous ones and the last state are freed first)
-        self.cp = cross_products(self.layout, self.Zs, self.w, self.X, self.z)
+        self.cp = cross_products(self.layout, self.Zs, self.w, self.X, self.z, wz_out=buf)
         self.center = center
 
     def release_data(self, recompute) -> None:
@@ -248,15 +254,16 @@ class LMEProblem:
         cancellation of its cross-product form."""
         z, w = (self.z, self.w) if self.z is not None else self._recompute()
         zts = [scale_columns(Zk, Lk) for Zk, Lk in zip(self.Zs, Ls)]
-        resid = z - self.X @ beta
-        resid -= self.layout.z_times(zts, u)
+        resid = self.X @ beta
+        np.subtract(z, resid, out=resid)
+        self.layout.add_z_times(zts, u, resid, subtract=True)
         return resid, w, zts
 
     def _direct_r2(self, Ls: list[np.ndarray], beta: np.ndarray, u: np.ndarray) -> float:
         """The penalised residual sum of squares |W^{1/2}(z - X beta - Z Lambda u)|^2 + |u|^2 from the
         rows (one pass): exact to rounding, where z'Wz - r'A^{-1}r cancels the digits of a small r^2."""
         resid, w, _ = self._row_residual(Ls, beta, u)
-        return vdot(w, resid**2) + vdot(u, u)
+        return vdot(w, np.square(resid, out=resid)) + vdot(u, u)
 
     def _refined(self, Ls: list[np.ndarray], fac: BlockFactor, beta: np.ndarray,
                  u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -34,6 +34,7 @@ import numpy as np
 from .blocks import NotPositiveDefinite
 from .layout import scale_columns, vdot
 from .lme import LMEProblem, ThetaMap
+from .arrays import RowBuffers
 from .pirls import HugeReference, laplace_deviance, pirls
 from .pseudo_likelihood import working_data
 
@@ -66,6 +67,7 @@ class LaplaceObjective:
         # The last evaluation (x, PIRLS state, value, gradient): optimisers and the Newton polish
         # often ask again for the value or gradient at the point they just evaluated.
         self._memo: tuple | None = None
+        self._buffers = RowBuffers(layout.n)  # PIRLS's row buffers, reused across the evaluations
 
     def unpack(self, x):
         theta = x[: self.k]
@@ -87,7 +89,7 @@ class LaplaceObjective:
     def _pirls(self, Ls, beta, phi, u_start):
         zts = [scale_columns(Zk, Lk) for Zk, Lk in zip(self.Zs, Ls)]
         st = pirls(self.layout, zts, self.X, self.resp, beta, u_start, phi, profile_beta=self.approximate,
-                   observed=True, Ls=Ls, reference=self.reference, **self.pirls_kwargs)
+                   observed=True, Ls=Ls, reference=self.reference, buffers=self._buffers, **self.pirls_kwargs)
         return st, zts
 
     def deviance(self, Ls: list[np.ndarray], beta: np.ndarray, phi: float) -> float:
@@ -164,11 +166,14 @@ class LaplaceObjective:
         # No more solves: the factor's dense Schur block goes (its H^{-1} blocks, cached by
         # row_forms, are all the rest needs).
         fac.C = None
+        pool = self._buffers  # (the score, weights and W M t below: given back at the end)
+        taken = (pool.take(), pool.take(), pool.take())
         if huge is not None:
             s, W = None, W_huge  # the score enters through the reference form's level sums
         else:
             # (log link: working would recompute exactly this mu; other links keep its own dmu/deta)
-            s, W = resp.working(eta, phi, observed=True, mu=mu if resp.link.kind == "log" else None)[1:]
+            s, W = resp.working(eta, phi, observed=True, mu=mu if resp.link.kind == "log" else None,
+                                out=taken[:2])[1:]
         del W_huge
         if self.dfree:
             # (analytic: a difference of the summed log-likelihood left ~1e-7 of rounding noise in
@@ -184,11 +189,12 @@ class LaplaceObjective:
             parts[k] = scale_columns(Zk, dL)
             traces.append(fac.weighted_trace(W, zts, parts))
             del parts
-        WMt = lay.z_times(zts, tu)
+        WMt = lay.z_times(zts, tu, out=taken[2])
         if self.approximate:
             WMt += X @ tb
         WMt *= W  # W M t
         del W
+        rows = taken[1]  # (the weights' buffer, free now: the rows of Z dL w below)
         g = np.zeros(nx)
         u_parts = lay.split(u)
         t_parts = lay.split(tu)
@@ -196,7 +202,7 @@ class LaplaceObjective:
             ix = lay.indices[k]
             # (Z dL)_i . w[ix_i] = Z_i . (w dL')[ix_i]: no (n, q) Z dL is formed
             ud, td = u_parts[k] @ dL.T, t_parts[k] @ dL.T
-            dMu = _row_dots(Zk, ud, ix)
+            dMu = _row_dots(Zk, ud, ix, out=rows)
             v_dMu, wmt_dMu = vdot(v, dMu), vdot(WMt, dMu)
             if huge is not None:
                 # s'(Z dL w) = sum over levels of (Z's)_l' dL w_l, with the score sums Z's of the
@@ -206,20 +212,23 @@ class LaplaceObjective:
                 s_dMt = float(np.sum(Gk * td))
             else:
                 s_dMu = vdot(s, dMu)
-                s_dMt = vdot(s, _row_dots(Zk, td, ix))
+                s_dMt = vdot(s, _row_dots(Zk, td, ix, out=rows))  # (over dMu: no longer needed)
             del dMu
             g[j] = -2 * s_dMu + 2 * traces[j] + v_dMu + s_dMt - wmt_dMu
         if not self.approximate:
             Xs = huge["Xs"] if huge is not None else X.T @ s
-            g[self.k : self.k + self.p] = -2 * Xs + X.T @ (v - WMt)
+            g[self.k : self.k + self.p] = -2 * Xs + X.T @ np.subtract(v, WMt, out=WMt)
         if self.dfree:
             g[-1] = dl - (lay.Q - fac.re_trace_inverse()) - vdot(tu, u)
+        del s, WMt
+        pool.give(*taken)
         return g
 
 
-def _row_dots(a: np.ndarray, levels: np.ndarray, ix: np.ndarray) -> np.ndarray:
-    """a_i . levels[ix_i] for every row i, column by column (no (n, q) gather)."""
-    out = levels[ix, 0]
+def _row_dots(a: np.ndarray, levels: np.ndarray, ix: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """a_i . levels[ix_i] for every row i, column by column (no (n, q) gather; into ``out`` when
+    given, an (n,) buffer)."""
+    out = np.take(levels[:, 0], ix, out=out, mode="clip")  # (mode="raise" would buffer out)
     out *= a[:, 0]
     for c in range(1, a.shape[1]):
         t = levels[ix, c]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import xlog1py, xlogy
 
-from .arrays import constant_value
+from .arrays import RowBuffers, constant_value
 from .blocks import BlockFactor, NotPositiveDefinite, factorize
 from .layout import ReLayout, vdot
 from .posterior_mode import Linearization, ModeTrace, solve_mode
@@ -100,11 +100,14 @@ class GLMResponse:
             return self._const + self._kernel(mu, eta)
         return float(self.dist.loglik(self.y, mu, self.w, dispersion, self.size))
 
-    def working(self, eta: np.ndarray, dispersion: float, observed: bool, mu: np.ndarray | None = None):
+    def working(self, eta: np.ndarray, dispersion: float, observed: bool, mu: np.ndarray | None = None,
+                out: tuple[np.ndarray, np.ndarray] | None = None):
         """mu, the score d loglik / d eta and the weights (expected or observed) at eta.
 
         ``mu`` may be passed when already known (= link.inverse(eta)) to save a pass for the log
-        and logit links, whose dmu/deta follows from mu.
+        and logit links, whose dmu/deta follows from mu.  ``out`` (optional): two (n,) buffers,
+        neither eta nor mu, reused for the score and (log-Poisson, logit-binomial, identity-normal)
+        the weights.
         """
         link, dist = self.link, self.dist
         if mu is not None and link.kind == "log":
@@ -113,12 +116,13 @@ class GLMResponse:
             h = mu * (1.0 - mu)
         else:
             mu, h = link.inverse_and_mu_eta(eta)
-        r = self.y - mu
+        r_out, w_out = (None, None) if out is None else out
+        r = np.subtract(self.y, mu, out=r_out)
         base = self._base(dispersion)
         if self.unit_canonical:  # h = V(mu) exactly: score = base r, W = base h
             if not (np.ndim(base) == 0 and base == 1.0):
                 r *= base
-            return mu, r, h * base
+            return mu, r, np.multiply(h, base, out=w_out)
         V = dist.variance(mu)
         hv = h / V
         score = base * r * hv
@@ -348,6 +352,7 @@ def pirls(
     eta_tol: float | None = None,
     grad_tol: float = 1e-6,
     step_tol: float | None = None,
+    buffers: RowBuffers | None = None,
 ) -> PirlsState:
     """Conditional mode of u (and beta when ``profile_beta``) for fixed Lambda.
 
@@ -362,7 +367,8 @@ def pirls(
     ``state.trace`` records what was done (:class:`~fitglme.engine.posterior_mode.ModeTrace`).
 
     ``reference`` (huge counts, with the factors ``Ls``): the mode is found by Newton's method
-    relative to that reference fit (:class:`HugeReference`), whatever ``method``.
+    relative to that reference fit (:class:`HugeReference`), whatever ``method``.  ``buffers``: the
+    caller's :class:`RowBuffers`, reused by the Newton iterations (default: the search's own).
 
     Raises
     ------
@@ -378,12 +384,15 @@ def pirls(
     eta_of = _eta_function(layout, zts, X, resp, beta, profile_beta)
     trace = ModeTrace(method)
     args = (layout, zts, X, resp, eta_of, u0.copy(), beta.copy(), dispersion, profile_beta, observed)
+    pool = buffers if buffers is not None else RowBuffers(layout.n)
     u, beta, eta, mu, ll, converged, it = _find_mode(args, method, max_iter, tol, display, trace, eta_tol,
-                                                     grad_tol, step_tol)
+                                                     grad_tol, step_tol, pool)
     # Factor at the mode with the objective's weights (observed where available).
     del eta_of  # (no more steps: the fixed part is freed before the last factorisation)
-    mu, score, W = resp.working(eta, dispersion, observed, mu)
+    r_buf = pool.take()
+    mu, score, W = resp.working(eta, dispersion, observed, mu, out=(r_buf, None))
     del score
+    pool.give(r_buf)
     fac = factorize(layout, zts, W, X if profile_beta else None)
     trace.jacobian_evals += 1
     st = PirlsState(u, beta, eta, mu, ll, fac, W, converged, it)
@@ -393,13 +402,13 @@ def pirls(
 
 def _eta_function(layout: ReLayout, zts: list[np.ndarray], X: np.ndarray, resp: GLMResponse, beta: np.ndarray,
                   profile_beta: bool):
-    """eta(u, beta) = Z Lambda u + X beta + offset; with beta fixed (``profile_beta`` False) the
-    fixed part X beta + offset is formed once."""
+    """eta(u, beta, out=None) = Z Lambda u + X beta + offset (into the (n,) buffer ``out`` when
+    given); with beta fixed (``profile_beta`` False) the fixed part X beta + offset is formed once."""
     zero_offset = constant_value(resp.offset) == 0.0
     fixed_part = None if profile_beta else X @ beta + resp.offset
 
-    def eta_of(u_, beta_):
-        out = layout.z_times(zts, u_)
+    def eta_of(u_, beta_, out=None):
+        out = layout.z_times(zts, u_, out=out)
         if profile_beta:
             fixed = X @ beta_
             if not zero_offset:
@@ -413,7 +422,7 @@ def _eta_function(layout: ReLayout, zts: list[np.ndarray], X: np.ndarray, resp: 
 
 
 def _find_mode(args: tuple, method: str, max_iter: int, tol: float, display: bool, trace: ModeTrace,
-               eta_tol: float | None, grad_tol: float, step_tol: float | None):
+               eta_tol: float | None, grad_tol: float, step_tol: float | None, pool: RowBuffers):
     """The mode search of :func:`pirls` (``args`` = layout, zts, X, resp, eta_of, u, beta, dispersion,
     profile_beta, observed): the method, then the Newton iteration with the rounding criterion
     when the method stopped on a looser test; returns (u, beta, eta, mu, ll, converged, iterations)."""
@@ -423,7 +432,7 @@ def _find_mode(args: tuple, method: str, max_iter: int, tol: float, display: boo
                                    display, trace)
         polish = ok
     else:
-        u, beta, eta, mu, ll, converged, it = _newton(*args, max_iter, tol, display, trace, eta_tol=eta_tol,
+        u, beta, eta, mu, ll, converged, it = _newton(*args, max_iter, tol, display, trace, pool, eta_tol=eta_tol,
                                                       step_tol=step_tol)
         trace.iterations = it
         polish = converged and trace.stop in ("eta", "step")
@@ -432,8 +441,11 @@ def _find_mode(args: tuple, method: str, max_iter: int, tol: float, display: boo
             return u, beta, eta, mu, ll, converged, it
     its = trace.iterations
     if polish:
+        if method == "newton":  # (its end point: the polish starts afresh from u, beta)
+            pool.give(eta, mu)
+            del eta, mu
         u, beta, eta, mu, ll, converged, it = _newton(*args[:5], u, beta, *args[7:], POLISH_MAX_ITER, tol, display,
-                                                      trace, record=False)
+                                                      trace, pool, record=False)
         trace.polish_iterations = it
     else:
         eta = eta_of(u, beta)
@@ -449,24 +461,36 @@ POLISH_MAX_ITER = 30
 
 
 def _newton(layout, zts, X, resp, eta_of, u, beta, dispersion, profile_beta, observed, max_iter, tol, display,
-            trace, eta_tol=None, step_tol=None, record=True):
+            trace, pool, eta_tol=None, step_tol=None, record=True):
     """Newton steps on the penalised deviance with step halving; returns
     (u, beta, eta, mu, loglik, converged, iterations).  ``eta_tol`` / ``step_tol`` (optional) add
     the stopping rules max|d eta| <= eta_tol max(max|eta|, 1) and |step|_2 <= step_tol
-    (``trace.stop`` then says which one ended the iteration)."""
+    (``trace.stop`` then says which one ended the iteration).  The row vectors come from and go
+    back to ``pool`` (:class:`RowBuffers`), except the eta and mu returned."""
     Xb = X if profile_beta else None
-    eta = eta_of(u, beta)
-    mu = resp.link.inverse(eta)
+    eta = eta_of(u, beta, out=pool.take())
+    mu = resp.link.inverse(eta, out=pool.take())
     ll = resp.loglik(mu, dispersion, eta)
     pdev = -2.0 * ll + vdot(u, u)
     converged = False
     it = 0
+    last: list = [None]  # the (eta, mu) of the latest trial point
+
+    def trial(u_, b_):
+        if last[0] is not None:  # (called again: the latest trial point was rejected)
+            pool.give(*last[0])
+        etan = eta_of(u_, b_, out=pool.take())
+        mun = resp.link.inverse(etan, out=pool.take())
+        last[0] = (etan, mun)
+        trace.residual_evals += 1
+        return resp.loglik(mun, dispersion, etan), (etan, mun)
+
     for it in range(1, max_iter + 1):
-        mu, score, W = resp.working(eta, dispersion, observed, mu)
-        del mu  # the accepted step brings the next one (or it is recomputed from eta)
+        work = (pool.take(), pool.take())  # the score and the weights
+        _, score, W = resp.working(eta, dispersion, observed, mu, out=work)
         g_u = layout.zt_times(zts, score) - u
         g_b = X.T @ score if profile_beta else None
-        del score  # each n-vector is freed as soon as it is used
+        del score
         if record:  # (the path of the method: the polish that follows a search is not recorded)
             trace.residual_norms.append(float(np.sqrt(vdot(g_u, g_u) + (vdot(g_b, g_b) if profile_beta else 0.0))))
         # (log-Poisson, logit-binomial, identity-normal weights are positive by construction)
@@ -475,38 +499,36 @@ def _newton(layout, zts, X, resp, eta_of, u, beta, dispersion, profile_beta, obs
         fac = factorize(layout, zts, Wn, Xb)
         trace.jacobian_evals += 1
         del Wn
+        pool.give(*work)
+        del work
         du, db = fac.solve(g_u, g_b)
         del fac
         decrement = vdot(du, g_u) + (vdot(db, g_b) if profile_beta else 0.0)
-
-        def trial(u_, b_):
-            etan = eta_of(u_, b_)
-            mun = resp.link.inverse(etan)
-            trace.residual_evals += 1
-            return resp.loglik(mun, dispersion, etan), (etan, mun)
-
-        eta_prev = eta if eta_tol is not None else None  # (no extra n-vector otherwise)
         u_prev, beta_prev = u, beta
+        last[0] = None
         step = _backtrack(trial, u, beta, du, db, pdev, profile_beta)
         if step is None:
             # No decrease possible: the mode is reached to rounding precision.
-            mu = resp.link.inverse(eta)
+            pool.give(*last[0])  # (the last trial point, rejected)
             converged = decrement < 1e-8 * max(1.0, abs(pdev), resp.rounding_scale(mu))
             break
+        eta_prev, mu_prev = eta, mu
         u, beta, ll, pdev, (eta, mu) = step
-        del step  # (aliases: mu must have no other reference when it is dropped)
+        del step
         if display:
             print(f"    PIRLS iteration {it:3d}: penalised deviance = {pdev:.12g}, Newton decrement = {decrement:.3g}")
         if eta_tol is not None and (np.max(np.abs(eta - eta_prev))
                                     <= eta_tol * max(float(np.max(np.abs(eta))), 1.0)):
             converged, trace.stop = True, "eta"
             break
+        pool.give(eta_prev, mu_prev)  # (the replaced iterate)
+        del eta_prev, mu_prev
         if step_tol is not None:
             dx = vdot(u - u_prev, u - u_prev) + (vdot(beta - beta_prev, beta - beta_prev) if profile_beta else 0.0)
             if np.sqrt(dx) <= step_tol:
                 converged, trace.stop = True, "step"
                 break
-        del eta_prev, u_prev, beta_prev
+        del u_prev, beta_prev
         # Newton converges quadratically: stop only when the decrement is at rounding level,
         # so that the gradient formulas (which assume the exact mode) are exact too.
         if decrement < tol * max(1.0, abs(pdev)):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .arrays import constant_value
+from .arrays import constant_value, max_abs_diff
 from .blocks import NotPositiveDefinite
 from .events import EventKind, record
 from .layout import ReLayout, scale_columns
@@ -53,10 +53,10 @@ def _start_theta(thetas: ThetaMap, settings: EngineSettings | None, theta_start:
     return settings.random_start(thetas)
 
 
-def _ordinary_step(resp, lme, eta, theta, polish, opt, diverged: tuple[int, float] | None) -> LMEState:
+def _ordinary_step(resp, lme, eta, theta, polish, opt, diverged: tuple[int, float] | None, bufs=None) -> LMEState:
     """One PL iteration's LME fit; a breakdown after a divergent iteration is named as such."""
     try:
-        return _pl_step(resp, lme, eta, theta, polish, opt)
+        return _pl_step(resp, lme, eta, theta, polish, opt, bufs)
     except (NotPositiveDefinite, np.linalg.LinAlgError, FloatingPointError, ZeroDivisionError) as exc:
         if diverged is not None:  # (the failure follows from an earlier divergence)
             raise IterationsDiverged(*diverged) from exc
@@ -106,6 +106,7 @@ def pseudo_likelihood(
     # is the fixed point (docs/performance.md): one fit, polished as the last of a loop would be.
     fixed_data = fixed_working_data(resp, layout)
     lme_fits = 0
+    row_bufs = None
     for it in range(1, max_iter + 1):
         # Intermediate iterations need no polished inner fit; near the fixed point they do.
         opt = settings.optimizer_kwargs() if settings is not None else {}
@@ -115,14 +116,17 @@ def pseudo_likelihood(
                                           first=it == 1, polish=polish, opt=opt)
         else:
             state = None  # the previous iteration's solution (its factorisation) is not needed
-            state = _ordinary_step(resp, lme, eta, theta, polish, opt, diverged)
+            if row_bufs is None and link.kind == "log":  # (working_data's buffers, docs/performance.md)
+                row_bufs = (np.empty(layout.n), np.empty(layout.n))
+            state = _ordinary_step(resp, lme, eta, theta, polish, opt, diverged, row_bufs)
             lme_fits += 1
         theta = state.theta
         eta_new = _linear_predictor(X, layout, Zs, state, resp.offset)
         # MATLAB's test (fitglme documentation, PL tolerance): max|eta_new - eta| <=
         # tol * max(max|eta|, 1), eta the linear predictor the pseudo data were formed from.
-        change = float(np.max(np.abs(eta_new - eta))) / max(float(np.max(np.abs(eta))), 1.0)
+        change = max_abs_diff(eta_new, eta) / max(float(np.max(np.abs(eta))), 1.0)
         if precise and not layout.precise and (change <= tol or fixed_data or it == max_iter):
+            row_bufs = None  # (freed before the final state's passes over the rows)
             state, eta_new = _final_state(lme, state, eta_new, X, layout, Zs, resp.offset)
         if not layout.precise:
             lme.release_data(None)  # (drops the reference to this eta)
@@ -155,12 +159,17 @@ def pseudo_likelihood(
     return state, eta, it, converged
 
 
-def working_data(resp: GLMResponse, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Working response z = eta - offset + (y - mu) / h and weights w = pw h^2 / V at ``eta``."""
+def working_data(resp: GLMResponse, eta: np.ndarray,
+                 out: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Working response z = eta - offset + (y - mu) / h and weights w = pw h^2 / V at ``eta``
+    (``out``: two (n,) buffers, not eta, that the log link writes z and w into)."""
     link, dist = resp.link, resp.dist
-    mu = link.inverse(eta)
-    h = link.mu_eta(eta)
-    z = resp.y - mu  # in place: each n-vector is freed as soon as it is used
+    if out is not None and link.kind == "log":
+        mu = h = link.inverse(eta, out=out[1])  # (h = dmu/deta = mu)
+        z = np.subtract(resp.y, mu, out=out[0])
+    else:
+        mu, h = link.inverse_and_mu_eta(eta)  # (the log link: one vector, h = mu)
+        z = resp.y - mu  # in place: each n-vector is freed as soon as it is used
     V = None if resp.unit_canonical else dist.variance(mu)  # (h = V for canonical links)
     del mu
     z /= h
@@ -177,9 +186,11 @@ def working_data(resp: GLMResponse, eta: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def _pl_step(resp: GLMResponse, lme: LMEProblem, eta: np.ndarray, theta: np.ndarray, polish: bool,
-             opt: dict) -> LMEState:
-    """One ordinary pseudo-likelihood step: the LME fit to the working data at ``eta``."""
-    lme.set_data(*working_data(resp, eta))
+             opt: dict, bufs: tuple[np.ndarray, np.ndarray] | None = None) -> LMEState:
+    """One ordinary pseudo-likelihood step: the LME fit to the working data at ``eta`` (formed in
+    ``bufs`` when given: two (n,) buffers that nothing references once the cross products are
+    formed, reused by the next step)."""
+    lme.set_data(*working_data(resp, eta, out=bufs))
     lme.release_data(lambda e=eta: working_data(resp, e))  # only the cross products are kept
     state, _ = lme.fit(theta, polish=polish, **opt)
     return state
@@ -198,7 +209,7 @@ def _final_state(lme: LMEProblem, state: LMEState, eta: np.ndarray, X, layout: R
 def _linear_predictor(X, layout: ReLayout, Zs, state: LMEState, offset) -> np.ndarray:
     """eta = X beta + Z Lambda u + offset of an LME solution."""
     eta = X @ state.beta
-    eta += layout.z_times([scale_columns(Zk, Lk) for Zk, Lk in zip(Zs, state.Ls)], state.u)
+    layout.add_z_times([scale_columns(Zk, Lk) for Zk, Lk in zip(Zs, state.Ls)], state.u, eta)
     eta += offset
     return eta
 
@@ -293,7 +304,7 @@ def fit_pl(problem) -> EngineResult:
     Ls_abs = [np.sqrt(s2) * L for L in state.Ls]
     b = _b_from_u(layout, state.Ls, state.u)
     mu = resp.link.inverse(eta)
-    W = resp.working(eta, 1.0, observed=False)[2]
+    W = resp.working(eta, 1.0, observed=False, mu=mu if resp.link.kind == "log" else None)[2]
     return EngineResult(
         method=settings.method,
         beta=state.beta,

@@ -213,20 +213,26 @@ class Link:
                 return np.clip(mu, *self._mu_bounds) ** self.power
         return self._call("Link", mu)
 
-    def inverse(self, eta: Any) -> np.ndarray:
-        """g^-1(eta), the mean for linear predictor ``eta`` (eta clipped as MATLAB does)."""
+    def inverse(self, eta: Any, out: np.ndarray | None = None) -> np.ndarray:
+        """g^-1(eta), the mean for linear predictor ``eta`` (eta clipped as MATLAB does).
+
+        ``out`` (optional): a buffer of eta's shape, not eta itself, that the identity, log, logit
+        and probit links write the result into (the others ignore it)."""
         eta = _arr(eta)
         k = self.kind
         if k == "identity":
-            return eta.copy()
+            if out is None:
+                return eta.copy()
+            np.copyto(out, eta)
+            return out
         # (the clipped copy is the result's buffer: one n-vector allocated instead of two, which
         # matters above ~4e6 rows where each fresh n-vector costs page faults, docs/performance.md)
         if k == "log":
-            return _in_place(np.exp, np.clip(eta, *_LOG_BOUNDS))
+            return _in_place(np.exp, np.clip(eta, *_LOG_BOUNDS, out=out))
         if k == "logit":
-            return _in_place(special.expit, np.clip(eta, *_LOGIT_BOUNDS))
+            return _in_place(special.expit, np.clip(eta, *_LOGIT_BOUNDS, out=out))
         if k == "probit":
-            return _in_place(special.ndtr, np.clip(eta, *_PROBIT_BOUNDS))
+            return _in_place(special.ndtr, np.clip(eta, *_PROBIT_BOUNDS, out=out))
         if k == "comploglog":
             return -np.expm1(-np.exp(np.clip(eta, *_CLOGLOG_BOUNDS)))
         if k == "loglog":
