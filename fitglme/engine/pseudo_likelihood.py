@@ -115,7 +115,8 @@ def pseudo_likelihood(
                                           first=it == 1, polish=polish, opt=opt)
         else:
             state = None  # the previous iteration's solution (its factorisation) is not needed
-            state = _ordinary_step(resp, lme, eta, theta, polish, opt, diverged)
+            # (starting values only, not precise: each inner fit warm-started from the previous one)
+            state = _ordinary_step(resp, lme, eta, theta, polish, dict(opt, warm=not precise), diverged)
             lme_fits += 1
         theta = state.theta
         eta_new = _linear_predictor(X, layout, Zs, state, resp.offset)
