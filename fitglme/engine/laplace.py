@@ -12,7 +12,8 @@ from .blocks import NotPositiveDefinite, factorize
 from .events import EventKind, record
 from .lme import ThetaMap
 from .objectives import LaplaceObjective
-from .optimize import minimize_bounded
+from .optimize import OptimResult, minimize_bounded
+from .quasi_newton import minimize_from
 from .pirls import HugeReference, laplace_deviance
 from .result import OptimizerSummary
 
@@ -43,17 +44,31 @@ def _pl_start(resp, X, layout, Zs, patterns, thetas, settings, dfree):
     from .pseudo_likelihood import pseudo_likelihood
 
     dist = resp.dist
+    stats: dict = {}
     state, _, _, _ = pseudo_likelihood(
         resp, X, layout, Zs, thetas, reml=False, dispersion_free=dfree,
         mu_start=settings.mu_start if settings.mu_start is not None else dist.initial_mu(resp.y, resp.size),
         max_iter=settings.init_pl_iterations, tol=settings.pl_tolerance, verbose=settings.verbose,
-        record_unconverged=False, precise=False, settings=settings,
+        record_unconverged=False, precise=False, settings=settings, stats=stats,
     )
     s2 = state.sigma2 if dfree else 1.0
     theta0 = np.concatenate([p.theta_from_cov(s2 * L @ L.T) for p, L in zip(patterns, state.Ls)])
     theta0 = thetas.away_from_boundary(theta0, 0.5 * np.sqrt(s2))
     # (the state's factorisation and cross products are not kept)
-    return theta0, state.beta, state.u / np.sqrt(s2), s2
+    return theta0, state.beta, state.u / np.sqrt(s2), s2, None if dfree else stats.get("theta_hessian")
+
+
+def _from_pl_hessian(obj, x0, lo, hi, B0, scale, okw) -> OptimResult | None:
+    """ApproximateLaplace (dispersion fixed) by quasi-Newton steps from the PL start and its inner
+    fit's Hessian approximation in theta (:func:`fitglme.engine.quasi_newton.minimize_from`): the
+    pseudo-likelihood objective's curvature in theta is close to the Laplace objective's, so the
+    first steps are nearly Newton steps.  Stops, as every fit, when the step is below ``STEP_TOL``
+    (pinned by its exact gradient); None (the default optimiser then runs) when it does not converge."""
+    res = minimize_from(obj.value_and_grad, x0, lo, hi, B0, scale, max_iter=int(okw.get("max_iter", 100)))
+    if not res.converged or not np.isfinite(res.fun):
+        return None
+    g = obj.value_and_grad(res.x)[1]
+    return OptimResult(res.x, float(res.fun), True, res.n_evals, "quasi-Newton from the PL start", g, res.n_evals)
 
 
 def fit_laplace(problem):
@@ -62,7 +77,7 @@ def fit_laplace(problem):
     (absolute covariance parameters: e.g. another fit's estimates, for a refit to a new response)
     with the random effects at 0."""
     run = _LaplaceRun(problem)
-    theta0, beta0, u0, s2 = run.start()
+    theta0, beta0, u0, s2, run.theta_hessian = run.start()
     settings = problem.settings
     if settings.sequential and not run.approximate:
         # settings.sequential: refine the PL start with ApproximateLaplace, then Laplace.
@@ -90,16 +105,18 @@ class _LaplaceRun:
         self.pk = self.settings.pirls_kwargs()
         self.okw = self.settings.optimizer_kwargs()
         self.reference: HugeReference | None = None
+        self.theta_hessian: np.ndarray | None = None  # the PL start's Hessian approximation in theta
 
     def start(self):
-        """(theta, beta, u, dispersion) to start from: the problem's start with the random effects
-        at 0, or ``settings.init_pl_iterations`` pseudo-likelihood iterations."""
+        """(theta, beta, u, dispersion, Hessian approximation in theta or None) to start from: the
+        problem's start with the random effects at 0, or ``settings.init_pl_iterations``
+        pseudo-likelihood iterations (their last inner fit's quasi-Newton matrix; dispersion fixed)."""
         start, thetas, layout = self.problem.start, self.thetas, self.layout
         if start is None:
             return _pl_start(self.resp, self.X, layout, self.Zs, self.patterns, thetas, self.settings, self.dfree)
         s2 = float(start[2]) if self.dfree else 1.0
         theta0 = thetas.away_from_boundary(np.array(start[0], float), 0.5 * np.sqrt(s2))
-        return theta0, np.array(start[1], float), np.zeros(layout.Q), s2
+        return theta0, np.array(start[1], float), np.zeros(layout.Q), s2, None
 
     def minimize(self, approx, theta_start, beta_start, u_start, phi_start):
         """Minimise the (Approximate)Laplace objective from the given start: (objective, OptimResult)."""
@@ -120,6 +137,12 @@ class _LaplaceRun:
         scale = np.zeros(len(x0), bool)
         scale[: thetas.size] = thetas.scale_mask()
         label = "ApproximateLaplace" if approx else "Laplace"
+        B0 = self.theta_hessian
+        if (approx and B0 is not None and self.reference is None and self.okw.get("method") == "quasinewton"
+                and B0.shape == (len(x0),) * 2):
+            res = _from_pl_hessian(obj, x0, lo, hi, B0, scale, self.okw)
+            if res is not None:
+                return obj, res
         res = minimize_bounded(obj.value, x0, lo, hi, fg=obj.value_and_grad, scale_params=scale,
                                label=label, jacobi=self.reference is not None, **self.okw)
         return obj, res

@@ -86,7 +86,9 @@ def pseudo_likelihood(
 
     ``theta_start``: the relative covariance parameters the first LME fit starts from (default:
     the patterns' start, or a random one under ``start_method`` 'random'). ``stats`` (optional dict)
-    receives ``pl_iterations`` and ``lme_fits`` (the LME fits run). For the Normal distribution with
+    receives ``pl_iterations`` and ``lme_fits`` (the LME fits run) and, when not ``precise``,
+    ``theta_hessian``: the quasi-Newton Hessian approximation of the last inner fit in theta (or None).
+    For the Normal distribution with
     the identity link the working data never change: one fit, whatever ``max_iter`` is
     (:func:`fixed_working_data`)."""
     link, dist = resp.link, resp.dist
@@ -153,6 +155,8 @@ def pseudo_likelihood(
     if stats is not None:
         stats["pl_iterations"] = it
         stats["lme_fits"] = lme_fits
+        if not precise:  # (starting values: the last warm inner fit's Hessian approximation in theta)
+            stats["theta_hessian"] = lme._warm[1]
     return state, eta, it, converged
 
 
