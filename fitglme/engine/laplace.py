@@ -58,14 +58,23 @@ def _pl_start(resp, X, layout, Zs, patterns, thetas, settings, dfree):
     return theta0, state.beta, state.u / np.sqrt(s2), s2, None if dfree else stats.get("theta_hessian")
 
 
+#: A scale parameter below this (relative to the largest, at least 1) at the end of the quasi-Newton
+#: run from the PL start counts as at its bound (:func:`_from_pl_hessian`).
+NEAR_BOUND = 1e-4
+
+
 def _from_pl_hessian(obj, x0, lo, hi, B0, scale, okw) -> OptimResult | None:
     """ApproximateLaplace (dispersion fixed) by quasi-Newton steps from the PL start and its inner
     fit's Hessian approximation in theta (:func:`fitglme.engine.quasi_newton.minimize_from`): the
     pseudo-likelihood objective's curvature in theta is close to the Laplace objective's, so the
     first steps are nearly Newton steps.  Stops, as every fit, when the step is below ``STEP_TOL``
-    (pinned by its exact gradient); None (the default optimiser then runs) when it does not converge."""
+    (pinned by its exact gradient).  None (the default optimiser then runs) when it does not converge
+    or ends with a scale parameter within :data:`NEAR_BOUND` of 0: boundary optima are left to the
+    default optimiser's bound handling, which puts them at 0 exactly."""
     res = minimize_from(obj.value_and_grad, x0, lo, hi, B0, scale, max_iter=int(okw.get("max_iter", 100)))
     if not res.converged or not np.isfinite(res.fun):
+        return None
+    if np.any(res.x[scale] <= lo[scale] + NEAR_BOUND * max(1.0, float(np.max(np.abs(res.x[scale]))))):
         return None
     g = obj.value_and_grad(res.x)[1]
     return OptimResult(res.x, float(res.fun), True, res.n_evals, "quasi-Newton from the PL start", g, res.n_evals)
@@ -118,12 +127,15 @@ class _LaplaceRun:
         theta0 = thetas.away_from_boundary(np.array(start[0], float), 0.5 * np.sqrt(s2))
         return theta0, np.array(start[1], float), np.zeros(layout.Q), s2, None
 
+    def _objective(self, approx, beta_start, u_start) -> LaplaceObjective:
+        return LaplaceObjective(self.resp, self.X, self.layout, self.Zs, self.thetas, approximate=approx,
+                                dispersion_free=self.dfree, beta0=beta_start, u0=u_start, pirls_kwargs=self.pk,
+                                reference=self.reference)
+
     def minimize(self, approx, theta_start, beta_start, u_start, phi_start):
         """Minimise the (Approximate)Laplace objective from the given start: (objective, OptimResult)."""
         thetas, p = self.thetas, self.X.shape[1]
-        obj = LaplaceObjective(self.resp, self.X, self.layout, self.Zs, thetas, approximate=approx,
-                               dispersion_free=self.dfree, beta0=beta_start, u0=u_start, pirls_kwargs=self.pk,
-                               reference=self.reference)
+        obj = self._objective(approx, beta_start, u_start)
         x0, lo, hi = [theta_start], [thetas.lower], [thetas.upper]
         if not approx:
             x0.append(beta_start)
@@ -143,6 +155,8 @@ class _LaplaceRun:
             res = _from_pl_hessian(obj, x0, lo, hi, B0, scale, self.okw)
             if res is not None:
                 return obj, res
+            # (not converged, or near a boundary: the default optimiser, from the same start afresh)
+            obj = self._objective(approx, beta_start, u_start)
         res = minimize_bounded(obj.value, x0, lo, hi, fg=obj.value_and_grad, scale_params=scale,
                                label=label, jacobi=self.reference is not None, **self.okw)
         return obj, res
