@@ -55,7 +55,14 @@ def _pl_start(resp, X, layout, Zs, patterns, thetas, settings, dfree):
     theta0 = np.concatenate([p.theta_from_cov(s2 * L @ L.T) for p, L in zip(patterns, state.Ls)])
     theta0 = thetas.away_from_boundary(theta0, 0.5 * np.sqrt(s2))
     # (the state's factorisation and cross products are not kept)
-    return theta0, state.beta, state.u / np.sqrt(s2), s2, None if dfree else stats.get("theta_hessian")
+    hess = None
+    if not dfree and stats.get("theta_hessian") is not None:
+        # -2 log L's curvature in beta at the PL fit (dispersion 1): 2 (R_X'R_X)
+        try:
+            hess = (stats["theta_hessian"], 2.0 * np.linalg.inv(state.factor.beta_covariance()))
+        except np.linalg.LinAlgError:
+            hess = None
+    return theta0, state.beta, state.u / np.sqrt(s2), s2, hess
 
 
 #: A scale parameter below this (relative to the largest, at least 1) at the end of the quasi-Newton
@@ -64,10 +71,11 @@ NEAR_BOUND = 1e-4
 
 
 def _from_pl_hessian(obj, x0, lo, hi, B0, scale, okw) -> OptimResult | None:
-    """ApproximateLaplace (dispersion fixed) by quasi-Newton steps from the PL start and its inner
-    fit's Hessian approximation in theta (:func:`fitglme.engine.quasi_newton.minimize_from`): the
-    pseudo-likelihood objective's curvature in theta is close to the Laplace objective's, so the
-    first steps are nearly Newton steps.  Stops, as every fit, when the step is below ``STEP_TOL``
+    """(Approximate)Laplace (dispersion fixed) by quasi-Newton steps from the PL start and its
+    curvatures (:func:`fitglme.engine.quasi_newton.minimize_from`; ``B0``: the last inner fit's
+    quasi-Newton matrix in theta and, for Laplace, 2 R_X'R_X in beta): the pseudo-likelihood
+    objective's curvature is close to the Laplace objective's, so the first steps are nearly Newton
+    steps.  Stops, as every fit, when the step is below ``STEP_TOL``
     (pinned by its exact gradient).  None (the default optimiser then runs) when it does not converge
     or ends with a scale parameter within :data:`NEAR_BOUND` of 0: boundary optima are left to the
     default optimiser's bound handling, which puts them at 0 exactly."""
@@ -86,7 +94,7 @@ def fit_laplace(problem):
     (absolute covariance parameters: e.g. another fit's estimates, for a refit to a new response)
     with the random effects at 0."""
     run = _LaplaceRun(problem)
-    theta0, beta0, u0, s2, run.theta_hessian = run.start()
+    theta0, beta0, u0, s2, run.start_hessian = run.start()
     settings = problem.settings
     if settings.sequential and not run.approximate:
         # settings.sequential: refine the PL start with ApproximateLaplace, then Laplace.
@@ -114,18 +122,29 @@ class _LaplaceRun:
         self.pk = self.settings.pirls_kwargs()
         self.okw = self.settings.optimizer_kwargs()
         self.reference: HugeReference | None = None
-        self.theta_hessian: np.ndarray | None = None  # the PL start's Hessian approximation in theta
+        #: the PL start's Hessian approximations (in theta, in beta) of -2 log L, or None
+        self.start_hessian: tuple | None = None
 
     def start(self):
-        """(theta, beta, u, dispersion, Hessian approximation in theta or None) to start from: the
-        problem's start with the random effects at 0, or ``settings.init_pl_iterations``
-        pseudo-likelihood iterations (their last inner fit's quasi-Newton matrix; dispersion fixed)."""
+        """(theta, beta, u, dispersion, start curvatures or None) to start from: the problem's start
+        with the random effects at 0, or ``settings.init_pl_iterations`` pseudo-likelihood iterations
+        (dispersion fixed: their last inner fit's quasi-Newton matrix in theta and 2 R_X'R_X in beta)."""
         start, thetas, layout = self.problem.start, self.thetas, self.layout
         if start is None:
             return _pl_start(self.resp, self.X, layout, self.Zs, self.patterns, thetas, self.settings, self.dfree)
         s2 = float(start[2]) if self.dfree else 1.0
         theta0 = thetas.away_from_boundary(np.array(start[0], float), 0.5 * np.sqrt(s2))
         return theta0, np.array(start[1], float), np.zeros(layout.Q), s2, None
+
+    def _start_matrix(self, approx: bool, size: int) -> np.ndarray | None:
+        """The quasi-Newton start matrix from the PL start's curvatures: theta's block (and, for
+        Laplace, beta's, the cross block 0), or None."""
+        if self.start_hessian is None:
+            return None
+        Bt, Bb = self.start_hessian
+        B = Bt if approx else np.block([[Bt, np.zeros((Bt.shape[0], Bb.shape[0]))],
+                                        [np.zeros((Bb.shape[0], Bt.shape[0])), Bb]])
+        return B if B.shape == (size, size) and np.all(np.isfinite(B)) else None
 
     def _objective(self, approx, beta_start, u_start) -> LaplaceObjective:
         return LaplaceObjective(self.resp, self.X, self.layout, self.Zs, self.thetas, approximate=approx,
@@ -149,9 +168,8 @@ class _LaplaceRun:
         scale = np.zeros(len(x0), bool)
         scale[: thetas.size] = thetas.scale_mask()
         label = "ApproximateLaplace" if approx else "Laplace"
-        B0 = self.theta_hessian
-        if (approx and B0 is not None and self.reference is None and self.okw.get("method") == "quasinewton"
-                and B0.shape == (len(x0),) * 2):
+        B0 = self._start_matrix(approx, len(x0))
+        if B0 is not None and self.reference is None and self.okw.get("method") == "quasinewton":
             res = _from_pl_hessian(obj, x0, lo, hi, B0, scale, self.okw)
             if res is not None:
                 return obj, res
