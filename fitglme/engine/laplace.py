@@ -70,7 +70,7 @@ def _pl_start(resp, X, layout, Zs, patterns, thetas, settings, dfree):
 NEAR_BOUND = 1e-4
 
 
-def _from_pl_hessian(obj, x0, lo, hi, B0, scale, okw) -> OptimResult | None:
+def _from_pl_hessian(obj, x0, lo, hi, B0, scale, okw, label: str) -> OptimResult | None:
     """(Approximate)Laplace (dispersion fixed) by quasi-Newton steps from the PL start and its
     curvatures (:func:`fitglme.engine.quasi_newton.minimize_from`; ``B0``: the last inner fit's
     quasi-Newton matrix in theta and, for Laplace, 2 R_X'R_X in beta): the pseudo-likelihood
@@ -79,13 +79,25 @@ def _from_pl_hessian(obj, x0, lo, hi, B0, scale, okw) -> OptimResult | None:
     (pinned by its exact gradient).  None (the default optimiser then runs) when it does not converge
     or ends with a scale parameter within :data:`NEAR_BOUND` of 0: boundary optima are left to the
     default optimiser's bound handling, which puts them at 0 exactly."""
-    res = minimize_from(obj.value_and_grad, x0, lo, hi, B0, scale, max_iter=int(okw.get("max_iter", 100)))
+    verbose = int(okw.get("verbose", 0))
+    steps = [0]
+
+    def show(f, n):
+        steps[0] += 1
+        if verbose >= 1:  # (the lines of fitglme.engine.optimize.minimize_bounded)
+            print(f"  {label} iteration {steps[0]:4d}: objective = {f:.10g}, evaluations = {n}")
+
+    res = minimize_from(obj.value_and_grad, x0, lo, hi, B0, scale, max_iter=int(okw.get("max_iter", 100)),
+                        callback=show)
     if not res.converged or not np.isfinite(res.fun):
         return None
     if np.any(res.x[scale] <= lo[scale] + NEAR_BOUND * max(1.0, float(np.max(np.abs(res.x[scale]))))):
         return None
     g = obj.value_and_grad(res.x)[1]
-    return OptimResult(res.x, float(res.fun), True, res.n_evals, "quasi-Newton from the PL start", g, res.n_evals)
+    if verbose >= 1:
+        print(f"  {label}: final objective = {res.fun:.10g}, max |gradient| = {np.max(np.abs(g), initial=0):.3g}, "
+              f"evaluations = {res.n_evals}, converged = True")
+    return OptimResult(res.x, float(res.fun), True, res.n_evals, "quasi-Newton from the PL start", g, steps[0])
 
 
 def fit_laplace(problem):
@@ -170,7 +182,7 @@ class _LaplaceRun:
         label = "ApproximateLaplace" if approx else "Laplace"
         B0 = self._start_matrix(approx, len(x0))
         if B0 is not None and self.reference is None and self.okw.get("method") == "quasinewton":
-            res = _from_pl_hessian(obj, x0, lo, hi, B0, scale, self.okw)
+            res = _from_pl_hessian(obj, x0, lo, hi, B0, scale, self.okw, label)
             if res is not None:
                 return obj, res
             # (not converged, or near a boundary: the default optimiser, from the same start afresh)

@@ -29,7 +29,7 @@ def _free(x, g, lo, hi, tol=1e-12):
 
 def minimize_from(fg, x0: np.ndarray, lo: np.ndarray, hi: np.ndarray, B0: np.ndarray,
                   scale_mask: np.ndarray, *, max_iter: int = 100, tol: float = 1e-10,
-                  block=None, decrement_tol: float | None = None) -> QuasiNewtonResult:
+                  block=None, decrement_tol: float | None = None, callback=None) -> QuasiNewtonResult:
     """Minimise f on a box by BFGS steps started at ``x0`` with the Hessian approximation ``B0``.
 
     ``B0`` (the original fit's Hessian) makes the first steps nearly Newton steps.  ``block``
@@ -43,7 +43,8 @@ def minimize_from(fg, x0: np.ndarray, lo: np.ndarray, hi: np.ndarray, B0: np.nda
     minimum) is probed from the interior, and the iteration restarts there if that is lower.
     ``decrement_tol`` (optional): also stop, converged, when the predicted decrease g'B^{-1}g is at
     most ``decrement_tol`` max(1, |f|) -- the loose stop of intermediate fits, whose optimum is only
-    a starting value (fitglme.engine.lme.LMEProblem.fit).
+    a starting value (fitglme.engine.lme.LMEProblem.fit).  ``callback(f, n_evals)`` (optional) is
+    called after every accepted step.
     """
     n_evals = 0
 
@@ -96,6 +97,8 @@ def minimize_from(fg, x0: np.ndarray, lo: np.ndarray, hi: np.ndarray, B0: np.nda
                 Bs = B @ sv
                 B = B + np.outer(yv, yv) / sy - np.outer(Bs, Bs) / float(sv @ Bs)
             x, f, g = xn, fn, gn
+            if callback is not None:
+                callback(f, n_evals)
             if block is not None:
                 bidx, bmat = block()
                 if bmat is not None:
