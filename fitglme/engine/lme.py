@@ -320,6 +320,39 @@ class LMEProblem:
             parts.append(np.linalg.solve(L, bk.T).T.ravel())  # rows: u_l = L^{-1} b_l
         return np.concatenate(parts)
 
+    def single_term_start(self, theta: np.ndarray) -> np.ndarray:
+        """A start for a model of scalar random terms: per term the relative variance that term alone
+        would have (the one-term profiled objective of :class:`fitglme.engine.refit_pl.ScalarLME` on
+        its per-level sums, which the cross products hold: O(levels) per evaluation, no pass over
+        the rows), to a loose tolerance.  Each is the variance of the term with the others left out,
+        near the joint optimum when the terms are crossed (docs/performance.md, item 23); ``theta``
+        itself for one term, other models, or where a one-term objective loses its digits."""
+        from .refit_pl import Cancellation, ScalarLME
+
+        lay, cp = self.layout, self.cp
+        if self.center is not None or lay.nterms < 2 or any(q != 1 for q in lay.qs) or any(
+                pat.n_params != 1 for pat in self.thetas.patterns):
+            return theta
+        k22 = np.diag(cp.K22) if lay.Q2 else np.zeros(0)
+        out = []
+        for k, pat in enumerate(self.thetas.patterns):
+            if k == lay.first:
+                A, c, d = cp.K11[:, 0, 0], cp.K1X[:, 0, :], cp.K1z[:, 0]
+            else:
+                j = lay.rest.index(k)
+                sl = slice(lay.rest_offsets[j], lay.rest_offsets[j + 1])
+                A, c, d = k22[sl], cp.K2X[sl], cp.K2z[sl]
+            one = ScalarLME((A, c, d, cp.XWX, cp.XWz, cp.zWz), self.n_eff, self._sum_log_w, self.p, self.reml,
+                            self.sigma2_fixed)
+            try:
+                v = one.minimize(1.0, xtol=1e-5)
+            except (Cancellation, np.linalg.LinAlgError, FloatingPointError, ZeroDivisionError):
+                return theta
+            if not np.isfinite(v):
+                return theta
+            out.append(pat.theta_from_cov(np.array([[v]])))
+        return np.concatenate(out)
+
     def objective(self, theta: np.ndarray) -> float:
         try:
             return self.solve(theta).objective_rel

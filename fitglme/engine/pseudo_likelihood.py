@@ -53,10 +53,11 @@ def _start_theta(thetas: ThetaMap, settings: EngineSettings | None, theta_start:
     return settings.random_start(thetas)
 
 
-def _ordinary_step(resp, lme, eta, theta, polish, opt, diverged: tuple[int, float] | None) -> LMEState:
+def _ordinary_step(resp, lme, eta, theta, polish, opt, diverged: tuple[int, float] | None,
+                   single_start: bool = False) -> LMEState:
     """One PL iteration's LME fit; a breakdown after a divergent iteration is named as such."""
     try:
-        return _pl_step(resp, lme, eta, theta, polish, opt)
+        return _pl_step(resp, lme, eta, theta, polish, opt, single_start)
     except (NotPositiveDefinite, np.linalg.LinAlgError, FloatingPointError, ZeroDivisionError) as exc:
         if diverged is not None:  # (the failure follows from an earlier divergence)
             raise IterationsDiverged(*diverged) from exc
@@ -107,6 +108,8 @@ def pseudo_likelihood(
     # Normal with the identity link: z = y - offset and w = pw whatever eta is, so the first LME fit
     # is the fixed point (docs/performance.md): one fit, polished as the last of a loop would be.
     fixed_data = fixed_working_data(resp, layout)
+    # (one polished fit, pinned by its gradient: started from the one-term variances, LMEProblem.single_term_start)
+    single_start = theta_start is None and (settings is None or settings.start_method != "random")
     lme_fits = 0
     for it in range(1, max_iter + 1):
         # Intermediate iterations need no polished inner fit; near the fixed point they do.
@@ -118,7 +121,8 @@ def pseudo_likelihood(
         else:
             state = None  # the previous iteration's solution (its factorisation) is not needed
             # (starting values only, not precise: each inner fit warm-started from the previous one)
-            state = _ordinary_step(resp, lme, eta, theta, polish, dict(opt, warm=not precise), diverged)
+            state = _ordinary_step(resp, lme, eta, theta, polish, dict(opt, warm=not precise), diverged,
+                                   single_start=fixed_data and single_start)
             lme_fits += 1
         theta = state.theta
         eta_new = _linear_predictor(X, layout, Zs, state, resp.offset)
@@ -182,10 +186,13 @@ def working_data(resp: GLMResponse, eta: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def _pl_step(resp: GLMResponse, lme: LMEProblem, eta: np.ndarray, theta: np.ndarray, polish: bool,
-             opt: dict) -> LMEState:
-    """One ordinary pseudo-likelihood step: the LME fit to the working data at ``eta``."""
+             opt: dict, single_start: bool = False) -> LMEState:
+    """One ordinary pseudo-likelihood step: the LME fit to the working data at ``eta``
+    (``single_start``: from :meth:`~fitglme.engine.lme.LMEProblem.single_term_start` instead of ``theta``)."""
     lme.set_data(*working_data(resp, eta))
     lme.release_data(lambda e=eta: working_data(resp, e))  # only the cross products are kept
+    if single_start:
+        theta = lme.single_term_start(theta)
     state, _ = lme.fit(theta, polish=polish, **opt)
     return state
 
