@@ -108,7 +108,9 @@ def pseudo_likelihood(
     # Normal with the identity link: z = y - offset and w = pw whatever eta is, so the first LME fit
     # is the fixed point (docs/performance.md): one fit, polished as the last of a loop would be.
     fixed_data = fixed_working_data(resp, layout)
-    # (one polished fit, pinned by its gradient: started from the one-term variances, LMEProblem.single_term_start)
+    # One polished fit pinned by its gradient (fixed data), or the first fit of a start for the Laplace
+    # methods (not precise; their optimum is pinned by its own gradient): from the one-term variances
+    # (LMEProblem.single_term_start).  Not a PL loop's: its unpolished fits would change its path.
     single_start = theta_start is None and (settings is None or settings.start_method != "random")
     lme_fits = 0
     for it in range(1, max_iter + 1):
@@ -122,7 +124,7 @@ def pseudo_likelihood(
             state = None  # the previous iteration's solution (its factorisation) is not needed
             # (starting values only, not precise: each inner fit warm-started from the previous one)
             state = _ordinary_step(resp, lme, eta, theta, polish, dict(opt, warm=not precise), diverged,
-                                   single_start=fixed_data and single_start)
+                                   single_start=single_start and (fixed_data or (not precise and it == 1)))
             lme_fits += 1
         theta = state.theta
         eta_new = _linear_predictor(X, layout, Zs, state, resp.offset)
