@@ -107,7 +107,9 @@ def test_grad_tol_is_the_stopping_rule(unequal_poisson):
     tight = _mode(unequal_poisson, "line_search", 0.0, True, grad_tol=1e-9)
     assert loose.trace.stop == "gradient" and tight.trace.stop in ("gradient", "step")
     assert loose.trace.iterations < tight.trace.iterations
-    assert loose.trace.residual_norms[-1] > 1e3 * tight.trace.residual_norms[-1]  # stopped further out
+    # stopped further out: the loose search ends at 4.8e-9, the tight one at rounding noise, which moves
+    # with the kernel and the fixture's last digits (6.8e-13 to 5.4e-12 measured): a factor 1e2, not 1e3
+    assert loose.trace.residual_norms[-1] > 1e2 * tight.trace.residual_norms[-1]
     np.testing.assert_allclose(loose.u, tight.u, rtol=0, atol=MODE_TOL)
 
 

@@ -12,7 +12,8 @@ from .blocks import NotPositiveDefinite, factorize
 from .events import EventKind, record
 from .lme import ThetaMap
 from .objectives import LaplaceObjective
-from .optimize import minimize_bounded
+from .optimize import OptimResult, minimize_bounded
+from .quasi_newton import minimize_from
 from .pirls import HugeReference, laplace_deviance
 from .result import OptimizerSummary
 
@@ -43,17 +44,60 @@ def _pl_start(resp, X, layout, Zs, patterns, thetas, settings, dfree):
     from .pseudo_likelihood import pseudo_likelihood
 
     dist = resp.dist
+    stats: dict = {}
     state, _, _, _ = pseudo_likelihood(
         resp, X, layout, Zs, thetas, reml=False, dispersion_free=dfree,
         mu_start=settings.mu_start if settings.mu_start is not None else dist.initial_mu(resp.y, resp.size),
         max_iter=settings.init_pl_iterations, tol=settings.pl_tolerance, verbose=settings.verbose,
-        record_unconverged=False, precise=False, settings=settings,
+        record_unconverged=False, precise=False, settings=settings, stats=stats,
     )
     s2 = state.sigma2 if dfree else 1.0
     theta0 = np.concatenate([p.theta_from_cov(s2 * L @ L.T) for p, L in zip(patterns, state.Ls)])
     theta0 = thetas.away_from_boundary(theta0, 0.5 * np.sqrt(s2))
     # (the state's factorisation and cross products are not kept)
-    return theta0, state.beta, state.u / np.sqrt(s2), s2
+    hess = None
+    if not dfree and stats.get("theta_hessian") is not None:
+        # -2 log L's curvature in beta at the PL fit (dispersion 1): 2 (R_X'R_X)
+        try:
+            hess = (stats["theta_hessian"], 2.0 * np.linalg.inv(state.factor.beta_covariance()))
+        except np.linalg.LinAlgError:
+            hess = None
+    return theta0, state.beta, state.u / np.sqrt(s2), s2, hess
+
+
+#: A scale parameter below this (relative to the largest, at least 1) at the end of the quasi-Newton
+#: run from the PL start counts as at its bound (:func:`_from_pl_hessian`).
+NEAR_BOUND = 1e-4
+
+
+def _from_pl_hessian(obj, x0, lo, hi, B0, scale, okw, label: str) -> OptimResult | None:
+    """(Approximate)Laplace (dispersion fixed) by quasi-Newton steps from the PL start and its
+    curvatures (:func:`fitglme.engine.quasi_newton.minimize_from`; ``B0``: the last inner fit's
+    quasi-Newton matrix in theta and, for Laplace, 2 R_X'R_X in beta): the pseudo-likelihood
+    objective's curvature is close to the Laplace objective's, so the first steps are nearly Newton
+    steps.  Stops, as every fit, when the step is below ``STEP_TOL``
+    (pinned by its exact gradient).  None (the default optimiser then runs) when it does not converge
+    or ends with a scale parameter within :data:`NEAR_BOUND` of 0: boundary optima are left to the
+    default optimiser's bound handling, which puts them at 0 exactly."""
+    verbose = int(okw.get("verbose", 0))
+    steps = [0]
+
+    def show(f, n):
+        steps[0] += 1
+        if verbose >= 1:  # (the lines of fitglme.engine.optimize.minimize_bounded)
+            print(f"  {label} iteration {steps[0]:4d}: objective = {f:.10g}, evaluations = {n}")
+
+    res = minimize_from(obj.value_and_grad, x0, lo, hi, B0, scale, max_iter=int(okw.get("max_iter", 100)),
+                        callback=show)
+    if not res.converged or not np.isfinite(res.fun):
+        return None
+    if np.any(res.x[scale] <= lo[scale] + NEAR_BOUND * max(1.0, float(np.max(np.abs(res.x[scale]))))):
+        return None
+    g = obj.value_and_grad(res.x)[1]
+    if verbose >= 1:
+        print(f"  {label}: final objective = {res.fun:.10g}, max |gradient| = {np.max(np.abs(g), initial=0):.3g}, "
+              f"evaluations = {res.n_evals}, converged = True")
+    return OptimResult(res.x, float(res.fun), True, res.n_evals, "quasi-Newton from the PL start", g, steps[0])
 
 
 def fit_laplace(problem):
@@ -62,7 +106,7 @@ def fit_laplace(problem):
     (absolute covariance parameters: e.g. another fit's estimates, for a refit to a new response)
     with the random effects at 0."""
     run = _LaplaceRun(problem)
-    theta0, beta0, u0, s2 = run.start()
+    theta0, beta0, u0, s2, run.start_hessian = run.start()
     settings = problem.settings
     if settings.sequential and not run.approximate:
         # settings.sequential: refine the PL start with ApproximateLaplace, then Laplace.
@@ -90,23 +134,39 @@ class _LaplaceRun:
         self.pk = self.settings.pirls_kwargs()
         self.okw = self.settings.optimizer_kwargs()
         self.reference: HugeReference | None = None
+        #: the PL start's Hessian approximations (in theta, in beta) of -2 log L, or None
+        self.start_hessian: tuple | None = None
 
     def start(self):
-        """(theta, beta, u, dispersion) to start from: the problem's start with the random effects
-        at 0, or ``settings.init_pl_iterations`` pseudo-likelihood iterations."""
+        """(theta, beta, u, dispersion, start curvatures or None) to start from: the problem's start
+        with the random effects at 0, or ``settings.init_pl_iterations`` pseudo-likelihood iterations
+        (dispersion fixed: their last inner fit's quasi-Newton matrix in theta and 2 R_X'R_X in beta)."""
         start, thetas, layout = self.problem.start, self.thetas, self.layout
         if start is None:
             return _pl_start(self.resp, self.X, layout, self.Zs, self.patterns, thetas, self.settings, self.dfree)
         s2 = float(start[2]) if self.dfree else 1.0
         theta0 = thetas.away_from_boundary(np.array(start[0], float), 0.5 * np.sqrt(s2))
-        return theta0, np.array(start[1], float), np.zeros(layout.Q), s2
+        return theta0, np.array(start[1], float), np.zeros(layout.Q), s2, None
+
+    def _start_matrix(self, approx: bool, size: int) -> np.ndarray | None:
+        """The quasi-Newton start matrix from the PL start's curvatures: theta's block (and, for
+        Laplace, beta's, the cross block 0), or None."""
+        if self.start_hessian is None:
+            return None
+        Bt, Bb = self.start_hessian
+        B = Bt if approx else np.block([[Bt, np.zeros((Bt.shape[0], Bb.shape[0]))],
+                                        [np.zeros((Bb.shape[0], Bt.shape[0])), Bb]])
+        return B if B.shape == (size, size) and np.all(np.isfinite(B)) else None
+
+    def _objective(self, approx, beta_start, u_start) -> LaplaceObjective:
+        return LaplaceObjective(self.resp, self.X, self.layout, self.Zs, self.thetas, approximate=approx,
+                                dispersion_free=self.dfree, beta0=beta_start, u0=u_start, pirls_kwargs=self.pk,
+                                reference=self.reference)
 
     def minimize(self, approx, theta_start, beta_start, u_start, phi_start):
         """Minimise the (Approximate)Laplace objective from the given start: (objective, OptimResult)."""
         thetas, p = self.thetas, self.X.shape[1]
-        obj = LaplaceObjective(self.resp, self.X, self.layout, self.Zs, thetas, approximate=approx,
-                               dispersion_free=self.dfree, beta0=beta_start, u0=u_start, pirls_kwargs=self.pk,
-                               reference=self.reference)
+        obj = self._objective(approx, beta_start, u_start)
         x0, lo, hi = [theta_start], [thetas.lower], [thetas.upper]
         if not approx:
             x0.append(beta_start)
@@ -120,6 +180,13 @@ class _LaplaceRun:
         scale = np.zeros(len(x0), bool)
         scale[: thetas.size] = thetas.scale_mask()
         label = "ApproximateLaplace" if approx else "Laplace"
+        B0 = self._start_matrix(approx, len(x0))
+        if B0 is not None and self.reference is None and self.okw.get("method") == "quasinewton":
+            res = _from_pl_hessian(obj, x0, lo, hi, B0, scale, self.okw, label)
+            if res is not None:
+                return obj, res
+            # (not converged, or near a boundary: the default optimiser, from the same start afresh)
+            obj = self._objective(approx, beta_start, u_start)
         res = minimize_bounded(obj.value, x0, lo, hi, fg=obj.value_and_grad, scale_params=scale,
                                label=label, jacobi=self.reference is not None, **self.okw)
         return obj, res

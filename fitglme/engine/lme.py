@@ -23,13 +23,17 @@ if TYPE_CHECKING:  # (the patterns are passed in; the engine imports nothing fro
 from .blocks import BlockFactor, NotPositiveDefinite
 from .layout import ReLayout, scale_columns, vdot
 from .crossprod import assemble, cross_products, k_times, level_pairs, trace_blocks, zwx, zwz_vector
-from .optimize import minimize_bounded
+from .optimize import _hessian_from_gradient, minimize_bounded
+from .quasi_newton import minimize_from
 
 LOG2PI = np.log(2.0 * np.pi)
 #: r^2 below this fraction of z'Wz: r^2 and Z'W(residual) are formed from the rows, not from the
 #: cross products, whose difference cancels log10(z'Wz / r^2) digits (a small dispersion against the
 #: working response; docs/choices.md, "One optimum").
 CANCELLATION = 1e-3
+#: The loose stop of a warm-started intermediate fit (:meth:`LMEProblem.fit`): the predicted decrease
+#: g'B^{-1}g at most this relative to the objective (L-BFGS-B's loose ftol).
+WARM_DECREMENT = 1e-9
 
 
 @dataclass
@@ -133,6 +137,7 @@ class LMEProblem:
         self.w: np.ndarray | None = None
         self._recompute = None
         self._last: tuple | None = None  # (theta bytes, state) of the last solve
+        self._warm: tuple[int, np.ndarray | None] = (0, None)  # warm fits so far, the last one's Hessian
 
     def set_data(self, z: np.ndarray, w: np.ndarray, center: tuple | None = None) -> None:
         """New working response and weights: one pass over the rows for the cross products.
@@ -322,6 +327,39 @@ class LMEProblem:
             parts.append(np.linalg.solve(L, bk.T).T.ravel())  # rows: u_l = L^{-1} b_l
         return np.concatenate(parts)
 
+    def single_term_start(self, theta: np.ndarray) -> np.ndarray:
+        """A start for a model of scalar random terms: per term the relative variance that term alone
+        would have (the one-term profiled objective of :class:`fitglme.engine.refit_pl.ScalarLME` on
+        its per-level sums, which the cross products hold: O(levels) per evaluation, no pass over
+        the rows), to a loose tolerance.  Each is the variance of the term with the others left out,
+        near the joint optimum when the terms are crossed (docs/performance.md, item 23); ``theta``
+        itself for one term, other models, or where a one-term objective loses its digits."""
+        from .refit_pl import Cancellation, ScalarLME
+
+        lay, cp = self.layout, self.cp
+        if self.center is not None or lay.nterms < 2 or any(q != 1 for q in lay.qs) or any(
+                pat.n_params != 1 for pat in self.thetas.patterns):
+            return theta
+        k22 = np.diag(cp.K22) if lay.Q2 else np.zeros(0)
+        out = []
+        for k, pat in enumerate(self.thetas.patterns):
+            if k == lay.first:
+                A, c, d = cp.K11[:, 0, 0], cp.K1X[:, 0, :], cp.K1z[:, 0]
+            else:
+                j = lay.rest.index(k)
+                sl = slice(lay.rest_offsets[j], lay.rest_offsets[j + 1])
+                A, c, d = k22[sl], cp.K2X[sl], cp.K2z[sl]
+            one = ScalarLME((A, c, d, cp.XWX, cp.XWz, cp.zWz), self.n_eff, self._sum_log_w, self.p, self.reml,
+                            self.sigma2_fixed)
+            try:
+                v = one.minimize(1.0, xtol=1e-5)
+            except (Cancellation, np.linalg.LinAlgError, FloatingPointError, ZeroDivisionError):
+                return theta
+            if not np.isfinite(v):
+                return theta
+            out.append(pat.theta_from_cov(np.array([[v]])))
+        return np.concatenate(out)
+
     def objective(self, theta: np.ndarray) -> float:
         try:
             return self.solve(theta).objective_rel
@@ -404,16 +442,47 @@ class LMEProblem:
         return g
 
     def fit(self, theta0: np.ndarray, verbose: int = 0, max_iter: int = 500, polish: bool = True,
-            method: str = "quasinewton", max_fun: int = 10000) -> tuple[LMEState, bool]:
+            method: str = "quasinewton", max_fun: int = 10000, warm: bool = False) -> tuple[LMEState, bool]:
         """Minimise the objective over theta from ``theta0``; returns the state and a flag.
 
         ``polish=False`` skips the final Newton polish (enough for intermediate PL iterations).
+        ``warm``: an intermediate fit of a sequence (the pseudo-likelihood iterations that only start
+        the Laplace methods): an unpolished quasi-Newton fit starts from the Hessian approximation
+        the previous warm fit ended with (:func:`fitglme.engine.quasi_newton.minimize_from`, the first
+        step nearly a Newton step) instead of L-BFGS-B's steepest-descent start, and stops loosely
+        (:data:`WARM_DECREMENT`); the optimum these starts lead to is pinned by its own gradient.
         """
         theta0 = self.thetas.away_from_boundary(theta0, 0.5)
-        res = minimize_bounded(
-            self.objective, theta0, self.thetas.lower, self.thetas.upper, max_iter=max_iter,
-            verbose=max(verbose - 1, 0), polish=polish, fg=self.objective_and_grad, loose=not polish,
-            method=method, max_fun=max_fun,
-            scale_params=self.thetas.scale_mask(),
-        )
+        lo, hi = self.thetas.lower, self.thetas.upper
+        B0 = self._warm_start(theta0) if warm and method == "quasinewton" and not polish else None
+        if B0 is not None:
+            res = minimize_from(self.objective_and_grad, theta0, lo, hi, B0, self.thetas.scale_mask(),
+                                max_iter=max_iter, decrement_tol=WARM_DECREMENT)
+            hessian = res.hessian
+        else:
+            res = minimize_bounded(
+                self.objective, theta0, lo, hi, max_iter=max_iter,
+                verbose=max(verbose - 1, 0), polish=polish, fg=self.objective_and_grad, loose=not polish,
+                method=method, max_fun=max_fun,
+                scale_params=self.thetas.scale_mask(),
+            )
+            hessian = None
+        self._warm = (self._warm[0] + 1, hessian) if warm else (0, None)
         return self.solve(res.x), res.converged
+
+    def _warm_start(self, theta0: np.ndarray) -> np.ndarray | None:
+        """The Hessian approximation a warm fit starts from (:meth:`fit`): the previous warm fit's
+        quasi-Newton matrix, or after a first (L-BFGS-B) fit forward differences of the exact
+        gradient at ``theta0``; None for the first fit of a sequence or where it cannot be formed."""
+        count, B = self._warm
+        if count == 0:
+            return None
+        if B is None or B.shape != (theta0.size,) * 2:
+            f0, g0 = self.objective_and_grad(theta0)
+            if not np.isfinite(f0):
+                return None
+            last = self._last  # (the state at theta0, where the fit starts: kept, not solved again)
+            B = _hessian_from_gradient(lambda x: self.objective_and_grad(x)[1], theta0, np.arange(theta0.size),
+                                       self.thetas.lower, self.thetas.upper, central=False, g0=g0)
+            self._last = last
+        return B if np.all(np.isfinite(B)) else None

@@ -53,10 +53,11 @@ def _start_theta(thetas: ThetaMap, settings: EngineSettings | None, theta_start:
     return settings.random_start(thetas)
 
 
-def _ordinary_step(resp, lme, eta, theta, polish, opt, diverged: tuple[int, float] | None, bufs=None) -> LMEState:
+def _ordinary_step(resp, lme, eta, theta, polish, opt, diverged: tuple[int, float] | None, bufs=None,
+                   single_start: bool = False) -> LMEState:
     """One PL iteration's LME fit; a breakdown after a divergent iteration is named as such."""
     try:
-        return _pl_step(resp, lme, eta, theta, polish, opt, bufs)
+        return _pl_step(resp, lme, eta, theta, polish, opt, bufs, single_start)
     except (NotPositiveDefinite, np.linalg.LinAlgError, FloatingPointError, ZeroDivisionError) as exc:
         if diverged is not None:  # (the failure follows from an earlier divergence)
             raise IterationsDiverged(*diverged) from exc
@@ -86,7 +87,9 @@ def pseudo_likelihood(
 
     ``theta_start``: the relative covariance parameters the first LME fit starts from (default:
     the patterns' start, or a random one under ``start_method`` 'random'). ``stats`` (optional dict)
-    receives ``pl_iterations`` and ``lme_fits`` (the LME fits run). For the Normal distribution with
+    receives ``pl_iterations`` and ``lme_fits`` (the LME fits run) and, when not ``precise``,
+    ``theta_hessian``: the quasi-Newton Hessian approximation of the last inner fit in theta (or None).
+    For the Normal distribution with
     the identity link the working data never change: one fit, whatever ``max_iter`` is
     (:func:`fixed_working_data`)."""
     link, dist = resp.link, resp.dist
@@ -105,6 +108,10 @@ def pseudo_likelihood(
     # Normal with the identity link: z = y - offset and w = pw whatever eta is, so the first LME fit
     # is the fixed point (docs/performance.md): one fit, polished as the last of a loop would be.
     fixed_data = fixed_working_data(resp, layout)
+    # One polished fit pinned by its gradient (fixed data), or the first fit of a start for the Laplace
+    # methods (not precise; their optimum is pinned by its own gradient): from the one-term variances
+    # (LMEProblem.single_term_start).  Not a PL loop's: its unpolished fits would change its path.
+    single_start = theta_start is None and (settings is None or settings.start_method != "random")
     lme_fits = 0
     row_bufs = None
     for it in range(1, max_iter + 1):
@@ -118,7 +125,9 @@ def pseudo_likelihood(
             state = None  # the previous iteration's solution (its factorisation) is not needed
             if row_bufs is None and link.kind == "log":  # (working_data's buffers, docs/performance.md)
                 row_bufs = (np.empty(layout.n), np.empty(layout.n))
-            state = _ordinary_step(resp, lme, eta, theta, polish, opt, diverged, row_bufs)
+            # (starting values only, not precise: each inner fit warm-started from the previous one)
+            state = _ordinary_step(resp, lme, eta, theta, polish, dict(opt, warm=not precise), diverged,
+                                   row_bufs, single_start=single_start and (fixed_data or (not precise and it == 1)))
             lme_fits += 1
         theta = state.theta
         eta_new = _linear_predictor(X, layout, Zs, state, resp.offset)
@@ -156,6 +165,8 @@ def pseudo_likelihood(
     if stats is not None:
         stats["pl_iterations"] = it
         stats["lme_fits"] = lme_fits
+        if not precise:  # (starting values: the last warm inner fit's Hessian approximation in theta)
+            stats["theta_hessian"] = lme._warm[1]
     return state, eta, it, converged
 
 
@@ -186,12 +197,16 @@ def working_data(resp: GLMResponse, eta: np.ndarray,
 
 
 def _pl_step(resp: GLMResponse, lme: LMEProblem, eta: np.ndarray, theta: np.ndarray, polish: bool,
-             opt: dict, bufs: tuple[np.ndarray, np.ndarray] | None = None) -> LMEState:
+             opt: dict, bufs: tuple[np.ndarray, np.ndarray] | None = None,
+             single_start: bool = False) -> LMEState:
     """One ordinary pseudo-likelihood step: the LME fit to the working data at ``eta`` (formed in
     ``bufs`` when given: two (n,) buffers that nothing references once the cross products are
-    formed, reused by the next step)."""
+    formed, reused by the next step; ``single_start``: from
+    :meth:`~fitglme.engine.lme.LMEProblem.single_term_start` instead of ``theta``)."""
     lme.set_data(*working_data(resp, eta, out=bufs))
     lme.release_data(lambda e=eta: working_data(resp, e))  # only the cross products are kept
+    if single_start:
+        theta = lme.single_term_start(theta)
     state, _ = lme.fit(theta, polish=polish, **opt)
     return state
 

@@ -20,6 +20,7 @@ class QuasiNewtonResult:
     fun: float
     converged: bool
     n_evals: int
+    hessian: np.ndarray | None = None  # the final quasi-Newton matrix
 
 
 def _free(x, g, lo, hi, tol=1e-12):
@@ -28,7 +29,7 @@ def _free(x, g, lo, hi, tol=1e-12):
 
 def minimize_from(fg, x0: np.ndarray, lo: np.ndarray, hi: np.ndarray, B0: np.ndarray,
                   scale_mask: np.ndarray, *, max_iter: int = 100, tol: float = 1e-10,
-                  block=None) -> QuasiNewtonResult:
+                  block=None, decrement_tol: float | None = None, callback=None) -> QuasiNewtonResult:
     """Minimise f on a box by BFGS steps started at ``x0`` with the Hessian approximation ``B0``.
 
     ``B0`` (the original fit's Hessian) makes the first steps nearly Newton steps.  ``block``
@@ -40,6 +41,10 @@ def minimize_from(fg, x0: np.ndarray, lo: np.ndarray, hi: np.ndarray, B0: np.nda
     (then converged if the predicted decrease g'B^{-1}g is below ``100 tol``).  A scale
     parameter that ends at its bound 0 (where the gradient vanishes whether or not 0 is a
     minimum) is probed from the interior, and the iteration restarts there if that is lower.
+    ``decrement_tol`` (optional): also stop, converged, when the predicted decrease g'B^{-1}g is at
+    most ``decrement_tol`` max(1, |f|) -- the loose stop of intermediate fits, whose optimum is only
+    a starting value (fitglme.engine.lme.LMEProblem.fit).  ``callback(f, n_evals)`` (optional) is
+    called after every accepted step.
     """
     n_evals = 0
 
@@ -69,7 +74,7 @@ def minimize_from(fg, x0: np.ndarray, lo: np.ndarray, hi: np.ndarray, B0: np.nda
                 continue
             decrement = -float(g[idx] @ step_f)
             size = float(np.max(np.abs(step_f) / np.maximum(1.0, np.abs(x[idx]))))
-            if size <= STEP_TOL:
+            if size <= STEP_TOL or (decrement_tol is not None and decrement <= decrement_tol * max(1.0, abs(f))):
                 # pinned by the gradient, as every fit (fitglme.engine.optimize.STEP_TOL)
                 converged = True
                 break
@@ -92,6 +97,8 @@ def minimize_from(fg, x0: np.ndarray, lo: np.ndarray, hi: np.ndarray, B0: np.nda
                 Bs = B @ sv
                 B = B + np.outer(yv, yv) / sy - np.outer(Bs, Bs) / float(sv @ Bs)
             x, f, g = xn, fn, gn
+            if callback is not None:
+                callback(f, n_evals)
             if block is not None:
                 bidx, bmat = block()
                 if bmat is not None:
@@ -101,7 +108,7 @@ def minimize_from(fg, x0: np.ndarray, lo: np.ndarray, hi: np.ndarray, B0: np.nda
             break
         x, f, g = start
         converged = False
-    return QuasiNewtonResult(x, f, converged, n_evals)
+    return QuasiNewtonResult(x, f, converged, n_evals, B)
 
 
 def _positive_definite(B: np.ndarray) -> np.ndarray:
