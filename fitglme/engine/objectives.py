@@ -166,8 +166,8 @@ class LaplaceObjective:
         # No more solves: the factor's dense Schur block goes (its H^{-1} blocks, cached by
         # row_forms, are all the rest needs).
         fac.C = None
-        pool = self._buffers  # (the score, weights and W M t below: given back at the end)
-        taken = (pool.take(), pool.take(), pool.take())
+        pool = self._buffers  # (the score and weights, W M t below: given back at the end)
+        taken = [pool.take(), pool.take()]
         if huge is not None:
             s, W = None, W_huge  # the score enters through the reference form's level sums
         else:
@@ -189,6 +189,7 @@ class LaplaceObjective:
             parts[k] = scale_columns(Zk, dL)
             traces.append(fac.weighted_trace(W, zts, parts))
             del parts
+        taken.append(pool.take())  # (only now: eta and mu are gone, as in the peak of the fit)
         WMt = lay.z_times(zts, tu, out=taken[2])
         if self.approximate:
             WMt += X @ tb
