@@ -67,7 +67,7 @@ def test_max_abs_diff_is_the_max_of_the_whole_difference():
 
 
 def test_row_buffers_reuse_only_what_is_given_back():
-    pool = RowBuffers(10)
+    pool = RowBuffers(10, max_free=RowBuffers.MAX_FREE)
     a, b = pool.take(), pool.take()
     assert a is not b and a.shape == (10,)
     pool.give(a)
@@ -77,3 +77,15 @@ def test_row_buffers_reuse_only_what_is_given_back():
     assert pool.take().dtype == float and len(pool._free) == 0
     pool.give(*(np.empty(10) for _ in range(RowBuffers.MAX_FREE + 2)))
     assert len(pool._free) == RowBuffers.MAX_FREE
+
+
+def test_row_buffers_keep_nothing_below_the_mmap_threshold():
+    """Below REUSE_FROM_ROWS rows malloc reuses freed n-vectors itself: kept buffers would only add to
+    the peak memory (docs/performance.md, "Growth in n")."""
+    from fitglme.engine.arrays import REUSE_FROM_ROWS
+
+    small = RowBuffers(10)
+    small.give(np.empty(10))
+    assert small.max_free == 0 and small._free == []
+    assert RowBuffers(REUSE_FROM_ROWS - 1).max_free == 0
+    assert RowBuffers(REUSE_FROM_ROWS).max_free == RowBuffers.MAX_FREE

@@ -38,26 +38,41 @@ def max_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
     return best
 
 
+#: Rows from which freed n-vectors are kept for reuse: 2^22 doubles are 32 MiB, glibc's largest dynamic
+#: mmap threshold, above which every fresh n-vector is a fresh mmap that the kernel faults in and
+#: zeroes (docs/performance.md, "Growth in n").  Below it malloc reuses freed memory itself, and
+#: buffers kept idle would only add to the fit's peak memory.
+REUSE_FROM_ROWS = 1 << 22
+
+
 class RowBuffers:
     """Free (n,) buffers that PIRLS reuses within and across its searches (docs/performance.md,
     "Growth in n": above ~4e6 rows every fresh n-vector is a fresh mmap that the kernel faults in
     and zeroes).  Only buffers that nothing else references are given back: a Newton iteration's
     score and weights, rejected trial points and the iterates accepted steps replace; the eta and
     mu a search returns never are.  One per objective, not shared between threads; at most
-    :data:`MAX_FREE` are kept."""
+    :data:`MAX_FREE` are kept, none below :data:`REUSE_FROM_ROWS` rows."""
 
     MAX_FREE = 3
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, max_free: int | None = None) -> None:
         self.n = n
+        #: buffers kept at most (default: :data:`MAX_FREE` from :data:`REUSE_FROM_ROWS` rows, else none)
+        self.max_free = (self.MAX_FREE if n >= REUSE_FROM_ROWS else 0) if max_free is None else max_free
         self._free: list[np.ndarray] = []
 
     def take(self) -> np.ndarray:
         """A free buffer (uninitialised), or a new one."""
         return self._free.pop() if self._free else np.empty(self.n)
 
-    def give(self, *arrays: np.ndarray) -> None:
-        """Return buffers no longer referenced by the caller's results."""
+    def take_if_kept(self) -> np.ndarray | None:
+        """:meth:`take` when this pool keeps buffers, else None: an ``out=`` left None lets the
+        function allocate its result only when it forms it (a buffer taken early would add to the
+        peak memory of the step that takes it)."""
+        return self.take() if self.max_free else None
+
+    def give(self, *arrays: np.ndarray | None) -> None:
+        """Return buffers no longer referenced by the caller's results (None: nothing)."""
         for a in arrays:
-            if len(self._free) < self.MAX_FREE and a.shape == (self.n,) and a.dtype == float and a.flags.writeable:
+            if a is not None and len(self._free) < self.max_free and a.shape == (self.n,) and a.dtype == float and a.flags.writeable:
                 self._free.append(a)

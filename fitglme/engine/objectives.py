@@ -167,7 +167,7 @@ class LaplaceObjective:
         # row_forms, are all the rest needs).
         fac.C = None
         pool = self._buffers  # (the score and weights, W M t below: given back at the end)
-        taken = [pool.take(), pool.take()]
+        taken = [pool.take_if_kept(), pool.take_if_kept()]
         if huge is not None:
             s, W = None, W_huge  # the score enters through the reference form's level sums
         else:
@@ -189,7 +189,7 @@ class LaplaceObjective:
             parts[k] = scale_columns(Zk, dL)
             traces.append(fac.weighted_trace(W, zts, parts))
             del parts
-        taken.append(pool.take())  # (only now: eta and mu are gone, as in the peak of the fit)
+        taken.append(pool.take_if_kept())  # (only now: eta and mu are gone)
         WMt = lay.z_times(zts, tu, out=taken[2])
         if self.approximate:
             WMt += X @ tb

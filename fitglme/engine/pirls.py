@@ -486,8 +486,10 @@ def _newton(layout, zts, X, resp, eta_of, u, beta, dispersion, profile_beta, obs
         return resp.loglik(mun, dispersion, etan), (etan, mun)
 
     for it in range(1, max_iter + 1):
-        work = (pool.take(), pool.take())  # the score and the weights
+        work = (pool.take_if_kept(), pool.take_if_kept())  # the score and the weights
         _, score, W = resp.working(eta, dispersion, observed, mu, out=work)
+        pool.give(mu)  # (not needed again in this iteration: freed before the factorisation, or kept)
+        mu = None
         g_u = layout.zt_times(zts, score) - u
         g_b = X.T @ score if profile_beta else None
         del score
@@ -510,9 +512,10 @@ def _newton(layout, zts, X, resp, eta_of, u, beta, dispersion, profile_beta, obs
         if step is None:
             # No decrease possible: the mode is reached to rounding precision.
             pool.give(*last[0])  # (the last trial point, rejected)
+            mu = resp.link.inverse(eta, out=pool.take())
             converged = decrement < 1e-8 * max(1.0, abs(pdev), resp.rounding_scale(mu))
             break
-        eta_prev, mu_prev = eta, mu
+        eta_prev = eta
         u, beta, ll, pdev, (eta, mu) = step
         del step
         if display:
@@ -521,8 +524,8 @@ def _newton(layout, zts, X, resp, eta_of, u, beta, dispersion, profile_beta, obs
                                     <= eta_tol * max(float(np.max(np.abs(eta))), 1.0)):
             converged, trace.stop = True, "eta"
             break
-        pool.give(eta_prev, mu_prev)  # (the replaced iterate)
-        del eta_prev, mu_prev
+        pool.give(eta_prev)  # (the replaced iterate)
+        del eta_prev
         if step_tol is not None:
             dx = vdot(u - u_prev, u - u_prev) + (vdot(beta - beta_prev, beta - beta_prev) if profile_beta else 0.0)
             if np.sqrt(dx) <= step_tol:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .arrays import constant_value, max_abs_diff
+from .arrays import REUSE_FROM_ROWS, constant_value, max_abs_diff
 from .blocks import NotPositiveDefinite
 from .events import EventKind, record
 from .layout import ReLayout, scale_columns
@@ -123,7 +123,8 @@ def pseudo_likelihood(
                                           first=it == 1, polish=polish, opt=opt)
         else:
             state = None  # the previous iteration's solution (its factorisation) is not needed
-            if row_bufs is None and link.kind == "log":  # (working_data's buffers, docs/performance.md)
+            if row_bufs is None and link.kind == "log" and layout.n >= REUSE_FROM_ROWS:
+                # (working_data's buffers, docs/performance.md)
                 row_bufs = (np.empty(layout.n), np.empty(layout.n))
             # (starting values only, not precise: each inner fit warm-started from the previous one)
             state = _ordinary_step(resp, lme, eta, theta, polish, dict(opt, warm=not precise), diverged,
