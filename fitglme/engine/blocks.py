@@ -205,7 +205,7 @@ class BlockFactor:
         if not lay.Q2:
             return total
         H12f = H12.reshape(lay.m1 * lay.q1, lay.Q2)
-        if lay.q1 == 1 and all(lay.qs[k] == 1 for k in lay.rest) and lay.n < H12f.size:
+        if lay.scalar and lay.n < H12f.size:
             total += self._first_rest_trace_by_rows(w, xs, ys, H12f)
         else:
             if xs[f] is not None and any(ys[k] is not None for k in lay.rest):

@@ -130,24 +130,26 @@ def assemble(lay: ReLayout, cp: CrossProducts, Ls: list[np.ndarray]) -> Assemble
     A11 = L1.T @ cp.K11 @ L1  # per level L1'K11 L1 (matmul: a three-operand einsum loops in C per element)
     if Q2 and lay.cross_pattern() is not None:
         return _assemble_sparse(lay, cp, Ls, A11)
-    B = np.empty((m1 * q1, Q2 + p))
     B1X = np.einsum("ba,kbp->kap", L1, cp.K1X).reshape(m1 * q1, p)
     S = np.empty((Q2 + p, Q2 + p))
-    if Q2:
-        if q1 == 1 and all(lay.qs[k] == 1 for k in lay.rest):
-            # scalar terms: Lambda_1' K12 Lambda_2 is K12 with its columns scaled, formed in B itself
-            # (no (m1, Q2) temporaries: in crossed designs they are as large as several n-vectors)
-            col = np.concatenate([np.full(lay.nlevels[k], Ls[k][0, 0]) for k in lay.rest]) * L1[0, 0]
-            np.multiply(cp.K12, col[None, :], out=B[:, :Q2])
-        else:
+    col = None
+    if Q2 and lay.scalar:
+        # scalar terms: Lambda_1' K12 Lambda_2 is K12 with its columns scaled, formed in B itself
+        # (no (m1, Q2) temporaries: in crossed designs they are as large as several n-vectors)
+        col = np.concatenate([np.full(lay.nlevels[k], Ls[k][0, 0]) for k in lay.rest]) * L1[0, 0]
+        B = _scalar_b(cp.K12, col, B1X)
+    else:
+        B = np.empty((m1 * q1, Q2 + p))
+        if Q2:
             K12L = rest_right(lay, Ls, cp.K12)
             B[:, :Q2] = np.einsum("ba,kbj->kaj", L1, K12L.reshape(m1, q1, Q2)).reshape(m1 * q1, Q2)
             del K12L  # (m1 q1, Q2): recomputed by trace_blocks rather than kept
+        B[:, Q2:] = B1X
+    if Q2:
         S[:Q2, :Q2] = rest_left(lay, Ls, rest_right(lay, Ls, cp.K22))
         S2X = rest_left(lay, Ls, cp.K2X)
         S[:Q2, Q2:] = S2X
         S[Q2:, :Q2] = S2X.T
-    B[:, Q2:] = B1X
     S[Q2:, Q2:] = cp.XWX
     schur = None
     if cp.R is not None:
@@ -159,7 +161,7 @@ def assemble(lay: ReLayout, cp: CrossProducts, Ls: list[np.ndarray]) -> Assemble
         kx = cp.K1X[:, 0, :]
         schur = cp.R + (kx * c[:, None]).T @ kx
     fac = factor_blocks(lay, A11, B, S, p, schur)
-    if Q2 and q1 == 1 and all(lay.qs[k] == 1 for k in lay.rest):
+    if col is not None:
         # C may lend its storage to (H^{-1})_12 (BlockFactor.remake_c): the gradient's traces then
         # need no third (m1, Q2) array besides K12 and C
         fac.remake_c = partial(_scalar_c, cp.K12, col, B1X, fac.L1inv)
@@ -168,15 +170,20 @@ def assemble(lay: ReLayout, cp: CrossProducts, Ls: list[np.ndarray]) -> Assemble
     return Assembled(fac, lay._to_public(r1, r2), cp.XWz.copy(), L1)
 
 
-def _scalar_c(K12: np.ndarray, col: np.ndarray, B1X: np.ndarray, L1inv: np.ndarray) -> np.ndarray:
-    """C = L1^{-1} [Lambda_1'K12 Lambda_2 | Lambda_1'K1X] for scalar terms, formed exactly as
-    :func:`assemble` and :func:`~fitglme.engine.blocks.factor_blocks` form it (the same operations,
-    so the same bits)."""
+def _scalar_b(K12: np.ndarray, col: np.ndarray, B1X: np.ndarray) -> np.ndarray:
+    """B = [Lambda_1'K12 Lambda_2 | Lambda_1'K1X] for scalar terms (``col``: the column scales)."""
     m1, Q2 = K12.shape
-    n2 = Q2 + B1X.shape[1]
-    B = np.empty((m1, n2))
+    B = np.empty((m1, Q2 + B1X.shape[1]))
     np.multiply(K12, col[None, :], out=B[:, :Q2])
     B[:, Q2:] = B1X
+    return B
+
+
+def _scalar_c(K12: np.ndarray, col: np.ndarray, B1X: np.ndarray, L1inv: np.ndarray) -> np.ndarray:
+    """C = L1^{-1} B for scalar terms, formed by the same operations as :func:`assemble` and
+    :func:`~fitglme.engine.blocks.factor_blocks` (so the same bits): :attr:`BlockFactor.remake_c`."""
+    B = _scalar_b(K12, col, B1X)
+    m1, n2 = B.shape
     return _apply_level_blocks(L1inv, B.reshape(m1, 1, n2)).reshape(m1, n2)
 
 
@@ -284,7 +291,7 @@ def trace_blocks(lay: ReLayout, cp: CrossProducts, Ls: list[np.ndarray], asm: As
         # needed: O(m1 q1 Q2 q) sums instead of the (Q2, Q2) products (O(m1 q1 Q2^2)).
         H12f = H12.reshape(m1 * q1, Q2)
         M22 = rest_left(lay, Ls, cp.K22)
-        if q1 == 1 and all(lay.qs[k] == 1 for k in lay.rest):
+        if lay.scalar:
             # scalar terms: one column sum of (H^{-1})_12 * K12 serves both, no (m1, Q2) temporary
             v = np.einsum("ij,ij->j", H12f, cp.K12)
             D1 = D1 + vdot(v, _rest_scales(lay, Ls))

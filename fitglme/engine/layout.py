@@ -130,6 +130,11 @@ class ReLayout:
             return np.add.reduceat(v, starts)
         return np.bincount(self.indices[k], weights=v, minlength=self.nlevels[k])
 
+    @property
+    def scalar(self) -> bool:
+        """Every random term has one column (random intercepts, or one slope each)."""
+        return all(q == 1 for q in self.qs)
+
     def level_blocks(self, k: int) -> list[tuple[int, int, int, int, np.ndarray]] | None:
         """Row blocks of about :data:`BLOCK_ROWS` rows cut at the level runs of term k, as
         (first row, end row, first level, end level, run starts within the block); None when the
@@ -280,7 +285,7 @@ class ReLayout:
         Built once per layout."""
         if not hasattr(self, "_cross_pattern"):
             pat = None
-            if self.nterms > 1 and all(q == 1 for q in self.qs):
+            if self.nterms > 1 and self.scalar:
                 pat = CrossPattern.build(self)
                 if pat.density > SPARSE_DENSITY or pat.n_pairs > MAX_PAIRS:
                     pat = None

@@ -337,7 +337,7 @@ class LMEProblem:
         from .refit_pl import Cancellation, ScalarLME
 
         lay, cp = self.layout, self.cp
-        if self.center is not None or lay.nterms < 2 or any(q != 1 for q in lay.qs) or any(
+        if self.center is not None or lay.nterms < 2 or not lay.scalar or any(
                 pat.n_params != 1 for pat in self.thetas.patterns):
             return theta
         k22 = np.diag(cp.K22) if lay.Q2 else np.zeros(0)
