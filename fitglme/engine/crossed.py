@@ -64,7 +64,7 @@ class SparseBlockFactor(BlockFactor):
             s = low[jb, ja][kid]  # Sinv at each pair's columns (ja <= jb: the lower triangle)
             self_term = F * np.diagonal(low)[pat.indices]  # F_e Sinv_cc of the self-pairs
             nnz = pat.nnz
-            t = F[a]
+            t = pat.repeat_first(F)
             t *= s
             h12 = np.bincount(b, weights=t, minlength=nnz)
             fb = F[b]
@@ -150,13 +150,15 @@ def factor_sparse(lay: ReLayout, A11: np.ndarray, B12: np.ndarray, B1X: np.ndarr
     Cr = pat.matrix(B12)
     S[np.arange(Q2), np.arange(Q2)] += 1.0
     d0 = np.abs(np.diag(S)).copy() if lay.precise else None
-    pat.subtract_gram(S, B12)
+    # S exactly symmetric, C-ordered and no ridge possible: the in-place Cholesky reads its upper
+    # triangle only (fitglme.engine.blocks._cholesky_lower), so only that one is updated here
+    pat.subtract_gram(S, B12, upper_only=symmetric and not lay.precise and S.flags.c_contiguous)
     if p:
         CrX = Cr.T @ Cx
         S[:Q2, Q2:] -= CrX
         S[Q2:, :Q2] -= CrX.T
         G = Cx.T @ Cx
         S[Q2:, Q2:] -= np.tril(G) + np.tril(G, -1).T  # (its lower triangle, mirrored)
-    # S is exactly symmetric when S came so (Z_rest'WZ_rest, X'WX and their cross blocks mirrored,
-    # as fitglme.engine.blocks.factorize forms them): factored in place
+    # S was exactly symmetric when it came so (Z_rest'WZ_rest, X'WX and their cross blocks mirrored,
+    # as fitglme.engine.blocks.factorize forms them): factored in place from its upper triangle
     return factor_schur(lay, L1, 1.0 / L1, Cr, Cx, S, p, d0, overwrite=symmetric)

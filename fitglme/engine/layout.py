@@ -26,6 +26,9 @@ SPARSE_DENSITY = 0.08
 MAX_PAIRS = 10_000_000
 #: the column pairs are numbered by a lookup table of Q2^2 entries when it has at most this many
 PAIR_TABLE = 4_000_000
+#: ... and its pair index arrays are held as intp (8 bytes) up to this many pairs, as int32 above
+#: (:meth:`CrossPattern.pairs`).
+INTP_PAIRS = 1 << 22
 #: rows per block of the blocked row passes (docs/performance.md, "Growth in n"): a block's
 #: temporaries (512 KB each) stay in cache and below glibc's mmap threshold, where a fresh
 #: n-vector of a large n is a fresh mmap whose pages the kernel faults in and zeroes
@@ -450,6 +453,7 @@ class CrossPattern:
             key = np.repeat(self.indices.astype(kt) * kt(Q2), c)  # (within a row, columns increase)
             key += self.indices[b]
             rows = np.repeat(self.rows.astype(it), c)
+            self._pair_runs = c  # (nnz,) the pairs of each entry: F[a] is np.repeat(F, runs)
             del c
             if Q2 * Q2 <= PAIR_TABLE:
                 seen = np.bincount(key, minlength=Q2 * Q2) > 0
@@ -461,11 +465,20 @@ class CrossPattern:
             else:
                 ukey, kid = np.unique(key, return_inverse=True)
             del key
-            it = np.int32 if max(nnz, ukey.size) < 2**31 else np.int64
+            # numpy's gathers and bincount convert other index types to intp on every call (about
+            # as long as the gather itself): the index arrays are held as intp unless that would
+            # double a large table (docs/performance.md, "Crossed designs")
+            it = np.intp if total <= INTP_PAIRS else np.int32 if max(nnz, ukey.size) < 2**31 else np.int64
             self._pair_cache = (a.astype(it, copy=False), b.astype(it, copy=False), rows.astype(it, copy=False),
                                 kid.astype(it, copy=False).ravel(),
                                 (ukey // Q2).astype(np.int64), (ukey % Q2).astype(np.int64))
         return self._pair_cache
+
+    def repeat_first(self, data: np.ndarray) -> np.ndarray:
+        """``data[a]`` for the first entries ``a`` of :meth:`pairs` (non-decreasing: each entry's
+        value repeated over its pairs), without the gather."""
+        self.pairs()
+        return np.repeat(data, self._pair_runs)
 
     def gram(self, data: np.ndarray) -> np.ndarray:
         """K'K (dense, Q2 x Q2) for the matrix K with this pattern and ``data``."""
@@ -475,21 +488,53 @@ class CrossPattern:
         np.negative(P, out=P)
         return P
 
-    def subtract_gram(self, S: np.ndarray, data: np.ndarray) -> None:
+    def subtract_gram(self, S: np.ndarray, data: np.ndarray, upper_only: bool = False) -> None:
         """S[:Q2, :Q2] -= K'K in place, at the column pairs only (K'K is zero elsewhere): the same
-        numbers as subtracting :meth:`gram`, without a dense Q2 x Q2 temporary."""
+        numbers as subtracting :meth:`gram`, without a dense Q2 x Q2 temporary.  ``upper_only``:
+        only the upper triangle (with the diagonal) is updated -- all that the in-place Cholesky
+        of a C-ordered S reads (fitglme.engine.blocks._cholesky_lower)."""
         a, b, _r, kid, ja, jb = self.pairs()
         if a.size:
-            sums = np.bincount(kid, weights=data[a] * data[b], minlength=ja.size)
+            prod = self.repeat_first(data)
+            prod *= data[b]
+            sums = np.bincount(kid, weights=prod, minlength=ja.size)
+            del prod
+            if upper_only:
+                S[ja, jb] -= sums
+                return
             S[jb, ja] -= sums
-            off = ja != jb
+            off = self.off_diagonal_pairs()
             S[ja[off], jb[off]] -= sums[off]
+
+    def off_diagonal_pairs(self) -> np.ndarray:
+        """The column pairs of :meth:`pairs` with ja < jb (a boolean mask, cached)."""
+        if getattr(self, "_off_pairs", None) is None:
+            _a, _b, _r, _kid, ja, jb = self.pairs()
+            self._off_pairs = ja != jb
+        return self._off_pairs
 
     def pair_operator(self, data: np.ndarray) -> "PairOperator":
         """For the matrix K with this pattern and ``data``: the linear map d -> K' diag(d) K."""
         a, b, r, kid, ja, jb = self.pairs()
-        Pi = sp.csr_array((data[a] * data[b], (kid, r)), shape=(ja.size, self.shape[0]))
+        perm, indices, indptr = self._pair_rows()
+        prod = self.repeat_first(data)
+        prod *= data[b]
+        Pi = sp.csr_array((prod[perm], indices, indptr), shape=(ja.size, self.shape[0]))
         return PairOperator(Pi, ja, jb, self.shape[1])
+
+    def _pair_rows(self) -> tuple:
+        """The CSR structure of the pair operator (rows: column pairs ``kid``; columns: first-term
+        levels), cached: ``(perm, indices, indptr)`` with ``perm`` the pairs in CSR order.  A row's
+        entries keep the pairs' order, i.e. increasing levels (one entry per level: no duplicates),
+        so the matrix is the one scipy's COO conversion builds, without its sort at every call."""
+        if getattr(self, "_pair_rows_cache", None) is None:
+            _a, _b, r, kid, ja, _jb = self.pairs()
+            perm = np.argsort(kid, kind="stable")
+            it = np.int32 if max(self.shape[0], r.size) < 2**31 else np.int64
+            indptr = np.zeros(ja.size + 1, it)
+            np.cumsum(np.bincount(kid, minlength=ja.size), out=indptr[1:])
+            self._pair_rows_cache = (perm, r[perm].astype(it), indptr)
+        return self._pair_rows_cache
 
     def cross(self, lay: ReLayout, x1: np.ndarray, ys: list, w: np.ndarray | None) -> np.ndarray:
         """The data array of Z_1(x1)'W Z_rest(ys) (scalar terms: (n, 1) covariates)."""
