@@ -385,16 +385,21 @@ def pirls(
     trace = ModeTrace(method)
     args = (layout, zts, X, resp, eta_of, u0.copy(), beta.copy(), dispersion, profile_beta, observed)
     pool = buffers if buffers is not None else RowBuffers(layout.n)
+    found: list = [None]
     u, beta, eta, mu, ll, converged, it = _find_mode(args, method, max_iter, tol, display, trace, eta_tol,
-                                                     grad_tol, step_tol, pool)
-    # Factor at the mode with the objective's weights (observed where available).
+                                                     grad_tol, step_tol, pool, factor_out=found)
+    # Factor at the mode with the objective's weights (observed where available): the last Newton
+    # iteration's when it ended without a step (the same weights at the same point).
     del eta_of  # (no more steps: the fixed part is freed before the last factorisation)
     r_buf = pool.take()
     mu, score, W = resp.working(eta, dispersion, observed, mu, out=(r_buf, None))
     del score
     pool.give(r_buf)
-    fac = factorize(layout, zts, W, X if profile_beta else None)
-    trace.jacobian_evals += 1
+    fac = found[0]
+    del found
+    if fac is None:
+        fac = factorize(layout, zts, W, X if profile_beta else None)
+        trace.jacobian_evals += 1
     st = PirlsState(u, beta, eta, mu, ll, fac, W, converged, it)
     st.trace = trace
     return st
@@ -422,10 +427,12 @@ def _eta_function(layout: ReLayout, zts: list[np.ndarray], X: np.ndarray, resp: 
 
 
 def _find_mode(args: tuple, method: str, max_iter: int, tol: float, display: bool, trace: ModeTrace,
-               eta_tol: float | None, grad_tol: float, step_tol: float | None, pool: RowBuffers):
+               eta_tol: float | None, grad_tol: float, step_tol: float | None, pool: RowBuffers,
+               factor_out: list | None = None):
     """The mode search of :func:`pirls` (``args`` = layout, zts, X, resp, eta_of, u, beta, dispersion,
     profile_beta, observed): the method, then the Newton iteration with the rounding criterion
-    when the method stopped on a looser test; returns (u, beta, eta, mu, ll, converged, iterations)."""
+    when the method stopped on a looser test; returns (u, beta, eta, mu, ll, converged, iterations).
+    ``factor_out``: see :func:`_newton` (of the last Newton iteration run)."""
     resp, eta_of, dispersion = args[3], args[4], args[7]
     if method != "newton":
         u, beta, ok = _root_search(*args, method, grad_tol, 1e-8 if step_tol is None else step_tol, max_iter,
@@ -433,7 +440,7 @@ def _find_mode(args: tuple, method: str, max_iter: int, tol: float, display: boo
         polish = ok
     else:
         u, beta, eta, mu, ll, converged, it = _newton(*args, max_iter, tol, display, trace, pool, eta_tol=eta_tol,
-                                                      step_tol=step_tol)
+                                                      step_tol=step_tol, factor_out=factor_out)
         trace.iterations = it
         polish = converged and trace.stop in ("eta", "step")
         if not polish:
@@ -445,7 +452,7 @@ def _find_mode(args: tuple, method: str, max_iter: int, tol: float, display: boo
             pool.give(eta, mu)
             del eta, mu
         u, beta, eta, mu, ll, converged, it = _newton(*args[:5], u, beta, *args[7:], POLISH_MAX_ITER, tol, display,
-                                                      trace, pool, record=False)
+                                                      trace, pool, record=False, factor_out=factor_out)
         trace.polish_iterations = it
     else:
         eta = eta_of(u, beta)
@@ -459,20 +466,38 @@ def _find_mode(args: tuple, method: str, max_iter: int, tol: float, display: boo
 #: method converges quadratically from there: two or three steps in practice).
 POLISH_MAX_ITER = 30
 
+#: A Newton step whose every component is at most this relative to max(1, max|u|) (and likewise
+#: for beta), at a decrement that already meets the rounding criterion, is rounding noise: the
+#: iteration ends at the current iterate without it, and the factor just formed serves as the
+#: mode's (:func:`_newton`: it saves the factorisation at a point rounding alone moved).  The
+#: searches' modes agree to 1e-12 (tests/test_eb_methods.py); a step of 1e-13 keeps them there.
+NOOP_STEP = 1e-13
+
+
+def _below_rounding(step: np.ndarray, x: np.ndarray) -> bool:
+    """max|step| <= :data:`NOOP_STEP` max(1, max|x|)."""
+    if step.size == 0:
+        return True
+    return float(np.max(np.abs(step))) <= NOOP_STEP * max(1.0, float(np.max(np.abs(x))) if x.size else 1.0)
+
 
 def _newton(layout, zts, X, resp, eta_of, u, beta, dispersion, profile_beta, observed, max_iter, tol, display,
-            trace, pool, eta_tol=None, step_tol=None, record=True):
+            trace, pool, eta_tol=None, step_tol=None, record=True, factor_out: list | None = None):
     """Newton steps on the penalised deviance with step halving; returns
     (u, beta, eta, mu, loglik, converged, iterations).  ``eta_tol`` / ``step_tol`` (optional) add
     the stopping rules max|d eta| <= eta_tol max(max|eta|, 1) and |step|_2 <= step_tol
     (``trace.stop`` then says which one ended the iteration).  The row vectors come from and go
-    back to ``pool`` (:class:`RowBuffers`), except the eta and mu returned."""
+    back to ``pool`` (:class:`RowBuffers`), except the eta and mu returned.  ``factor_out`` (a
+    one-element list): receives the factor at the returned point when the iteration ended on a
+    step below the rounding level (:data:`NOOP_STEP`), else stays None."""
     Xb = X if profile_beta else None
     eta = eta_of(u, beta, out=pool.take())
     mu = resp.link.inverse(eta, out=pool.take())
     ll = resp.loglik(mu, dispersion, eta)
     pdev = -2.0 * ll + vdot(u, u)
     converged = False
+    found = factor_out if factor_out is not None else [None]
+    found[0] = None
     it = 0
     last: list = [None]  # the (eta, mu) of the latest trial point
 
@@ -497,6 +522,7 @@ def _newton(layout, zts, X, resp, eta_of, u, beta, dispersion, profile_beta, obs
             trace.residual_norms.append(float(np.sqrt(vdot(g_u, g_u) + (vdot(g_b, g_b) if profile_beta else 0.0))))
         # (log-Poisson, logit-binomial, identity-normal weights are positive by construction)
         Wn = W if resp.unit_canonical or np.all(W > 0) else resp.working(eta, dispersion, False)[2]
+        observed_factor = Wn is W  # (the factor is then the one the final state would form)
         del W
         fac = factorize(layout, zts, Wn, Xb)
         trace.jacobian_evals += 1
@@ -504,8 +530,17 @@ def _newton(layout, zts, X, resp, eta_of, u, beta, dispersion, profile_beta, obs
         pool.give(*work)
         del work
         du, db = fac.solve(g_u, g_b)
-        del fac
         decrement = vdot(du, g_u) + (vdot(db, g_b) if profile_beta else 0.0)
+        if observed_factor and decrement <= tol * max(1.0, abs(pdev)) and _below_rounding(du, u) and (
+                not profile_beta or _below_rounding(db, beta)):
+            # The step is below the rounding level (its square ~ the decrement): the iterate is
+            # the mode, and the factor just formed -- with the weights the final state uses -- is
+            # the mode's (no step, no second factorisation at a point rounding alone moved)
+            mu = resp.link.inverse(eta, out=pool.take())
+            found[0] = fac
+            converged = True
+            break
+        del fac
         u_prev, beta_prev = u, beta
         last[0] = None
         step = _backtrack(trial, u, beta, du, db, pdev, profile_beta)
