@@ -332,7 +332,7 @@ def factorize(layout: ReLayout, zts: list[np.ndarray], w: np.ndarray, X: np.ndar
     B = np.zeros((m1 * q1, p if pat is not None else n2))
     S = np.zeros((n2, n2))
     if Q2:
-        S[:Q2, :Q2] = lay.rest_rest_cross(zts, zts, w)
+        lay.rest_rest_cross(zts, zts, w, out=S[:Q2, :Q2])
         if pat is None:
             B[:, :Q2] = lay.first_rest_cross(zt1, zts, w)
         if p:

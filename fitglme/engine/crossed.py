@@ -4,7 +4,7 @@ In a crossed design (students x lecturers, subjects x items) the rows of a first
 only a few levels of the later terms: Lambda_1'Z_1'WZ_rest Lambda_2 (m1 x Q2) is sparse, while the
 Schur complement of the first term, S = A22 - C'C (Q2 x Q2), is dense (two lecturers are linked
 through any student who rated both).  Here the first term's block stays diagonal, the off-diagonal
-block B and C = L1^{-1} B stay sparse (the pattern of :class:`~fitglme.engine.layout.CrossPattern`),
+block B and C = L1^{-1} B stay sparse (the pattern of :class:`~fitglme.engine.cross_pattern.CrossPattern`),
 C'C is accumulated over the pairs of columns met within a level (no dense (m1, Q2) array, no
 sparse-sparse product), and S is factored densely -- MixedModels.jl's blocked Cholesky.  The
 quantities the Laplace gradient needs from H^{-1} are its entries on the same pattern (a selected
@@ -17,7 +17,8 @@ import scipy.sparse as sp
 from scipy.linalg import lapack
 
 from .blocks import BlockFactor, NotPositiveDefinite, _cholesky
-from .layout import CrossPattern, ReLayout
+from .cross_pattern import CrossPattern
+from .layout import ReLayout
 
 
 class SparseBlockFactor(BlockFactor):
@@ -60,20 +61,18 @@ class SparseBlockFactor(BlockFactor):
             li = self.L1inv[:, 0, 0]
             F = self.C_rest.data * li[pat.rows]
             low = self.rest_schur_inverse_lower()
-            a, b, r, kid, ja, jb = pat.pairs()
+            _a, b, _r, kid, ja, jb = pat.pairs()
             s = low[jb, ja][kid]  # Sinv at each pair's columns (ja <= jb: the lower triangle)
             self_term = F * np.diagonal(low)[pat.indices]  # F_e Sinv_cc of the self-pairs
             nnz = pat.nnz
             t = pat.repeat_first(F)
-            t *= s
+            t *= s  # F_a Sinv_ab
             h12 = np.bincount(b, weights=t, minlength=nnz)
-            fb = F[b]
-            s *= fb
-            h12 += np.bincount(a, weights=s, minlength=nnz)
+            h12 += pat.sums_by_first(s, F)  # (Sinv_ab F_b summed over the pairs of entry a)
+            del s
             h12 -= self_term
             np.negative(h12, out=h12)
-            t *= fb  # F_a F_b Sinv_ab
-            quad = 2.0 * np.bincount(r, weights=t, minlength=self.layout.m1)
+            quad = 2.0 * pat.sums_by_row(t, F)  # F_a Sinv_ab F_b summed over the pairs of a row
             quad -= np.bincount(pat.rows, weights=F * self_term, minlength=self.layout.m1)
             h11 = li * li + quad
             self._sel_cache = (h11, h12, low)

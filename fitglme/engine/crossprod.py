@@ -199,7 +199,7 @@ def _assemble_sparse(lay: ReLayout, cp: CrossProducts, Ls: list[np.ndarray], A11
     factors, the Schur complement of the first term is
     S_22 = Lambda_2 (K22 - l1^2 K12' diag(1/a) K12) Lambda_2 + I (and its X rows alike):
     K12' diag(d) K12 is one sparse product over the pairs of columns met within a first-term
-    level (:class:`~fitglme.engine.layout.PairOperator`), never a dense (m1, Q2) array
+    level (:class:`~fitglme.engine.cross_pattern.PairOperator`), never a dense (m1, Q2) array
     (docs/performance.md, "Crossed designs")."""
     pat = lay.cross_pattern()
     op = cp.pairs
