@@ -21,7 +21,15 @@ import contextlib
 import threading
 from typing import Any, Iterator
 
-__all__ = ["single_threaded_blas"]
+__all__ = ["single_threaded_blas", "dense_threads"]
+
+#: One dense LAPACK/BLAS call on a matrix of at least this order (the dense Schur complement of a
+#: crossed design: its Cholesky, its inverse, triangular solves with it) runs with the BLAS threads
+#: the process had before the fit (:func:`dense_threads`).  Measured on 2 cores (docs/performance.md,
+#: "Multi-threaded BLAS"): LAPACK's inverse from the factor (dpotri) at order 1,158 21.4 -> 11.7 ms
+#: with 2 threads, at 400 2.2 -> 1.0 ms; the Cholesky (dpotrf) at 1,158 11.4 -> 9.3 ms, at 600 no
+#: faster, at 400 slower (0.70 -> 0.81 ms).
+DENSE_THREADS_FROM = 512
 
 _LOCK = threading.Lock()
 _STATE: dict[str, Any] = {"count": 0, "original": None, "controller": None}
@@ -70,3 +78,41 @@ def single_threaded_blas() -> Iterator[None]:
             if depth == 0:  # this thread's outermost block: back to the counts before any fit
                 for lc, n in zip(libs, original):
                     lc.set_num_threads(n)
+
+
+@contextlib.contextmanager
+def dense_threads(order: int) -> Iterator[None]:
+    """Inside a fit (:func:`single_threaded_blas`): the BLAS threads the process had before any
+    fit, for one dense call on a matrix of ``order`` >= :data:`DENSE_THREADS_FROM`, when this is
+    the only fit running (the setting is process-wide: fits running concurrently keep one thread
+    each); one thread again afterwards.  Elsewhere, and for smaller matrices, nothing changes.
+
+    A threaded LAPACK call rounds differently from a single-threaded one (its blocking differs), as
+    another CPU's kernel does: the optima are pinned by their gradients either way
+    (docs/choices.md, "One optimum").
+
+    Examples
+    --------
+    >>> with single_threaded_blas(), dense_threads(100):  # (small: no change)
+    ...     pass
+    """
+    depth = getattr(_DEPTH, "value", 0)
+    if order < DENSE_THREADS_FROM or depth == 0:
+        yield
+        return
+    libs = _blas_libraries()
+    raised = False
+    with _LOCK:
+        original = _STATE["original"]
+        # (every block entered is this thread's -- nested blocks of one fit count once each)
+        if _STATE["count"] == depth and original and max(original) > 1:
+            for lc, n in zip(libs, original):
+                lc.set_num_threads(n)
+            raised = True
+    try:
+        yield
+    finally:
+        if raised:
+            with _LOCK:
+                for lc in libs:
+                    lc.set_num_threads(1)

@@ -170,6 +170,50 @@ def test_blas_limit_is_reentrant_and_restored_after_an_error():
         assert blas_threads() == before
 
 
+
+def test_dense_calls_get_the_threads_back_only_when_one_fit_runs():
+    """fitglme.blas.dense_threads: inside a fit, a large dense call runs with the threads the process
+    had (then one again), a small one and one made while another thread's fit runs keep one thread,
+    and nothing changes outside a fit."""
+    import threading
+
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from fitglme.blas import DENSE_THREADS_FROM, dense_threads, single_threaded_blas
+
+    def blas_threads():
+        return [d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"]
+
+    big, small = DENSE_THREADS_FROM, DENSE_THREADS_FROM - 1
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        assert set(before) == {2}
+        with dense_threads(big):  # (not inside a fit: untouched)
+            assert blas_threads() == before
+        with single_threaded_blas(), single_threaded_blas():  # (one fit's nested blocks)
+            with dense_threads(small):
+                assert set(blas_threads()) == {1}
+            with dense_threads(big):
+                assert blas_threads() == before
+            assert set(blas_threads()) == {1}
+            entered, release = threading.Event(), threading.Event()
+
+            def other_fit():
+                with single_threaded_blas():
+                    entered.set()
+                    release.wait(10)
+
+            t = threading.Thread(target=other_fit)
+            t.start()
+            entered.wait(10)
+            with dense_threads(big):  # another fit is running: the process-wide setting stays 1
+                inside_while_other = blas_threads()
+            release.set()
+            t.join()
+        assert set(inside_while_other) == {1}
+        assert blas_threads() == before
+
+
 # ------------------------------------------------------------------ notebooks
 def test_notebook_html_keeps_matlab_content_and_text_repr_unchanged():
     import html as _html

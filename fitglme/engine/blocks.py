@@ -23,6 +23,7 @@ import numpy as np
 from scipy.linalg import blas
 from scipy.linalg import lapack
 
+from ..blas import dense_threads
 from .events import EventKind, record
 from .layout import ReLayout, vdot
 
@@ -118,7 +119,8 @@ class BlockFactor:
                 L2r = np.asfortranarray(self.L2[:Q2, :Q2])
                 H11 = B1
                 H12 = self._h12_in_blocks(L2r, H11)
-                low, info = lapack.dpotri(L2r, lower=1)  # S^{-1}: its lower triangle
+                with dense_threads(Q2):
+                    low, info = lapack.dpotri(L2r, lower=1)  # S^{-1}: its lower triangle
                 if info != 0:
                     raise NotPositiveDefinite
                 H22 = np.tril(low, -1).T
@@ -147,10 +149,12 @@ class BlockFactor:
             l1 = min(m1, l0 + step)
             rows = slice(l0 * q1, l1 * q1)
             T = np.array(C[rows, :Q2], order="C")
-            T = blas.dtrsm(1.0, L2r, T.T, side=0, lower=1, overwrite_b=1).T  # T' = L2r^{-1} C'
+            with dense_threads(Q2):
+                T = blas.dtrsm(1.0, L2r, T.T, side=0, lower=1, overwrite_b=1).T  # T' = L2r^{-1} C'
             G = _apply_level_blocks(self.L1inv[l0:l1], T.reshape(l1 - l0, q1, Q2), transpose=True)
             H11[l0:l1] += np.einsum("kaj,kbj->kab", G, G)
-            Gt = blas.dtrsm(-1.0, L2r, G.reshape(-1, Q2).T, side=0, lower=1, trans_a=1, overwrite_b=1)
+            with dense_threads(Q2):
+                Gt = blas.dtrsm(-1.0, L2r, G.reshape(-1, Q2).T, side=0, lower=1, trans_a=1, overwrite_b=1)
             out[rows, :Q2] = Gt.T  # -G L2r^{-1}
         return out[:, :Q2].reshape(m1, q1, Q2)
 
@@ -469,10 +473,11 @@ def _cholesky_lower(M: np.ndarray, overwrite: bool = False) -> np.ndarray:
     shares its memory."""
     if M.ndim != 2 or M.shape[0] == 0:
         return np.linalg.cholesky(M)
-    if overwrite and M.flags.c_contiguous:
-        L, info = lapack.dpotrf(M.T, lower=1, clean=1, overwrite_a=1)
-    else:
-        L, info = lapack.dpotrf(M, lower=1, clean=1)
+    with dense_threads(M.shape[0]):
+        if overwrite and M.flags.c_contiguous:
+            L, info = lapack.dpotrf(M.T, lower=1, clean=1, overwrite_a=1)
+        else:
+            L, info = lapack.dpotrf(M, lower=1, clean=1)
     if info != 0:
         raise np.linalg.LinAlgError("Matrix is not positive definite")
     return L

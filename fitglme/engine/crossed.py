@@ -16,6 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import lapack
 
+from ..blas import dense_threads
 from .blocks import BlockFactor, NotPositiveDefinite, _cholesky
 from .cross_pattern import CrossPattern
 from .layout import ReLayout
@@ -34,7 +35,8 @@ class SparseBlockFactor(BlockFactor):
         traces do not need (:func:`fitglme.engine.crossprod._trace_blocks_sparse`)."""
         if getattr(self, "_sinv_lower", None) is None:
             Q2 = self.layout.Q2
-            inv, info = lapack.dpotri(self.L2[:Q2, :Q2], lower=1)
+            with dense_threads(Q2):
+                inv, info = lapack.dpotri(self.L2[:Q2, :Q2], lower=1)
             if info != 0:
                 raise NotPositiveDefinite
             self._sinv_lower = inv  # (the factor's upper triangle is zero, so is the inverse's)
