@@ -18,7 +18,7 @@ import pandas as pd
 from .covariance import std_corr
 from .display.tables import MatlabDataset
 from .engine.result import EngineResult
-from .engine.pirls import GLMResponse
+from .engine.response import GLMResponse
 from .inference import coefficient_stats, information_criteria
 from .methods.bootstrap import BootstrapMethods
 from .methods.effects import EffectsMethods

@@ -21,7 +21,7 @@ from .design.builder import Design
 from . import engine
 from .engine.blocks import NotPositiveDefinite
 from .engine.layout import ReLayout, constant_rows
-from .engine.pirls import GLMResponse
+from .engine.response import GLMResponse
 from .engine.problem import FitProblem
 from .engine.pseudo_likelihood import IterationsDiverged
 from .engine.result import EngineResult

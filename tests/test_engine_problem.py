@@ -11,7 +11,7 @@ import pytest
 from fitglme import fitglme
 from fitglme.engine.events import EngineEvent, EventKind, collecting, record
 from fitglme.engine.layout import ReLayout
-from fitglme.engine.pirls import GLMResponse
+from fitglme.engine.response import GLMResponse
 from fitglme.engine.problem import HUGE_COUNTS, FitProblem, NumericalMode, numerical_mode
 from fitglme.engine_warnings import PL_WARN, event_warning, ridged
 from fitglme.errors import FitglmeWarning

@@ -10,11 +10,14 @@ passes over the rows; cross products of two terms are bincounts over their combi
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .problem import NumericalMode
+
+if TYPE_CHECKING:
+    from .cross_pattern import CrossPattern
 
 #: Z_1'Z_rest is held sparse (and the Schur complement of the first term formed by a sparse product)
 #: when at most this fraction of its (level of term 1, level of a later term) pairs occurs in the
@@ -286,7 +289,7 @@ class ReLayout:
         return out
 
     # -- the sparse pattern of Z_1'Z_rest for crossed scalar terms ----------------------
-    def cross_pattern(self) -> "CrossPattern | None":  # noqa: F821 (fitglme.engine.cross_pattern)
+    def cross_pattern(self) -> "CrossPattern | None":
         """The sparsity pattern of Z_1'WZ_rest when every term is scalar and it is sparse enough for
         the sparse Schur complement (:data:`SPARSE_DENSITY`, docs/performance.md); else None.
         Built once per layout."""

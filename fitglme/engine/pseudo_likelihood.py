@@ -20,7 +20,7 @@ from .blocks import NotPositiveDefinite
 from .events import EventKind, record
 from .layout import ReLayout, scale_columns
 from .lme import LMEProblem, LMEState, ThetaMap
-from .pirls import GLMResponse
+from .response import GLMResponse
 from .result import EngineResult, OptimizerSummary
 from .settings import EngineSettings
 

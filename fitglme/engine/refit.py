@@ -29,7 +29,7 @@ import numpy as np
 from .blocks import NotPositiveDefinite
 from .layout import ReLayout, scale_columns
 from .lme import ThetaMap
-from .pirls import GLMResponse
+from .response import GLMResponse
 from .quasi_newton import minimize_from
 from .result import EngineResult, OptimizerSummary
 

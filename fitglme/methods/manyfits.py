@@ -27,7 +27,7 @@ from ..diagnostics import check_fit
 from ..engine.layout import ReLayout, constant_rows
 from ..engine.lme import ThetaMap
 from .. import engine
-from ..engine.pirls import GLMResponse
+from ..engine.response import GLMResponse
 from ..engine.problem import FitProblem, numerical_mode
 from ..engine.refit import fast_path_applies, start_hessian, start_vector
 from ..engine_warnings import warn_events
