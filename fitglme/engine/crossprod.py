@@ -127,10 +127,18 @@ def assemble(lay: ReLayout, cp: CrossProducts, Ls: list[np.ndarray]) -> Assemble
     m1, q1, Q2 = lay.m1, lay.q1, lay.Q2
     p = cp.XWX.shape[0]
     L1 = Ls[lay.first]
-    A11 = L1.T @ cp.K11 @ L1  # per level L1'K11 L1 (matmul: a three-operand einsum loops in C per element)
+    lam = float(L1[0, 0]) if q1 == 1 else None
+    if lam is not None:  # 1 x 1 level blocks: elementwise, the same numbers as the matmul below
+        A11 = cp.K11 * lam
+        A11 *= lam
+    else:
+        A11 = L1.T @ cp.K11 @ L1  # per level L1'K11 L1 (matmul: a three-operand einsum loops in C per element)
     if Q2 and lay.cross_pattern() is not None:
         return _assemble_sparse(lay, cp, Ls, A11)
-    B1X = np.einsum("ba,kbp->kap", L1, cp.K1X).reshape(m1 * q1, p)
+    if lam is not None:
+        B1X = cp.K1X.reshape(m1, p) * lam
+    else:
+        B1X = np.einsum("ba,kbp->kap", L1, cp.K1X).reshape(m1 * q1, p)
     S = np.empty((Q2 + p, Q2 + p))
     col = None
     if Q2 and lay.scalar:
@@ -165,7 +173,7 @@ def assemble(lay: ReLayout, cp: CrossProducts, Ls: list[np.ndarray]) -> Assemble
         # C may lend its storage to (H^{-1})_12 (BlockFactor.remake_c): the gradient's traces then
         # need no third (m1, Q2) array besides K12 and C
         fac.remake_c = partial(_scalar_c, cp.K12, col, B1X, fac.L1inv)
-    r1 = np.einsum("ba,kb->ka", L1, cp.K1z).ravel()
+    r1 = cp.K1z.ravel() * lam if lam is not None else np.einsum("ba,kb->ka", L1, cp.K1z).ravel()
     r2 = rest_left(lay, Ls, cp.K2z) if Q2 else np.zeros(0)
     return Assembled(fac, lay._to_public(r1, r2), cp.XWz.copy(), L1)
 
