@@ -459,10 +459,11 @@ class LMEProblem:
         """
         theta0 = self.thetas.away_from_boundary(theta0, 0.5)
         lo, hi = self.thetas.lower, self.thetas.upper
+        self._start_fg = None
         B0 = self._warm_start(theta0) if warm and method == "quasinewton" and not polish else None
         if B0 is not None:
             res = minimize_from(self.objective_and_grad, theta0, lo, hi, B0, self.thetas.scale_mask(),
-                                max_iter=max_iter, decrement_tol=WARM_DECREMENT)
+                                max_iter=max_iter, decrement_tol=WARM_DECREMENT, start=self._start_fg)
             hessian = res.hessian
         else:
             res = minimize_bounded(
@@ -487,10 +488,13 @@ class LMEProblem:
             f0, g0 = self.objective_and_grad(theta0)
             if not np.isfinite(f0):
                 return None
-            last = self._last  # (the state at theta0, where the fit starts: kept, not solved again)
+            # The fit starts from theta0's value and gradient (fit: ``start``), not from its state: that
+            # state's blocks are freed before the differences form theirs (at 10,000 x 1,000 crossed
+            # levels each state holds (m1, Q2) arrays of 80 MB)
+            self._last = None
+            self._start_fg = (f0, g0)
             B = _hessian_from_gradient(lambda x: self.objective_and_grad(x)[1], theta0, np.arange(theta0.size),
                                        self.thetas.lower, self.thetas.upper, central=False, g0=g0)
-            self._last = last
             if count == 0 and np.all(np.isfinite(B)):
                 # The first fit starts wherever the caller's start is, possibly far from the optimum:
                 # Newton steps only where the curvature there is positive definite, else L-BFGS-B

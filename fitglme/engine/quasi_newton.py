@@ -29,7 +29,8 @@ def _free(x, g, lo, hi, tol=1e-12):
 
 def minimize_from(fg, x0: np.ndarray, lo: np.ndarray, hi: np.ndarray, B0: np.ndarray,
                   scale_mask: np.ndarray, *, max_iter: int = 100, tol: float = 1e-10,
-                  block=None, decrement_tol: float | None = None, callback=None) -> QuasiNewtonResult:
+                  block=None, decrement_tol: float | None = None, callback=None,
+                  start: tuple | None = None) -> QuasiNewtonResult:
     """Minimise f on a box by BFGS steps started at ``x0`` with the Hessian approximation ``B0``.
 
     ``B0`` (the original fit's Hessian) makes the first steps nearly Newton steps.  ``block``
@@ -44,7 +45,8 @@ def minimize_from(fg, x0: np.ndarray, lo: np.ndarray, hi: np.ndarray, B0: np.nda
     ``decrement_tol`` (optional): also stop, converged, when the predicted decrease g'B^{-1}g is at
     most ``decrement_tol`` max(1, |f|) -- the loose stop of intermediate fits, whose optimum is only
     a starting value (fitglme.engine.lme.LMEProblem.fit).  ``callback(f, n_evals)`` (optional) is
-    called after every accepted step.
+    called after every accepted step.  ``start`` (optional): f and its gradient at ``x0`` (inside the
+    box), already evaluated by the caller (counted as one evaluation).
     """
     n_evals = 0
 
@@ -54,7 +56,11 @@ def minimize_from(fg, x0: np.ndarray, lo: np.ndarray, hi: np.ndarray, B0: np.nda
         return fg(x)
 
     x = np.clip(np.asarray(x0, float), lo, hi)
-    f, g = call(x)
+    if start is not None and np.array_equal(x, x0):
+        n_evals = 1
+        f, g = start[0], np.array(start[1], float)
+    else:
+        f, g = call(x)
     if not np.isfinite(f):
         return QuasiNewtonResult(x, f, False, n_evals)
     B = _positive_definite(B0)
