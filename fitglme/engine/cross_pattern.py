@@ -207,7 +207,7 @@ class CrossPattern:
         vals = data[b_pos]
         vals *= data[a_col]
         Pi = sp.csr_array((vals, rows, indptr), shape=(ja.size, self.shape[0]))
-        return PairOperator(Pi, ja, jb, self.shape[1])
+        return PairOperator(Pi, ja, jb, self.shape[1], self.off_diagonal_pairs())
 
     def cross(self, lay: ReLayout, x1: np.ndarray, ys: list, w: np.ndarray | None) -> np.ndarray:
         """The data array of Z_1(x1)'W Z_rest(ys) (scalar terms: (n, 1) covariates)."""
@@ -232,6 +232,7 @@ class PairOperator:
     ja: np.ndarray
     jb: np.ndarray
     Q2: int
+    off_diagonal: np.ndarray  # the column pairs with ja < jb (the pattern's mask, shared)
 
     def __call__(self, ds: np.ndarray) -> list[np.ndarray]:
         """K' diag(d) K (dense, Q2 x Q2) for each column d of ``ds`` (m1, r)."""
@@ -248,10 +249,3 @@ class PairOperator:
         """K' diag(d) K at the column pairs (ja, jb), ja <= jb, for each column d of ``ds``:
         (pairs, r); every other entry of K' diag(d) K is zero."""
         return self.Pi @ ds
-
-    @property
-    def off_diagonal(self) -> np.ndarray:
-        """The column pairs with ja < jb (a boolean mask, cached)."""
-        if getattr(self, "_off", None) is None:
-            self._off = self.ja != self.jb
-        return self._off

@@ -459,11 +459,10 @@ class LMEProblem:
         """
         theta0 = self.thetas.away_from_boundary(theta0, 0.5)
         lo, hi = self.thetas.lower, self.thetas.upper
-        self._start_fg = None
-        B0 = self._warm_start(theta0) if warm and method == "quasinewton" and not polish else None
+        B0, start = self._warm_start(theta0) if warm and method == "quasinewton" and not polish else (None, None)
         if B0 is not None:
             res = minimize_from(self.objective_and_grad, theta0, lo, hi, B0, self.thetas.scale_mask(),
-                                max_iter=max_iter, decrement_tol=WARM_DECREMENT, start=self._start_fg)
+                                max_iter=max_iter, decrement_tol=WARM_DECREMENT, start=start)
             hessian = res.hessian
         else:
             res = minimize_bounded(
@@ -476,23 +475,25 @@ class LMEProblem:
         self._warm = (self._warm[0] + 1, hessian) if warm else (0, None)
         return self.solve(res.x), res.converged
 
-    def _warm_start(self, theta0: np.ndarray) -> np.ndarray | None:
+    def _warm_start(self, theta0: np.ndarray) -> tuple[np.ndarray | None, tuple | None]:
         """The Hessian approximation a warm fit starts from (:meth:`fit`): the previous warm fit's
         quasi-Newton matrix, or for the first fit of a sequence forward differences of the exact
         gradient at ``theta0`` (k gradients for k parameters: measured on InstEval's three, 24 -> 18
         evaluations over the four PL iterations of a Laplace start, as the first fit's quasi-Newton
         matrix then serves the later ones, docs/performance.md); None where it cannot be formed
-        (the fit is then L-BFGS-B's)."""
+        (the fit is then L-BFGS-B's).  Returned with the value and gradient at ``theta0`` when they
+        were evaluated here (the fit's start, :func:`~fitglme.engine.quasi_newton.minimize_from`),
+        else None."""
         count, B = self._warm
         if count == 0 or B is None or B.shape != (theta0.size,) * 2:
             f0, g0 = self.objective_and_grad(theta0)
             if not np.isfinite(f0):
-                return None
-            # The fit starts from theta0's value and gradient (fit: ``start``), not from its state: that
-            # state's blocks are freed before the differences form theirs (at 10,000 x 1,000 crossed
+                return None, None
+            # The fit starts from theta0's value and gradient, not from its state: that state's
+            # blocks are freed before the differences form theirs (at 10,000 x 1,000 crossed
             # levels each state holds (m1, Q2) arrays of 80 MB)
             self._last = None
-            self._start_fg = (f0, g0)
+            start = (f0, g0)
             B = _hessian_from_gradient(lambda x: self.objective_and_grad(x)[1], theta0, np.arange(theta0.size),
                                        self.thetas.lower, self.thetas.upper, central=False, g0=g0)
             if count == 0 and np.all(np.isfinite(B)):
@@ -500,5 +501,7 @@ class LMEProblem:
                 # Newton steps only where the curvature there is positive definite, else L-BFGS-B
                 ev = np.linalg.eigvalsh(0.5 * (B + B.T))
                 if not ev[0] > FIRST_FIT_CURVATURE * max(float(ev[-1]), 0.0):
-                    return None
-        return B if np.all(np.isfinite(B)) else None
+                    return None, None
+        else:
+            start = None
+        return (B, start) if np.all(np.isfinite(B)) else (None, None)
