@@ -17,7 +17,7 @@ import pandas as pd
 from .blas import single_threaded_blas
 from .covariance import CovariancePattern, make_pattern
 from .design import build_design
-from .design.builder import Design
+from .design.builder import Design, on_rows
 from . import engine
 from .engine.blocks import NotPositiveDefinite
 from .engine.layout import ReLayout, constant_rows
@@ -200,7 +200,7 @@ def run_fit(req: FitRequest, response_override: np.ndarray | None = None) -> Fit
     warn_inert_options(opts, method)
 
     design = build_design(table, parsed, coding, opts.get("Exclude"))
-    rows = design.rows
+    rows = design.used_rows
     n, p = design.X.shape
     y = design.y if response_override is None else np.asarray(response_override, float)
     # Scalars stay read-only broadcast views and all-rows fits share the vectors (no n-copies).
@@ -212,7 +212,7 @@ def run_fit(req: FitRequest, response_override: np.ndarray | None = None) -> Fit
     _warn_single_level(design)
     if "MuStart" in opts:
         mu_start = align_to_index(opts["MuStart"], table.index, "MuStart", identifier="fitglme:BadMuStart")
-        settings = replace(settings, mu_start=dist.validate_mustart(mu_start, N)[rows])
+        settings = replace(settings, mu_start=on_rows(dist.validate_mustart(mu_start, N), rows))
     _check_start(settings.mu_start, dist, link, y, sz, rows)
     del rows  # recomputed on demand by design.rows
     patterns = _patterns(opts.get("CovariancePattern"), design, parsed)

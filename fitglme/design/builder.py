@@ -32,7 +32,7 @@ from .variables import (
     variable_kind,
 )
 
-__all__ = ["Design", "DesignSpec", "GroupingSpec", "ReBlock", "ReTermSpec", "build_design",
+__all__ = ["AllRows", "Design", "DesignSpec", "GroupingSpec", "ReBlock", "ReTermSpec", "build_design", "on_rows",
            "parse_exclude"]
 
 
@@ -84,6 +84,12 @@ class Design:
         """0-based positions (int64) of the table rows used, ascending; computed from the masks on
         demand (not stored: an n-vector the fit does not need)."""
         return np.flatnonzero(~self.missing & ~self.excluded).astype(np.int64, copy=False)
+
+    @property
+    def used_rows(self) -> "np.ndarray | AllRows":
+        """:attr:`rows`, or :class:`AllRows` when every row of the table is used."""
+        used = ~self.missing & ~self.excluded
+        return AllRows(used.size) if used.all() else np.flatnonzero(used).astype(np.int64, copy=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -293,7 +299,7 @@ def _model_variables(parsed: ParsedFormula) -> tuple[list[str], list[str], list[
     return fixed, re_cov, groups
 
 
-def _check_finite(values: np.ndarray, rows: np.ndarray, name: str, role: str) -> None:
+def _check_finite(values: np.ndarray, rows: "np.ndarray | AllRows", name: str, role: str) -> None:
     bad = np.isinf(values)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
@@ -341,7 +347,7 @@ def build_design(tbl: Any, parsed: ParsedFormula, dummy_coding: str = "reference
     used = ~missing & ~excluded
     n = rows.size
 
-    y = numeric_values(cols[parsed.response], parsed.response, "response")[rows]
+    y = on_rows(numeric_values(cols[parsed.response], parsed.response, "response"), rows)
     _check_finite(y, rows, parsed.response, "response")
     levels, values = _predictor_values(predictors, cols, kinds, used, rows)
     fixed = tuple(term_codes(parsed.fixed, levels, scheme))
@@ -403,14 +409,16 @@ def _check_types(response: str, predictors: list[str], cols: dict, kinds: dict) 
 
 
 def _used_rows(tbl: pd.DataFrame, cols: dict, exclude: Any,
-               extra_missing: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(missing, excluded) masks over the table and the 0-based positions of the rows used."""
+               extra_missing: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, "np.ndarray | AllRows"]:
+    """(missing, excluded) masks over the table and the 0-based positions of the rows used
+    (:class:`AllRows` when every row is used)."""
     n_all = len(tbl)
     missing = _parse_extra_missing(extra_missing, n_all)
     for c in cols.values():
         missing |= missing_mask(c)
     excluded = parse_exclude(exclude, n_all, tbl.index)
-    rows = np.flatnonzero(~missing & ~excluded).astype(np.int64, copy=False)
+    used = ~missing & ~excluded
+    rows = AllRows(n_all) if used.all() else np.flatnonzero(used).astype(np.int64, copy=False)
     if rows.size == 0:
         raise FitglmeError(
             f"No rows are left to fit: the table has {n_all} rows, {int(missing.sum())} with a "
@@ -421,8 +429,31 @@ def _used_rows(tbl: pd.DataFrame, cols: dict, exclude: Any,
     return missing, excluded, rows
 
 
+class AllRows:
+    """Every row of the table is used: stands in for ``np.arange(n)`` as the rows of the fit
+    without the n-vector of positions or the gathers through it (docs/performance.md, "Growth in n").
+    Only what is asked of the rows: ``size``, ``len`` and the position of the i-th row."""
+
+    def __init__(self, n: int) -> None:
+        self.size = n
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, i: int) -> int:
+        return int(i)
+
+
+def on_rows(values: np.ndarray, rows: np.ndarray | AllRows) -> np.ndarray:
+    """``values[rows]``: the values of the rows used, in an array of their own (never a view of the
+    caller's table: the engine may take it as its own)."""
+    if isinstance(rows, AllRows):
+        return values if values.flags.owndata else values.copy()
+    return values[rows]
+
+
 def _predictor_values(predictors: list[str], cols: dict, kinds: dict, used: np.ndarray,
-                      rows: np.ndarray) -> tuple[dict[str, Levels | None], dict[str, np.ndarray]]:
+                      rows: "np.ndarray | AllRows") -> tuple[dict[str, Levels | None], dict[str, np.ndarray]]:
     """Per predictor its Levels (None: continuous) and its values on the used rows: floats or
     level codes."""
     levels: dict[str, Levels | None] = {}
@@ -430,19 +461,19 @@ def _predictor_values(predictors: list[str], cols: dict, kinds: dict, used: np.n
     for v in predictors:
         if kinds[v] == "numeric":
             levels[v] = None
-            values[v] = numeric_values(cols[v], v)[rows]
+            values[v] = on_rows(numeric_values(cols[v], v), rows)
             _check_finite(values[v], rows, v, "continuous predictor")
         else:
             levels[v] = find_levels(cols[v], used, v)
-            values[v] = levels[v].encode(cols[v])[0][rows]
+            values[v] = on_rows(levels[v].encode(cols[v])[0], rows)
     return levels, values
 
 
 def _random_blocks(parsed: ParsedFormula, cols: dict, group_levels: dict[str, Levels],
                    levels: dict, values: dict, scheme: str,
-                   rows: np.ndarray) -> tuple[list[ReTermSpec], list[ReBlock]]:
+                   rows: "np.ndarray | AllRows") -> tuple[list[ReTermSpec], list[ReBlock]]:
     """The specification and the block (level index, covariates Z) of every random term."""
-    group_codes = {g: lev.encode(cols[g])[0][rows] for g, lev in group_levels.items()}
+    group_codes = {g: on_rows(lev.encode(cols[g])[0], rows) for g, lev in group_levels.items()}
     re_specs, re_blocks = [], []
     for r in parsed.random:
         gspec, index = GroupingSpec.from_codes(
@@ -486,13 +517,8 @@ def variable_info(tbl: pd.DataFrame, in_model: set[str], used: np.ndarray, exclu
         rng: list = []
         try:
             if kind in ("numeric", "logical") and not pd.api.types.is_complex_dtype(s.dtype):
-                v = numeric_values(s, name)[rows]
-                v = v[~np.isnan(v)]
-                if v.size:
-                    lo, hi = float(v.min()), float(v.max())
-                    rng = [int(lo), int(hi)] if kind == "logical" else [lo, hi]
-                else:
-                    rng = [np.nan, np.nan]
+                lo, hi = _value_range(numeric_values(s, name), rows)
+                rng = [int(lo), int(hi)] if kind == "logical" and lo == lo else [lo, hi]
             elif isinstance(levels.get(name), Levels):
                 rng = list(levels[name].labels)
             elif name in group_levels and kind != "numeric":
@@ -512,3 +538,13 @@ def variable_info(tbl: pd.DataFrame, in_model: set[str], used: np.ndarray, exclu
                                     columns=["Class", "Range", "InModel", "IsCategorical"])
     out["Range"] = out["Range"].astype(object)
     return out
+
+
+def _value_range(v: np.ndarray, rows: np.ndarray) -> tuple[float, float]:
+    """(min, max) of the non-missing values of ``v`` on the rows ``rows`` (bool mask), NaN when
+    there are none; by reductions over ``v`` in place (no copies of the column: at 1e7 rows each
+    fresh copy costs more than the reduction, docs/performance.md, "Growth in n")."""
+    ok = rows & ~np.isnan(v)
+    if not ok.any():
+        return np.nan, np.nan
+    return (float(np.min(v, where=ok, initial=np.inf)), float(np.max(v, where=ok, initial=-np.inf)))

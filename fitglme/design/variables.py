@@ -284,12 +284,21 @@ class Levels:
         that are not a level.
         """
         miss = missing_mask(s)
-        codes, uniques = pd.factorize(s, use_na_sentinel=True)
-        codes = np.asarray(codes, dtype=np.int64)
-        ulabels = _labels_of(uniques)
-        lookup = pd.Index(self.labels, dtype=object).get_indexer(pd.Index(ulabels, dtype=object))
-        lookup = np.append(np.asarray(lookup, dtype=np.int64), -1)  # index -1 -> -1
-        out = lookup[codes]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            # the category codes themselves (-1 where missing); the labels are looked up only when
+            # the categories are not the levels in order (the common case of fitting on the
+            # table the levels came from costs no hashing of labels)
+            codes = s.cat.codes.to_numpy()
+            ulabels = _labels_of(s.cat.categories)
+        else:
+            codes, uniques = pd.factorize(s, use_na_sentinel=True)
+            ulabels = _labels_of(uniques)
+        if ulabels == list(self.labels):
+            out = codes.astype(np.int64)
+        else:
+            lookup = pd.Index(self.labels, dtype=object).get_indexer(pd.Index(ulabels, dtype=object))
+            lookup = np.append(np.asarray(lookup, dtype=np.int64), -1)  # index -1 -> -1
+            out = lookup[codes]
         unseen = (out < 0) & ~miss
         out[miss] = -1
         return out, unseen
@@ -330,7 +339,8 @@ def find_levels(s: pd.Series, used: np.ndarray, name: str) -> Levels:
         raise _bad_mix(name, s)
     if kind == "categorical":
         codes = s.cat.codes.to_numpy()
-        present = np.bincount(codes[ok].astype(np.int64), minlength=len(s.cat.categories)) > 0
+        present = np.zeros(len(s.cat.categories), dtype=bool)
+        present[codes if ok.all() else codes[ok]] = True  # no int64 copy of the codes
         return Levels(name, tuple(_labels_of(s.cat.categories[present])))
     if kind == "logical":
         vals = _logical_values(s)[ok]

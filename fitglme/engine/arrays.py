@@ -38,6 +38,18 @@ def max_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
     return best
 
 
+def blockwise(fn: Any, n: int, *arrays: Any, out: np.ndarray | None = None) -> np.ndarray:
+    """``fn(*arrays)`` of an elementwise ``fn`` with an (n,) float result, evaluated block by block
+    into one (n,) array (``out``, or a new one): the same values without ``fn``'s n-vector
+    temporaries (docs/performance.md, "Growth in n").  None and 0-d entries of ``arrays`` (scalars)
+    are passed whole."""
+    out = np.empty(n) if out is None else out
+    for r0 in range(0, n, _BLOCK):
+        sl = slice(r0, min(r0 + _BLOCK, n))
+        out[sl] = fn(*(a if a is None or np.ndim(a) == 0 else a[sl] for a in arrays))
+    return out
+
+
 #: Rows from which freed n-vectors are kept for reuse: 2^22 doubles are 32 MiB, glibc's largest dynamic
 #: mmap threshold, above which every fresh n-vector is a fresh mmap that the kernel faults in and
 #: zeroes (docs/performance.md, "Growth in n").  Below it malloc reuses freed memory itself, and

@@ -23,7 +23,7 @@ import numpy as np
 
 from .blocks import BlockFactor, NotPositiveDefinite, _apply_level_blocks, factor_blocks
 from .crossed import factor_schur
-from .layout import ReLayout, vdot
+from .layout import BLOCK_ROWS, ReLayout, vdot
 
 
 @dataclass
@@ -50,9 +50,7 @@ def cross_products(lay: ReLayout, Zs: list[np.ndarray], w: np.ndarray, X: np.nda
     m1, q1, Q2 = lay.m1, lay.q1, lay.Q2
     n, p = X.shape
     Z1 = Zs[lay.first]
-    wX = w[:, None] * X
-    XWX = X.T @ wX
-    del wX  # (n, p): freed before the other row temporaries
+    XWX = weighted_gram(X, w)
     wz = np.multiply(w, z, out=wz_out)
     K11 = lay.level_sums(w, Z1, Z1)
     K1X = np.empty((m1, q1, p))
@@ -91,6 +89,23 @@ def cross_products(lay: ReLayout, Zs: list[np.ndarray], w: np.ndarray, X: np.nda
     pairs = pairs if Q2 else None
     k22_pairs = K22[pairs.ja, pairs.jb] if pairs is not None else None
     return CrossProducts(K11, K1X, K1z, K12, K22, K2X, K2z, XWX, XWz, vdot(z, wz), R, pairs, k22_pairs)
+
+
+def weighted_gram(X: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """X'WX, W = diag(w), summed over blocks of :data:`~fitglme.engine.layout.BLOCK_ROWS` rows: no
+    (n, p) temporary W X (at 1e7 rows a fresh one costs more than the product itself;
+    docs/performance.md, "Growth in n")."""
+    n, p = X.shape
+    if n <= BLOCK_ROWS:
+        return X.T @ (w[:, None] * X)
+    out = np.zeros((p, p))
+    buf = np.empty((BLOCK_ROWS, p))
+    for r0 in range(0, n, BLOCK_ROWS):
+        r1 = min(r0 + BLOCK_ROWS, n)
+        wx = buf[: r1 - r0]
+        np.multiply(w[r0:r1, None], X[r0:r1], out=wx)
+        out += X[r0:r1].T @ wx
+    return out
 
 
 def rest_right(lay: ReLayout, Ls: list[np.ndarray], M: np.ndarray) -> np.ndarray:

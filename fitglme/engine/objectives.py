@@ -157,7 +157,10 @@ class LaplaceObjective:
         if huge is not None:  # Poisson, log link: W' = dW/deta = W = w mu, from the reference form
             v *= W_huge
         else:
-            v *= resp.weight_derivative(eta, phi, mu=mu)  # v = d * W'
+            dw = resp.weight_derivative(eta, phi, mu=mu, out=self._buffers.take_if_kept())
+            v *= dw  # v = d * W'
+            self._buffers.give(dw)
+            del dw
         Mtv = lay.zt_times(zts, v)
         if self.approximate:
             tu, tb = fac.solve(Mtv, X.T @ v)

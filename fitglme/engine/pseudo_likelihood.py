@@ -134,7 +134,7 @@ def pseudo_likelihood(
         eta_new = _linear_predictor(X, layout, Zs, state, resp.offset)
         # MATLAB's test (fitglme documentation, PL tolerance): max|eta_new - eta| <=
         # tol * max(max|eta|, 1), eta the linear predictor the pseudo data were formed from.
-        change = max_abs_diff(eta_new, eta) / max(float(np.max(np.abs(eta))), 1.0)
+        change = max_abs_diff(eta_new, eta) / max(_max_abs(eta), 1.0)
         if precise and not layout.precise and (change <= tol or fixed_data or it == max_iter):
             row_bufs = None  # (freed before the final state's passes over the rows)
             state, eta_new = _final_state(lme, state, eta_new, X, layout, Zs, resp.offset)
@@ -220,6 +220,12 @@ def _final_state(lme: LMEProblem, state: LMEState, eta: np.ndarray, X, layout: R
     if final.beta is not state.beta:
         eta = _linear_predictor(X, layout, Zs, final, offset)
     return final, eta
+
+
+def _max_abs(v: np.ndarray) -> float:
+    """max |v| (NaN if v has one) without the n-vector |v|."""
+    hi, lo = float(v.max()), float(v.min())
+    return hi if hi != hi else max(hi, -lo)
 
 
 def _linear_predictor(X, layout: ReLayout, Zs, state: LMEState, offset) -> np.ndarray:

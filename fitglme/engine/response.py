@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import xlog1py, xlogy
 
-from .arrays import constant_value
+from .arrays import blockwise, constant_value
 from .layout import vdot
 
 
@@ -51,8 +51,11 @@ class GLMResponse:
 
         self._log_bounds = _LOG_BOUNDS
         if self._kernel is not None:
+            # dist.loglik at mu = 1/2 (the sum of its terms), the terms formed block by block
             mu0 = np.full_like(self.y, 0.5)
-            self._const = float(self.dist.loglik(self.y, mu0, self.w, 1.0, self.size)) - self._kernel(mu0)
+            terms = blockwise(lambda y, m, w, s: self.dist.loglik_terms(y, m, w, 1.0, s), self.y.size,
+                              self.y, mu0, self.w, self.size)
+            self._const = float(np.sum(terms)) - self._kernel(mu0)
 
     def _binomial_kernel(self, mu: np.ndarray, eta: np.ndarray | None = None) -> float:
         # mu is kept inside [eps, 1 - eps] by the link, so plain logs are finite.
@@ -124,16 +127,22 @@ class GLMResponse:
         c = constant_value(self.pw)
         return self.pw / dispersion if c is None else c / dispersion
 
-    def weight_derivative(self, eta: np.ndarray, dispersion: float, mu: np.ndarray | None = None) -> np.ndarray:
+    def weight_derivative(self, eta: np.ndarray, dispersion: float, mu: np.ndarray | None = None,
+                          out: np.ndarray | None = None) -> np.ndarray:
         """dW/d eta of the observed weights: analytic for canonical links (W = pw V(mu) / phi,
         dW/deta = pw V'(mu) V(mu) / phi), central differences otherwise.  ``mu``: optional,
-        = link.inverse(eta) when already known."""
+        = link.inverse(eta) when already known; ``out``: an optional (n,) buffer for the result
+        (canonical links)."""
         if self.unit_canonical:
             if mu is None:
                 mu = self.link.inverse(eta)
-            out = self._base(dispersion) * self.dist.variance_deriv(mu)
-            out *= self.dist.variance(mu)
-            return out
+
+            def dw(m, base):
+                t = base * self.dist.variance_deriv(m)
+                t *= self.dist.variance(m)
+                return t
+
+            return blockwise(dw, mu.size, mu, self._base(dispersion), out=out)
         eps = 1e-6 * (1.0 + np.abs(eta))
         return (self.working(eta + eps, dispersion, True)[2] - self.working(eta - eps, dispersion, True)[2]) / (2 * eps)
 

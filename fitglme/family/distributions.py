@@ -12,7 +12,7 @@ w otherwise.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from scipy import special
@@ -253,17 +253,14 @@ class Distribution:
         """
         y, w, _ = _prepare(y, weights, size)
         self._check_weights(w)
-        bad = np.flatnonzero(~np.isfinite(y))
-        if bad.size:
-            i = int(bad[0])
+        i = _first_bad(np.isfinite, y)
+        if i is not None:
             raise FitglmeError(
                 f"The response must be finite; row {i} (0-based) is {_fmt(y[i])}.",
                 "fitglme:BadResponse",
             )
-        ok = self._response_ok(y)
-        bad = np.flatnonzero(~ok)
-        if bad.size:
-            i = int(bad[0])
+        i = _first_bad(self._response_ok, y)
+        if i is not None:
             raise FitglmeError(
                 f"For the {self.name} distribution the response must be in {self.support}; "
                 f"row {i} (0-based) is {_fmt(y[i])}.",
@@ -274,9 +271,8 @@ class Distribution:
         return np.ones(y.shape, dtype=bool)
 
     def _check_weights(self, w: np.ndarray) -> None:
-        bad = np.flatnonzero(~(np.isfinite(w) & (w >= 0)))
-        if bad.size:
-            i = int(bad[0])
+        i = _first_bad(lambda w: np.isfinite(w) & (w >= 0), w)
+        if i is not None:
             raise FitglmeError(
                 f"Weights for the {self.name} distribution must be finite and >= 0; row {i} "
                 f"(0-based) is {_fmt(w[i])}.",
@@ -291,7 +287,7 @@ def _short(v: Any, limit: int = 60) -> str:
 
 def _prepare(y: Any, weights: Any, size: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     try:
-        y = np.array(y, dtype=float).reshape(-1)
+        y = np.asarray(y, dtype=float).reshape(-1)
     except (TypeError, ValueError):
         raise FitglmeError(
             f"The response must be numeric; got {_short(y)}.", "fitglme:BadResponse"
@@ -300,9 +296,9 @@ def _prepare(y: Any, weights: Any, size: Any) -> tuple[np.ndarray, np.ndarray, n
     out = []
     for val, what, ident in ((weights, "Weights", "fitglme:BadWeights"),
                              (size, "BinomialSize", "fitglme:BadBinomialSize")):
-        a = np.ones(n) if val is None else np.array(val, dtype=float).reshape(-1)
+        a = np.ones(1) if val is None else np.asarray(val, dtype=float).reshape(-1)
         if a.size == 1:
-            a = np.full(n, a[0])
+            a = np.broadcast_to(a, (n,))  # a constant: no n-vector
         if a.size != n:
             raise FitglmeError(
                 f"{what} must be a scalar or have one value per observation ({n}); got "
@@ -311,6 +307,23 @@ def _prepare(y: Any, weights: Any, size: Any) -> tuple[np.ndarray, np.ndarray, n
             )
         out.append(a)
     return y, out[0], out[1]
+
+
+#: rows per slice of the elementwise checks of :func:`_first_bad`: the temporaries stay in the
+#: cache instead of being fresh n-vectors (docs/performance.md, "Growth in n")
+_CHECK_ROWS = 1 << 16
+
+
+def _first_bad(ok: Callable[..., np.ndarray], *arrays: np.ndarray) -> int | None:
+    """0-based position of the first row where the elementwise test ``ok`` (applied to the same
+    rows of every array) is False; None when it holds everywhere.  Evaluated slice by slice."""
+    n = arrays[0].size
+    with np.errstate(invalid="ignore"):
+        for r0 in range(0, n, _CHECK_ROWS):
+            good = np.asarray(ok(*(a[r0:r0 + _CHECK_ROWS] for a in arrays)), dtype=bool)
+            if not good.all():
+                return r0 + int(np.argmin(good))
+    return None
 
 
 def _where_w0(w: np.ndarray, terms: np.ndarray) -> np.ndarray:
@@ -400,25 +413,22 @@ class Binomial(Distribution):
         y, w, n = _prepare(y, weights, size)
         _check_positive_integers(w, "Weights", "fitglme:BadWeights", self.name)
         _check_positive_integers(n, "BinomialSize", "fitglme:BadBinomialSize", self.name)
-        counts = w * n * y
-        with np.errstate(invalid="ignore"):
-            ok = np.isfinite(y) & (y >= 0) & (y <= 1) & (np.abs(counts - np.round(counts)) <= _INT_TOL)
-        bad = np.flatnonzero(~ok)
-        if bad.size:
-            i = int(bad[0])
+        def ok(y, w, n):
+            counts = w * n * y
+            return np.isfinite(y) & (y >= 0) & (y <= 1) & (np.abs(counts - np.round(counts)) <= _INT_TOL)
+
+        i = _first_bad(ok, y, w, n)
+        if i is not None:
             raise FitglmeError(
                 f"{BINOMIAL_RESPONSE_MESSAGE} Row {i} (0-based): response {_fmt(y[i])}, "
-                f"Weights {_fmt(w[i])}, BinomialSize {_fmt(n[i])}, product {_fmt(counts[i])}.",
+                f"Weights {_fmt(w[i])}, BinomialSize {_fmt(n[i])}, product {_fmt(w[i] * n[i] * y[i])}.",
                 "fitglme:BadResponse",
             )
 
 
 def _check_positive_integers(a: np.ndarray, what: str, ident: str, dist: str) -> None:
-    with np.errstate(invalid="ignore"):
-        ok = np.isfinite(a) & (a >= 1) & (a == np.round(a))
-    bad = np.flatnonzero(~ok)
-    if bad.size:
-        i = int(bad[0])
+    i = _first_bad(lambda a: np.isfinite(a) & (a >= 1) & (a == np.round(a)), a)
+    if i is not None:
         extra = f" {BINOMIAL_RESPONSE_MESSAGE}" if dist == "Binomial" else ""
         raise FitglmeError(
             f"{what} for the {dist} distribution must be positive integers; row {i} (0-based) "
@@ -469,12 +479,12 @@ class Poisson(Distribution):
     def validate_response(self, y, weights=None, size=None):
         y, w, _ = _prepare(y, weights, None)
         _check_positive_integers(w, "Weights", "fitglme:BadWeights", self.name)
-        counts = w * y
-        with np.errstate(invalid="ignore"):
-            ok = np.isfinite(y) & (y >= 0) & (np.abs(counts - np.round(counts)) <= _INT_TOL)
-        bad = np.flatnonzero(~ok)
-        if bad.size:
-            i = int(bad[0])
+        def ok(y, w):
+            counts = w * y
+            return np.isfinite(y) & (y >= 0) & (np.abs(counts - np.round(counts)) <= _INT_TOL)
+
+        i = _first_bad(ok, y, w)
+        if i is not None:
             why = "is negative" if y[i] < 0 else (
                 "is not finite" if not np.isfinite(y[i]) else
                 f"times Weights {_fmt(w[i])} is not an integer")
