@@ -347,7 +347,7 @@ def build_design(tbl: Any, parsed: ParsedFormula, dummy_coding: str = "reference
     used = ~missing & ~excluded
     n = rows.size
 
-    y = on_rows(numeric_values(cols[parsed.response], parsed.response, "response"), rows)
+    y = on_rows(numeric_values(cols[parsed.response], parsed.response, "response"), rows, cols[parsed.response])
     _check_finite(y, rows, parsed.response, "response")
     levels, values = _predictor_values(predictors, cols, kinds, used, rows)
     fixed = tuple(term_codes(parsed.fixed, levels, scheme))
@@ -444,11 +444,15 @@ class AllRows:
         return int(i)
 
 
-def on_rows(values: np.ndarray, rows: np.ndarray | AllRows) -> np.ndarray:
+def on_rows(values: np.ndarray, rows: np.ndarray | AllRows, source: Any = None) -> np.ndarray:
     """``values[rows]``: the values of the rows used, in an array of their own (never a view of the
-    caller's table: the engine may take it as its own)."""
+    caller's table: the engine may take it as its own).  ``source``: the table column ``values``
+    were read from, if any (they are copied only when they may share its memory)."""
     if isinstance(rows, AllRows):
-        return values if values.flags.owndata else values.copy()
+        if source is None:
+            return values if values.flags.owndata else values.copy()
+        src = source.to_numpy() if hasattr(source, "to_numpy") else np.asarray(source)
+        return values.copy() if np.may_share_memory(values, src) else values
     return values[rows]
 
 
@@ -461,7 +465,7 @@ def _predictor_values(predictors: list[str], cols: dict, kinds: dict, used: np.n
     for v in predictors:
         if kinds[v] == "numeric":
             levels[v] = None
-            values[v] = on_rows(numeric_values(cols[v], v), rows)
+            values[v] = on_rows(numeric_values(cols[v], v), rows, cols[v])
             _check_finite(values[v], rows, v, "continuous predictor")
         else:
             levels[v] = find_levels(cols[v], used, v)

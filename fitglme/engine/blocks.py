@@ -76,7 +76,7 @@ class BlockFactor:
         s = (y1 - self.C @ x2).reshape(m1, q1)
         x1 = np.einsum("kba,kb->ka", self.L1inv, s).ravel()
         Q2 = lay.Q2
-        return lay._to_public(x1, x2[:Q2]), x2[Q2:]
+        return lay._to_public(x1, x2[:Q2], owned=True), x2[Q2:]
 
     def inverse_diag_blocks(self) -> list[np.ndarray]:
         """Diagonal blocks (per term and level, q_k x q_k) of the u-part of A^{-1}.
@@ -262,7 +262,7 @@ class BlockFactor:
             x2 = np.zeros(0)
             s = y1.reshape(m1, q1)
         x1 = np.einsum("kba,kb->ka", self.L1inv, s).ravel()
-        return lay._to_public(x1, x2)
+        return lay._to_public(x1, x2, owned=True)
 
     def re_trace_inverse(self) -> float:
         """tr(H^{-1}) for the random-effects block H."""

@@ -190,7 +190,7 @@ def assemble(lay: ReLayout, cp: CrossProducts, Ls: list[np.ndarray]) -> Assemble
         fac.remake_c = partial(_scalar_c, cp.K12, col, B1X, fac.L1inv)
     r1 = cp.K1z.ravel() * lam if lam is not None else np.einsum("ba,kb->ka", L1, cp.K1z).ravel()
     r2 = rest_left(lay, Ls, cp.K2z) if Q2 else np.zeros(0)
-    return Assembled(fac, lay._to_public(r1, r2), cp.XWz.copy(), L1)
+    return Assembled(fac, lay._to_public(r1, r2, owned=True), cp.XWz.copy(), L1)
 
 
 def _scalar_b(K12: np.ndarray, col: np.ndarray, B1X: np.ndarray) -> np.ndarray:

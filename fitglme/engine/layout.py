@@ -371,7 +371,12 @@ class ReLayout:
         )
         return u1, ur
 
-    def _to_public(self, u1: np.ndarray, ur: np.ndarray) -> np.ndarray:
+    def _to_public(self, u1: np.ndarray, ur: np.ndarray, owned: bool = False) -> np.ndarray:
+        """The public u vector from the first term's part and the rest's.  ``owned``: u1 is a fresh
+        array of the caller's, which may be returned itself when it is all of u (one term; no copy
+        of a levels-long vector, docs/performance.md, "Growth in n")."""
+        if owned and not self.rest and u1.shape == (self.Q,) and u1.dtype == np.float64 and u1.flags.c_contiguous:
+            return u1
         out = np.empty(self.Q)
         f = self.first
         out[self.offsets[f] : self.offsets[f + 1]] = u1

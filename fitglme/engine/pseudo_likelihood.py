@@ -114,6 +114,7 @@ def pseudo_likelihood(
     single_start = theta_start is None and (settings is None or settings.start_method != "random")
     lme_fits = 0
     row_bufs = None
+    spare_eta = None  # (with row_bufs: the previous iteration's eta, reused by _linear_predictor)
     for it in range(1, max_iter + 1):
         # Intermediate iterations need no polished inner fit; near the fixed point they do.
         opt = settings.optimizer_kwargs() if settings is not None else {}
@@ -131,7 +132,8 @@ def pseudo_likelihood(
                                    row_bufs, single_start=single_start and (fixed_data or (not precise and it == 1)))
             lme_fits += 1
         theta = state.theta
-        eta_new = _linear_predictor(X, layout, Zs, state, resp.offset)
+        eta_new = _linear_predictor(X, layout, Zs, state, resp.offset, out=spare_eta)
+        spare_eta = None
         # MATLAB's test (fitglme documentation, PL tolerance): max|eta_new - eta| <=
         # tol * max(max|eta|, 1), eta the linear predictor the pseudo data were formed from.
         change = max_abs_diff(eta_new, eta) / max(_max_abs(eta), 1.0)
@@ -140,6 +142,10 @@ def pseudo_likelihood(
             state, eta_new = _final_state(lme, state, eta_new, X, layout, Zs, resp.offset)
         if not layout.precise:
             lme.release_data(None)  # (drops the reference to this eta)
+        if row_bufs is not None:
+            # the eta replaced below is referenced nowhere else: its buffer takes the next one
+            # (with row_bufs: a fresh n-vector there is a fresh mmap, docs/performance.md)
+            spare_eta = eta
         eta = eta_new
         del eta_new
         change_prev = change
@@ -228,9 +234,9 @@ def _max_abs(v: np.ndarray) -> float:
     return hi if hi != hi else max(hi, -lo)
 
 
-def _linear_predictor(X, layout: ReLayout, Zs, state: LMEState, offset) -> np.ndarray:
-    """eta = X beta + Z Lambda u + offset of an LME solution."""
-    eta = X @ state.beta
+def _linear_predictor(X, layout: ReLayout, Zs, state: LMEState, offset, out: np.ndarray | None = None) -> np.ndarray:
+    """eta = X beta + Z Lambda u + offset of an LME solution (into ``out``, an (n,) buffer, if given)."""
+    eta = X @ state.beta if out is None else np.matmul(X, state.beta, out=out)
     layout.add_z_times([scale_columns(Zk, Lk) for Zk, Lk in zip(Zs, state.Ls)], state.u, eta)
     eta += offset
     return eta
