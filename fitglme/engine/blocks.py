@@ -409,7 +409,7 @@ def factor_blocks(lay: ReLayout, A11: np.ndarray, B: np.ndarray, S: np.ndarray, 
     if q1 == 1:
         if not np.all(A11 > 0):
             raise NotPositiveDefinite
-        L1 = np.sqrt(A11)
+        L1 = np.sqrt(A11, out=A11)  # (in A11's storage: one levels-long array fewer)
         L1inv = 1.0 / L1
     else:
         L1 = _cholesky(A11, lay)

@@ -161,12 +161,13 @@ def assemble(lay: ReLayout, cp: CrossProducts, Ls: list[np.ndarray]) -> Assemble
         # (no (m1, Q2) temporaries: in crossed designs they are as large as several n-vectors)
         col = np.concatenate([np.full(lay.nlevels[k], Ls[k][0, 0]) for k in lay.rest]) * L1[0, 0]
         B = _scalar_b(cp.K12, col, B1X)
+    elif not Q2:
+        B = B1X  # (a temporary of its own: factor_blocks forms C in its place)
     else:
         B = np.empty((m1 * q1, Q2 + p))
-        if Q2:
-            K12L = rest_right(lay, Ls, cp.K12)
-            B[:, :Q2] = np.einsum("ba,kbj->kaj", L1, K12L.reshape(m1, q1, Q2)).reshape(m1 * q1, Q2)
-            del K12L  # (m1 q1, Q2): recomputed by trace_blocks rather than kept
+        K12L = rest_right(lay, Ls, cp.K12)
+        B[:, :Q2] = np.einsum("ba,kbj->kaj", L1, K12L.reshape(m1, q1, Q2)).reshape(m1 * q1, Q2)
+        del K12L  # (m1 q1, Q2): recomputed by trace_blocks rather than kept
         B[:, Q2:] = B1X
     if Q2:
         S[:Q2, :Q2] = rest_left(lay, Ls, rest_right(lay, Ls, cp.K22))
