@@ -1,0 +1,191 @@
+"""The paths that avoid fresh n-vectors at large n (docs/performance.md, "Growth in n") give the
+answers of the forms they replace: the design when every row is used, categorical levels and codes,
+the response checks and their row numbers, X'WX by row blocks, dW/deta by blocks, and fits whose
+buffers are reused (forced on small data here by lowering the reuse threshold)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import fitglme
+from fitglme.design import build_design
+from fitglme.design.builder import AllRows
+from fitglme.design.variables import Levels, find_levels
+from fitglme.engine import arrays as arrays_mod
+from fitglme.engine import crossprod as crossprod_mod
+from fitglme.engine import lme as lme_mod
+from fitglme.engine import pseudo_likelihood as pl_mod
+from fitglme.engine.arrays import blockwise
+from fitglme.errors import FitglmeError
+from fitglme.family.distributions import make_distribution
+from fitglme.formula.parser import parse_formula
+
+EPS = np.finfo(float).eps
+
+
+def _table(n=600, seed=0):
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(n // 6), 6)
+    x = rng.standard_normal(n)
+    y = rng.poisson(np.exp(0.3 + 0.4 * x + 0.5 * rng.standard_normal(n // 6)[g])).astype(float)
+    return pd.DataFrame({"y": y, "x": x, "g": pd.Categorical(g), "w": rng.uniform(0.5, 2, n)})
+
+
+# ---------------------------------------------------------------------------------- the design
+def test_all_rows_design_owns_its_vectors_and_matches_an_explicit_selection():
+    tbl = _table()
+    before = tbl.copy(deep=True)
+    parsed = parse_formula("y ~ 1 + x + (1|g)", list(tbl.columns))
+    d = build_design(tbl, parsed)
+    assert isinstance(d.used_rows, AllRows) and len(d.used_rows) == len(tbl)
+    assert np.array_equal(d.rows, np.arange(len(tbl)))
+    # the float columns are copies: writing into the design leaves the table as it was
+    assert not np.shares_memory(d.y, tbl["y"].to_numpy())
+    d.y[:] = -1.0
+    d.X[:, 1] = -1.0
+    pd.testing.assert_frame_equal(tbl, before)
+    # the same numbers as through row positions (one excluded row that is then put back)
+    d_all = build_design(tbl, parsed)
+    d_sub = build_design(tbl, parsed, exclude=np.r_[True, np.zeros(len(tbl) - 1, bool)])
+    assert isinstance(d_sub.used_rows, np.ndarray) and d_sub.used_rows[0] == 1
+    assert np.array_equal(d_sub.y, d_all.y[1:]) and np.array_equal(d_sub.X, d_all.X[1:])
+    assert np.array_equal(d_sub.re_blocks[0].index, d_all.re_blocks[0].index[1:])
+
+
+def test_variable_range_skips_missing_and_unused_rows():
+    tbl = _table(60)
+    tbl.loc[3, "x"] = np.nan  # a missing predictor: the row is not used
+    tbl["other"] = np.arange(60.0)
+    tbl.loc[5, "other"] = np.nan
+    d = build_design(tbl, parse_formula("y ~ 1 + x + (1|g)", list(tbl.columns)), exclude=[0])
+    used = np.ones(60, bool)
+    used[[0, 3]] = False
+    info = d.variable_info
+    assert info.loc["x", "Range"] == [float(np.nanmin(tbl.x[used])), float(np.nanmax(tbl.x[used]))]
+    # a variable not in the model: over the non-excluded rows, NaN skipped
+    assert info.loc["other", "Range"] == [1.0, 59.0]
+    tbl["allnan"] = np.nan
+    rng = build_design(tbl, parse_formula("y ~ 1 + x + (1|g)", list(tbl.columns))).variable_info.loc["allnan", "Range"]
+    assert len(rng) == 2 and np.isnan(rng).all()
+
+
+@pytest.mark.parametrize("order", ["levels", "shuffled", "extra"])
+def test_categorical_codes_are_those_of_the_labels(order):
+    rng = np.random.default_rng(5)
+    labels = [f"s{i}" for i in range(30)]
+    vals = rng.choice(labels, 500).astype(object)
+    vals[[7, 11]] = None
+    cats = {"levels": sorted(set(labels), key=labels.index),
+            "shuffled": list(rng.permutation(labels)),
+            "extra": labels + ["unused", ""]}[order]
+    s_cat = pd.Series(pd.Categorical(vals, categories=cats))
+    if order == "extra":
+        s_cat[3] = ""  # '' is a missing value of a text category
+    lev = find_levels(s_cat, np.ones(500, bool), "s")
+    assert "unused" not in lev.labels and "" not in lev.labels
+    codes, unseen = lev.encode(s_cat)
+    # the same level numbers as for the values as plain text
+    as_text = s_cat.astype(object).where(s_cat.notna(), None)
+    codes_text, unseen_text = lev.encode(as_text)
+    assert np.array_equal(codes, codes_text) and np.array_equal(unseen, unseen_text)
+    ok = codes >= 0
+    assert [lev.labels[c] for c in codes[ok]] == list(s_cat[ok].astype(str))
+    assert not ok[7] and not ok[11]
+    # levels that leave out a category present in the data: that value is unseen
+    fewer = Levels("s", tuple(lev.labels[1:]))
+    c2, u2 = fewer.encode(s_cat)
+    assert np.array_equal(u2, s_cat.astype(object).eq(lev.labels[0]).to_numpy())
+    assert np.all(c2[codes > 0] == codes[codes > 0] - 1)
+
+
+def test_categorical_levels_drop_categories_absent_from_the_used_rows():
+    s = pd.Series(pd.Categorical(["b", "a", "c", "a"], categories=["c", "b", "a", "d"]))
+    assert find_levels(s, np.ones(4, bool), "s").labels == ("c", "b", "a")
+    assert find_levels(s, np.array([False, True, False, True]), "s").labels == ("a",)
+
+
+# ------------------------------------------------------------------------- the response checks
+@pytest.mark.parametrize("row", [0, 65535, 65536, 70001, 199_999])
+def test_response_checks_name_the_first_bad_row_across_blocks(row):
+    n = 200_000
+    y = np.ones(n)
+    y[row] = -1.0
+    y[row + 1:] = -2.0  # (later bad rows: the first is named)
+    with pytest.raises(FitglmeError, match=rf"row {row} \(0-based\): response -1(\.0)? is negative"):
+        make_distribution("poisson").validate_response(y)
+    w = np.ones(n)
+    w[row] = 0.5
+    with pytest.raises(FitglmeError, match=rf"row {row} \(0-based\) is 0.5"):
+        make_distribution("poisson").validate_response(np.ones(n), w)
+    p = np.full(n, 0.5)
+    p[row] = 0.3
+    size = np.full(n, 2.0)
+    with pytest.raises(FitglmeError, match=rf"Row {row} \(0-based\).*product 0.6"):
+        make_distribution("binomial").validate_response(p, None, size)
+    g = np.ones(n)
+    g[row] = 0.0
+    with pytest.raises(FitglmeError, match=rf"row {row} \(0-based\) is 0"):
+        make_distribution("gamma").validate_response(g)
+
+
+def test_response_checks_pass_scalar_weights_without_copies():
+    make_distribution("poisson").validate_response(np.arange(10.0), 2.0)
+    make_distribution("binomial").validate_response(np.full(10, 0.5), 1.0, 2.0)
+    with pytest.raises(FitglmeError, match="row 0"):
+        make_distribution("poisson").validate_response(np.arange(10.0), 0.5)
+
+
+# ----------------------------------------------------------------------------- the engine
+def test_blockwise_gives_the_whole_array_values_bit_for_bit():
+    rng = np.random.default_rng(6)
+    n = 200_003
+    a, b = rng.standard_normal(n), np.exp(rng.standard_normal(n))
+
+    def f(x, y, c):
+        return (x * y + c) / np.sqrt(y)
+
+    assert np.array_equal(blockwise(f, n, a, b, 0.25), f(a, b, 0.25))
+    out = np.full(n, np.nan)
+    assert blockwise(f, n, a, b, np.float64(2.0), out=out) is out and np.array_equal(out, f(a, b, 2.0))
+
+
+@pytest.mark.parametrize("block", [1000, 1 << 16])
+def test_weighted_gram_by_blocks_is_x_wx_to_rounding(monkeypatch, block):
+    monkeypatch.setattr(crossprod_mod, "BLOCK_ROWS", block)
+    rng = np.random.default_rng(7)
+    n, p = 150_001, 3
+    X = rng.standard_normal((n, p)) * np.array([1.0, 1e3, 1e-2])
+    w = rng.uniform(0.0, 5.0, n)
+    got = crossprod_mod.weighted_gram(X, w)
+    for i in range(p):
+        for j in range(p):
+            terms = w * X[:, i] * X[:, j]
+            exact = math.fsum(terms)
+            # a sum of n rounded products: within n eps sum|terms| of the exact sum (the standard
+            # bound of recursive summation; pairwise and blocked sums are far inside it)
+            assert abs(got[i, j] - exact) <= n * EPS * np.abs(terms).sum()
+    small = X[:block // 2], w[:block // 2]
+    assert np.array_equal(crossprod_mod.weighted_gram(*small), small[0].T @ (small[1][:, None] * small[0]))
+
+
+def _fit_numbers(tbl, method, formula="y ~ 1 + x + (1|g)"):
+    m = fitglme.fitglme(tbl, formula, "Distribution", "Poisson", "FitMethod", method)
+    return (np.asarray(m.Coefficients["Estimate"], float), np.asarray(m.covarianceParameters()[0][0], float).ravel(),
+            float(m.LogLikelihood))
+
+
+@pytest.mark.parametrize("method", ["MPL", "REMPL", "Laplace", "ApproximateLaplace"])
+def test_fits_with_reused_row_buffers_are_bit_identical(monkeypatch, method):
+    """The reuse that pays from 2^22 rows (PL's eta, the LME's log w / w z buffer, PIRLS's and the
+    Laplace gradient's pools), forced on 600 rows: a buffer handed out while still referenced
+    would change the numbers."""
+    tbl = _table()
+    plain = _fit_numbers(tbl, method)
+    for mod in (arrays_mod, lme_mod, pl_mod):
+        monkeypatch.setattr(mod, "REUSE_FROM_ROWS", 1)
+    reused = _fit_numbers(tbl, method)
+    assert np.array_equal(plain[0], reused[0]) and np.array_equal(plain[1], reused[1])
+    assert plain[2] == reused[2]
