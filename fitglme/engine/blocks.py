@@ -69,12 +69,20 @@ class BlockFactor:
         m1, q1 = lay.m1, lay.q1
         r1, rr = lay._to_internal(r_u)
         r2 = np.concatenate([rr, r_beta]) if self.p else rr
-        y1 = np.einsum("kab,kb->ka", self.L1inv, r1.reshape(m1, q1)).ravel()
+        if q1 == 1:  # 1 x 1 level blocks: products, the same numbers as the einsums below
+            y1 = self.L1inv[:, 0, 0] * r1
+        else:
+            y1 = np.einsum("kab,kb->ka", self.L1inv, r1.reshape(m1, q1)).ravel()
         t = r2 - self.C.T @ y1
         y2 = _tri_solve(self.L2, t, lower=True)
         x2 = _tri_solve(self.L2.T, y2, lower=False)
-        s = (y1 - self.C @ x2).reshape(m1, q1)
-        x1 = np.einsum("kba,kb->ka", self.L1inv, s).ravel()
+        if q1 == 1:  # (in the storage of C x2: no further levels-long arrays)
+            x1 = self.C @ x2
+            np.subtract(y1, x1, out=x1)
+            x1 *= self.L1inv[:, 0, 0]
+        else:
+            s = (y1 - self.C @ x2).reshape(m1, q1)
+            x1 = np.einsum("kba,kb->ka", self.L1inv, s).ravel()
         Q2 = lay.Q2
         return lay._to_public(x1, x2[:Q2], owned=True), x2[Q2:]
 

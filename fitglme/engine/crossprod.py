@@ -16,7 +16,7 @@ expansion of the rest terms' factors.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
@@ -41,6 +41,9 @@ class CrossProducts:
     R: np.ndarray | None = None  # (p, p) scatter of the within-level residuals of X (layout.precise)
     pairs: object = None  # PairOperator of K12 (layout.cross_pattern() is not None)
     k22_pairs: np.ndarray | None = None  # K22 at the PairOperator's column pairs (ja, jb)
+    #: Z'WX and Z'Wz in the public order, formed once (:func:`zwx`, :func:`zwz_vector`): they do
+    #: not depend on theta, and every gradient evaluation needs them (read only)
+    public: dict = field(default_factory=dict, repr=False)
 
 
 def cross_products(lay: ReLayout, Zs: list[np.ndarray], w: np.ndarray, X: np.ndarray, z: np.ndarray,
@@ -275,26 +278,37 @@ def k_times(lay: ReLayout, cp: CrossProducts, v: np.ndarray) -> np.ndarray:
     """K v = Z'WZ v for v in the public random-effects order (no Lambda)."""
     m1, q1 = lay.m1, lay.q1
     v1, v2 = lay._to_internal(v)
-    o1 = np.einsum("kab,kb->ka", cp.K11, v1.reshape(m1, q1)).ravel()
+    if q1 == 1:  # 1 x 1 level blocks: products, the same numbers as the einsum
+        o1 = cp.K11[:, 0, 0] * v1
+    else:
+        o1 = np.einsum("kab,kb->ka", cp.K11, v1.reshape(m1, q1)).ravel()
     if lay.Q2:
         o1 = o1 + cp.K12 @ v2
         o2 = cp.K12.T @ v1 + cp.K22 @ v2
     else:
         o2 = np.zeros(0)
-    return lay._to_public(o1, o2)
+    return lay._to_public(o1, o2, owned=True)
 
 
 def zwx(lay: ReLayout, cp: CrossProducts) -> np.ndarray:
-    """Z'WX (Q, p) in the public order."""
-    p = cp.XWX.shape[0]
-    out = np.empty((lay.Q, p))
-    for c in range(p):
-        out[:, c] = lay._to_public(cp.K1X[:, :, c].ravel(), cp.K2X[:, c] if lay.Q2 else np.zeros(0))
-    return out
+    """Z'WX (Q, p) in the public order (formed once per cross products; read only)."""
+    if "zwx" not in cp.public:
+        p = cp.XWX.shape[0]
+        out = np.empty((lay.Q, p))
+        for c in range(p):
+            out[:, c] = lay._to_public(cp.K1X[:, :, c].ravel(), cp.K2X[:, c] if lay.Q2 else np.zeros(0))
+        out.flags.writeable = False
+        cp.public["zwx"] = out
+    return cp.public["zwx"]
 
 
 def zwz_vector(lay: ReLayout, cp: CrossProducts) -> np.ndarray:
-    return lay._to_public(cp.K1z.ravel(), cp.K2z)
+    """Z'Wz (Q,) in the public order (formed once per cross products; read only)."""
+    if "zwz" not in cp.public:
+        out = lay._to_public(cp.K1z.ravel(), cp.K2z)  # (a new array: not owned)
+        out.flags.writeable = False
+        cp.public["zwz"] = out
+    return cp.public["zwz"]
 
 
 def trace_blocks(lay: ReLayout, cp: CrossProducts, Ls: list[np.ndarray], asm: Assembled) -> list[np.ndarray]:

@@ -59,6 +59,8 @@ class LMEState:
 def _times_lambda(lay: ReLayout, Ls: list[np.ndarray], v: np.ndarray, transpose: bool = False) -> np.ndarray:
     """Lambda v (or Lambda' v) for a vector in the public random-effects order."""
     parts = [(vk @ (L if transpose else L.T)).ravel() for vk, L in zip(lay.split(v), Ls)]
+    if len(parts) == 1:
+        return parts[0]  # (a new array already: no copy of a levels-long vector)
     return np.concatenate(parts) if parts else np.zeros(0)
 
 
@@ -425,7 +427,9 @@ class LMEProblem:
                 resid *= w
                 z_rho = lay.zt_times(self.Zs, resid)
             else:
-                z_rho = zwz_vector(lay, cp) - ZWX @ st.beta - k_times(lay, cp, b)
+                z_rho = ZWX @ st.beta  # z_rho = Z'Wz - Z'WX beta - K b, in z_rho's storage
+                np.subtract(zwz_vector(lay, cp), z_rho, out=z_rho)
+                z_rho -= k_times(lay, cp, b)
         rho_u = level_pairs(lay, z_rho, st.u)
         stable_reml = self.reml and p and cp.R is not None
         if stable_reml:

@@ -60,8 +60,11 @@ class GLMResponse:
     def _binomial_kernel(self, mu: np.ndarray, eta: np.ndarray | None = None) -> float:
         # mu is kept inside [eps, 1 - eps] by the link, so plain logs are finite.
         with np.errstate(divide="ignore", invalid="ignore"):
-            if np.all((mu > 0) & (mu < 1)):
-                return vdot(self._my, np.log(mu)) + vdot(self._mny, np.log1p(-mu))
+            if mu.size and mu.min() > 0 and mu.max() < 1:  # (as np.all((mu > 0) & (mu < 1)): no boolean n-vectors)
+                t = np.log(mu)
+                first = vdot(self._my, t)
+                np.negative(mu, out=t)
+                return first + vdot(self._mny, np.log1p(t, out=t))  # (one n-vector, not three)
         return float(xlogy(self._my, mu).sum() + xlog1py(self._mny, -mu).sum())
 
     def _sum_w_mu(self, mu: np.ndarray) -> float:
@@ -73,7 +76,7 @@ class GLMResponse:
             lo, hi = self._log_bounds
             if eta.min() >= lo and eta.max() <= hi:
                 return vdot(self._wy, eta) - self._sum_w_mu(mu)
-        if np.all(mu > 0):
+        if mu.size == 0 or mu.min() > 0:  # (as np.all(mu > 0), NaN failing too: no boolean n-vector)
             return float(self._wy @ np.log(mu)) - self._sum_w_mu(mu)
         return float(xlogy(self._wy, mu).sum()) - self._sum_w_mu(mu)
 
