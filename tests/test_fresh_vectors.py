@@ -189,3 +189,27 @@ def test_fits_with_reused_row_buffers_are_bit_identical(monkeypatch, method):
     reused = _fit_numbers(tbl, method)
     assert np.array_equal(plain[0], reused[0]) and np.array_equal(plain[1], reused[1])
     assert plain[2] == reused[2]
+
+
+def test_reml_columns_of_one_scalar_term_equal_the_column_by_column_form():
+    """lme._reml_columns' elementwise form for one 1 x 1 term against the general one (the solves
+    and products column by column), bit for bit."""
+    from fitglme.covariance import make_pattern
+    from fitglme.engine.crossprod import k_times, zwx
+    from fitglme.engine.layout import ReLayout
+    from fitglme.engine.lme import LMEProblem, ThetaMap, _reml_columns, _times_lambda
+
+    rng = np.random.default_rng(8)
+    n = 500
+    g = rng.integers(0, 45, n)
+    X = np.column_stack([np.ones(n), rng.standard_normal(n), rng.standard_normal(n)])
+    lay = ReLayout([g], [45], [1])
+    lme = LMEProblem(lay, [np.ones((n, 1))], X, ThetaMap([make_pattern("FullCholesky", 1, "t")]), True)
+    lme.set_data(X @ [1.0, 0.5, -0.2] + rng.standard_normal(45)[g] + rng.standard_normal(n), rng.uniform(0.5, 2, n))
+    st = lme.solve(np.array([0.7]))
+    fac, Ls, ZWX = st.factor, st.Ls, zwx(lay, lme.cp)
+    P, ET = _reml_columns(lay, lme.cp, Ls, fac, ZWX)
+    for c in range(X.shape[1]):
+        p_c = fac.re_solve(_times_lambda(lay, Ls, ZWX[:, c], transpose=True))
+        assert np.array_equal(P[:, c], p_c)
+        assert np.array_equal(ET[:, c], ZWX[:, c] - k_times(lay, lme.cp, _times_lambda(lay, Ls, p_c)))

@@ -1,5 +1,6 @@
 """The exact gradient of the profiled LME objective (fitglme/engine/lme.py, crossprod.py) against
-central differences of the objective, for every form of the block factorisation: one term,
+central differences of the objective, for every form of the block factorisation: one term (vector
+or scalar levels),
 crossed scalar terms in the dense and in the sparse form (docs/performance.md, "Crossed designs"),
 and crossed terms with vector-valued levels (q = 2) first or later."""
 from __future__ import annotations
@@ -19,6 +20,8 @@ def _problem(kind: str, reml: bool):
     X = np.column_stack([np.ones(n), x])
     if kind == "one":
         groups, qs = [rng.integers(0, 40, n)], [2]
+    elif kind == "one_scalar":  # one 1 x 1 term: the elementwise forms (lme._reml_columns, solves)
+        groups, qs = [rng.integers(0, 40, n)], [1]
     elif kind == "crossed_dense":  # 30 x 8 levels, most pairs occur: the dense Schur complement
         groups, qs = [rng.integers(0, 30, n), rng.integers(0, 8, n)], [1, 1]
     elif kind == "crossed_sparse":  # 300 x 60 levels, 3% of the pairs: the sparse form
@@ -39,7 +42,7 @@ def _problem(kind: str, reml: bool):
 
 
 @pytest.mark.parametrize("reml", [False, True])
-@pytest.mark.parametrize("kind", ["one", "crossed_dense", "crossed_sparse", "vector_first", "vector_rest"])
+@pytest.mark.parametrize("kind", ["one", "one_scalar", "crossed_dense", "crossed_sparse", "vector_first", "vector_rest"])
 def test_gradient_matches_central_differences(kind, reml):
     lme, theta = _problem(kind, reml)
     sparse = lme.layout.cross_pattern() is not None

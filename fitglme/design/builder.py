@@ -444,15 +444,25 @@ class AllRows:
         return int(i)
 
 
-def on_rows(values: np.ndarray, rows: np.ndarray | AllRows, source: Any = None) -> np.ndarray:
-    """``values[rows]``: the values of the rows used, in an array of their own (never a view of the
-    caller's table: the engine may take it as its own).  ``source``: the table column ``values``
-    were read from, if any (they are copied only when they may share its memory)."""
+def on_rows(values: np.ndarray, rows: np.ndarray | AllRows, source: Any = None,
+            read_only: bool = False) -> np.ndarray:
+    """``values[rows]``: the values of the rows used, in an array of their own (never a writable
+    view of the caller's table: the engine may take it as its own).  ``source``: the table column
+    ``values`` were read from, if any (they are copied only when they may share its memory);
+    ``read_only``: the builder only reads them (a read-only view instead of a copy)."""
     if isinstance(rows, AllRows):
         if source is None:
-            return values if values.flags.owndata else values.copy()
-        src = source.to_numpy() if hasattr(source, "to_numpy") else np.asarray(source)
-        return values.copy() if np.may_share_memory(values, src) else values
+            shared = not values.flags.owndata
+        else:
+            src = source.to_numpy() if hasattr(source, "to_numpy") else np.asarray(source)
+            shared = np.may_share_memory(values, src)
+        if not shared:
+            return values
+        if read_only:
+            view = values.view()
+            view.flags.writeable = False
+            return view
+        return values.copy()
     return values[rows]
 
 
@@ -465,7 +475,7 @@ def _predictor_values(predictors: list[str], cols: dict, kinds: dict, used: np.n
     for v in predictors:
         if kinds[v] == "numeric":
             levels[v] = None
-            values[v] = on_rows(numeric_values(cols[v], v), rows, cols[v])
+            values[v] = on_rows(numeric_values(cols[v], v), rows, cols[v], read_only=True)  # (copied into X, Z)
             _check_finite(values[v], rows, v, "continuous predictor")
         else:
             levels[v] = find_levels(cols[v], used, v)

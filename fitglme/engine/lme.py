@@ -64,6 +64,28 @@ def _times_lambda(lay: ReLayout, Ls: list[np.ndarray], v: np.ndarray, transpose:
     return np.concatenate(parts) if parts else np.zeros(0)
 
 
+def _reml_columns(lay: ReLayout, cp, Ls: list[np.ndarray], fac: BlockFactor,
+                  ZWX: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """P = H^{-1} Lambda'Z'WX and E = Z'WX - K Lambda P, column by column: the REML term of the
+    LME gradient.  One scalar term (diagonal H, 1 x 1 Lambda): the same products on all columns at
+    once (no per-column levels-long temporaries, docs/performance.md, "Growth in n")."""
+    p = ZWX.shape[1]
+    if lay.nterms == 1 and lay.q1 == 1:
+        lam = float(Ls[0][0, 0])
+        li = fac.L1inv[:, 0, :]  # (m1, 1): re_solve's two products per entry
+        P = ZWX * lam
+        P *= li
+        P *= li
+        KLP = P * lam
+        KLP *= cp.K11[:, 0, :]
+        np.subtract(ZWX, KLP, out=KLP)
+        return P, KLP
+    LtZWX = np.column_stack([_times_lambda(lay, Ls, ZWX[:, c], transpose=True) for c in range(p)])
+    P = np.column_stack([fac.re_solve(LtZWX[:, c]) for c in range(p)])
+    LP = np.column_stack([_times_lambda(lay, Ls, P[:, c]) for c in range(p)])
+    return P, ZWX - np.column_stack([k_times(lay, cp, LP[:, c]) for c in range(p)])
+
+
 class ThetaMap:
     """Concatenated covariance parameters of all random terms <-> per-term factors."""
 
@@ -441,10 +463,7 @@ class LMEProblem:
             dc = -2.0 * lam / (1.0 + lam * lam * k11) ** 2
             dlogdet_x = float(np.sum(fac.beta_covariance() * ((kx * dc[:, None]).T @ kx)))
         elif self.reml and p:
-            LtZWX = np.column_stack([_times_lambda(lay, Ls, ZWX[:, c], transpose=True) for c in range(p)])
-            P = np.column_stack([fac.re_solve(LtZWX[:, c]) for c in range(p)])
-            LP = np.column_stack([_times_lambda(lay, Ls, P[:, c]) for c in range(p)])
-            ET = ZWX - np.column_stack([k_times(lay, cp, LP[:, c]) for c in range(p)])
+            P, ET = _reml_columns(lay, cp, Ls, fac, ZWX)
             F = level_pairs(lay, P @ fac.beta_covariance(), ET)
         # (after the solves with the factor: its C may lend its storage to the traces' H^{-1} blocks)
         D = trace_blocks(lay, cp, Ls, asm)
