@@ -179,13 +179,15 @@ def _fit_numbers(tbl, method, formula="y ~ 1 + x + (1|g)"):
 
 @pytest.mark.parametrize("method", ["MPL", "REMPL", "Laplace", "ApproximateLaplace"])
 def test_fits_with_reused_row_buffers_are_bit_identical(monkeypatch, method):
-    """The reuse that pays from 2^22 rows (PL's eta, the LME's log w / w z buffer, PIRLS's and the
-    Laplace gradient's pools), forced on 600 rows: a buffer handed out while still referenced
-    would change the numbers."""
+    """The reuse that pays from 2^22 rows (PL's eta and its working data formed block by block in
+    two buffers, the LME's log w / w z buffer, PIRLS's and the Laplace gradient's pools), forced on
+    600 rows: a buffer handed out while still referenced, or a block pass that differs from the
+    whole-array one, would change the numbers."""
     tbl = _table()
     plain = _fit_numbers(tbl, method)
     for mod in (arrays_mod, lme_mod, pl_mod):
         monkeypatch.setattr(mod, "REUSE_FROM_ROWS", 1)
+    monkeypatch.setattr(pl_mod, "BLOCK_ROWS", 7)  # (PL's working data into the buffers, 86 blocks)
     reused = _fit_numbers(tbl, method)
     assert np.array_equal(plain[0], reused[0]) and np.array_equal(plain[1], reused[1])
     assert plain[2] == reused[2]
