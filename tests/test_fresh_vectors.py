@@ -16,7 +16,6 @@ from fitglme.design.builder import AllRows
 from fitglme.design.variables import Levels, find_levels
 from fitglme.engine import arrays as arrays_mod
 from fitglme.engine import crossprod as crossprod_mod
-from fitglme.engine import lme as lme_mod
 from fitglme.engine import pseudo_likelihood as pl_mod
 from fitglme.engine.arrays import blockwise
 from fitglme.errors import FitglmeError
@@ -179,13 +178,13 @@ def _fit_numbers(tbl, method, formula="y ~ 1 + x + (1|g)"):
 
 @pytest.mark.parametrize("method", ["MPL", "REMPL", "Laplace", "ApproximateLaplace"])
 def test_fits_with_reused_row_buffers_are_bit_identical(monkeypatch, method):
-    """The reuse that pays from 2^22 rows (PL's eta and its working data formed block by block in
-    two buffers, the LME's log w / w z buffer, PIRLS's and the Laplace gradient's pools), forced on
-    600 rows: a buffer handed out while still referenced, or a block pass that differs from the
+    """The reuse that pays from 2^22 rows (PL's working data formed block by block in two buffers,
+    a third shared by the LME's log w / w z and the next eta, PIRLS's and the Laplace gradient's
+    pools), forced on 600 rows: a buffer handed out while still referenced, or a block pass that differs from the
     whole-array one, would change the numbers."""
     tbl = _table()
     plain = _fit_numbers(tbl, method)
-    for mod in (arrays_mod, lme_mod, pl_mod):
+    for mod in (arrays_mod, pl_mod):
         monkeypatch.setattr(mod, "REUSE_FROM_ROWS", 1)
     monkeypatch.setattr(pl_mod, "BLOCK_ROWS", 7)  # (PL's working data into the buffers, 86 blocks)
     reused = _fit_numbers(tbl, method)

@@ -20,7 +20,6 @@ import numpy as np
 
 if TYPE_CHECKING:  # (the patterns are passed in; the engine imports nothing from the layer above)
     from ..covariance import CovariancePattern
-from .arrays import REUSE_FROM_ROWS
 from .blocks import BlockFactor, NotPositiveDefinite
 from .layout import ReLayout, scale_columns, vdot
 from .crossprod import assemble, cross_products, k_times, level_pairs, trace_blocks, zwx, zwz_vector
@@ -167,9 +166,9 @@ class LMEProblem:
         self._recompute = None
         self._last: tuple | None = None  # (theta bytes, state) of the last solve
         self._warm: tuple[int, np.ndarray | None] = (0, None)  # warm fits so far, the last one's Hessian
-        self._wz_buffer: np.ndarray | None = None  # (see _row_buffer)
 
-    def set_data(self, z: np.ndarray, w: np.ndarray, center: tuple | None = None) -> None:
+    def set_data(self, z: np.ndarray, w: np.ndarray, center: tuple | None = None,
+                 scratch: np.ndarray | None = None) -> None:
         """New working response and weights: one pass over the rows for the cross products.
 
         ``center = (beta_c, b_c)`` (b_c: per term the (m_k, q_k) random effects on the scale of the
@@ -180,13 +179,16 @@ class LMEProblem:
         covariance parameters depend on, whereas in increment form the right-hand side
         [X'Wz; Lambda'Z'Wz - u_c] is small and r^2 - z'Wz = |u_c|^2 - r'A^{-1}r is exact to
         rounding (the objectives handed to the optimiser leave the constant out).
+
+        ``scratch``: an optional (n,) buffer, neither z nor w, for log w and then w z (nothing
+        references it once the cross products are formed: the caller may reuse it).
         """
         self.z = np.asarray(z, float)
         self.w = np.asarray(w, float)
         # Rows with weight 0 carry no information: they are left out of log det W and of n.
         buf = None  # log w, then (its buffer reused) w z in cross_products
         if self.w.size and self.w.min() > 0:  # (every row; a NaN fails the test as w > 0 does)
-            buf = np.log(self.w, out=self._row_buffer())
+            buf = np.log(self.w, out=scratch)
             self._sum_log_w, self.n_eff = float(buf.sum()), int(self.w.size)
         else:
             pos = self.w > 0
@@ -196,17 +198,6 @@ class LMEProblem:
         self.cp = self._last = None  # (the previous ones and the last state are freed first)
         self.cp = cross_products(self.layout, self.Zs, self.w, self.X, self.z, wz_out=buf)
         self.center = center
-
-    def _row_buffer(self) -> np.ndarray | None:
-        """The (n,) buffer of log w and w z, kept across :meth:`set_data` calls from
-        :data:`~fitglme.engine.arrays.REUSE_FROM_ROWS` rows (above that a fresh n-vector is a fresh
-        mmap the kernel faults in at every call; docs/performance.md, "Growth in n"); None below."""
-        n = self.w.size
-        if n < REUSE_FROM_ROWS:
-            return None
-        if self._wz_buffer is None or self._wz_buffer.size != n:
-            self._wz_buffer = np.empty(n)
-        return self._wz_buffer
 
     def release_data(self, recompute) -> None:
         """Drop the working response and weights (n-vectors) once the cross products are formed.

@@ -54,10 +54,10 @@ def _start_theta(thetas: ThetaMap, settings: EngineSettings | None, theta_start:
 
 
 def _ordinary_step(resp, lme, eta, theta, polish, opt, diverged: tuple[int, float] | None, bufs=None,
-                   single_start: bool = False) -> LMEState:
+                   single_start: bool = False, scratch: np.ndarray | None = None) -> LMEState:
     """One PL iteration's LME fit; a breakdown after a divergent iteration is named as such."""
     try:
-        return _pl_step(resp, lme, eta, theta, polish, opt, bufs, single_start)
+        return _pl_step(resp, lme, eta, theta, polish, opt, bufs, single_start, scratch)
     except (NotPositiveDefinite, np.linalg.LinAlgError, FloatingPointError, ZeroDivisionError) as exc:
         if diverged is not None:  # (the failure follows from an earlier divergence)
             raise IterationsDiverged(*diverged) from exc
@@ -114,7 +114,9 @@ def pseudo_likelihood(
     single_start = theta_start is None and (settings is None or settings.start_method != "random")
     lme_fits = 0
     row_bufs = None
-    spare_eta = None  # (with row_bufs: the previous iteration's eta, reused by _linear_predictor)
+    # With row_bufs: a third (n,) buffer, the previous iteration's eta once it is replaced: the
+    # scratch of the LME's cross products, then the next linear predictor (one buffer, two uses).
+    spare_eta = None
     for it in range(1, max_iter + 1):
         # Intermediate iterations need no polished inner fit; near the fixed point they do.
         opt = settings.optimizer_kwargs() if settings is not None else {}
@@ -127,9 +129,11 @@ def pseudo_likelihood(
             if row_bufs is None and link.kind == "log" and layout.n >= REUSE_FROM_ROWS:
                 # (working_data's buffers, docs/performance.md)
                 row_bufs = (np.empty(layout.n), np.empty(layout.n))
+                spare_eta = np.empty(layout.n)
             # (starting values only, not precise: each inner fit warm-started from the previous one)
             state = _ordinary_step(resp, lme, eta, theta, polish, dict(opt, warm=not precise), diverged,
-                                   row_bufs, single_start=single_start and (fixed_data or (not precise and it == 1)))
+                                   row_bufs, single_start=single_start and (fixed_data or (not precise and it == 1)),
+                                   scratch=spare_eta)
             lme_fits += 1
         theta = state.theta
         eta_new = _linear_predictor(X, layout, Zs, state, resp.offset, out=spare_eta)
@@ -228,12 +232,13 @@ def _working_data_blocks(resp: GLMResponse, eta: np.ndarray,
 
 def _pl_step(resp: GLMResponse, lme: LMEProblem, eta: np.ndarray, theta: np.ndarray, polish: bool,
              opt: dict, bufs: tuple[np.ndarray, np.ndarray] | None = None,
-             single_start: bool = False) -> LMEState:
+             single_start: bool = False, scratch: np.ndarray | None = None) -> LMEState:
     """One ordinary pseudo-likelihood step: the LME fit to the working data at ``eta`` (formed in
     ``bufs`` when given: two (n,) buffers that nothing references once the cross products are
     formed, reused by the next step; ``single_start``: from
-    :meth:`~fitglme.engine.lme.LMEProblem.single_term_start` instead of ``theta``)."""
-    lme.set_data(*working_data(resp, eta, out=bufs))
+    :meth:`~fitglme.engine.lme.LMEProblem.single_term_start` instead of ``theta``; ``scratch``: an
+    (n,) buffer for the cross products' log w and w z, free again when they are formed)."""
+    lme.set_data(*working_data(resp, eta, out=bufs), scratch=scratch)
     lme.release_data(lambda e=eta: working_data(resp, e))  # only the cross products are kept
     if single_start:
         theta = lme.single_term_start(theta)
