@@ -317,7 +317,8 @@ class NotPositiveDefinite(Exception):
     """The penalised system is not positive definite (e.g. negative observed weights)."""
 
 
-def factorize(layout: ReLayout, zts: list[np.ndarray], w: np.ndarray, X: np.ndarray | None) -> BlockFactor:
+def factorize(layout: ReLayout, zts: list[np.ndarray], w: np.ndarray, X: np.ndarray | None,
+              buf: np.ndarray | None = None) -> BlockFactor:
     """Factor A for relative factors ``zts`` (Zt_k = Z_k L_k), weights ``w`` and X.
 
     Parameters
@@ -326,6 +327,8 @@ def factorize(layout: ReLayout, zts: list[np.ndarray], w: np.ndarray, X: np.ndar
     zts : list of (n, q_k) arrays
     w : (n,) weights
     X : (n, p) array or None (no fixed-effects block)
+    buf : (n,) array, optional
+        Scratch for the rows of w X[:, c] (free again on return: the caller may reuse it).
 
     Raises
     ------
@@ -355,7 +358,7 @@ def factorize(layout: ReLayout, zts: list[np.ndarray], w: np.ndarray, X: np.ndar
         # one (n,) buffer w X[:, c] (no (n, p) temporary: at a million rows a fresh one costs more
         # than the sums).
         B1X = np.empty((m1, q1, p))
-        wx = np.empty(lay.n)
+        wx = np.empty(lay.n) if buf is None else buf
         for c in range(p):
             np.multiply(w, X[:, c], out=wx)
             S[Q2 + c, Q2:] = wx @ X

@@ -376,7 +376,8 @@ def _newton(layout, zts, X, resp, eta_of, u, beta, dispersion, profile_beta, obs
         Wn = W if resp.unit_canonical or np.all(W > 0) else resp.working(eta, dispersion, False)[2]
         observed_factor = Wn is W  # (the factor is then the one the final state would form)
         del W
-        fac = factorize(layout, zts, Wn, Xb)
+        # (the score's buffer, free once g is formed: factorize's scratch for the rows of W X)
+        fac = factorize(layout, zts, Wn, Xb, buf=work[0] if Xb is not None else None)
         trace.jacobian_evals += 1
         del Wn
         pool.give(*work)
