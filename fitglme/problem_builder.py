@@ -20,7 +20,7 @@ from .design import build_design
 from .design.builder import Design, on_rows
 from . import engine
 from .engine.blocks import NotPositiveDefinite
-from .engine.layout import ReLayout, constant_rows
+from .engine.layout import BLOCK_ROWS, ReLayout, constant_rows
 from .engine.response import GLMResponse
 from .engine.problem import FitProblem
 from .engine.pseudo_likelihood import IterationsDiverged
@@ -361,21 +361,34 @@ def _numerical_failure(exc: Exception, method: str, dist, link, y: np.ndarray) -
 
 
 def _check_start(mu_start, dist, link, y, size, rows) -> None:
-    """The starting mean (MuStart, or the distribution's default) must be in the link's domain."""
-    mu0 = dist.clip_mu(dist.initial_mu(y, size) if mu_start is None else mu_start)
-    with np.errstate(all="ignore"):
-        eta0 = link.link(mu0)
-    bad = np.flatnonzero(~np.isfinite(eta0))
-    if not bad.size:
+    """The starting mean (MuStart, or the distribution's default) must be in the link's domain.
+    Checked block by block (the mean and linear predictor of each block in cache, no n-vectors:
+    docs/performance.md, "Growth in n")."""
+    n = y.size
+    for r0 in range(0, n, BLOCK_ROWS):
+        sl = slice(r0, min(r0 + BLOCK_ROWS, n))
+        if mu_start is None:
+            mu0 = dist.clip_mu(dist.initial_mu(y[sl], None if size is None else size[sl]))
+        else:
+            mu0 = dist.clip_mu(mu_start if np.ndim(mu_start) == 0 else mu_start[sl])
+        with np.errstate(all="ignore"):
+            eta0 = np.broadcast_to(link.link(mu0), (sl.stop - r0,))
+        bad = np.flatnonzero(~np.isfinite(eta0))
+        if bad.size:
+            break
+    else:
         return
-    i = int(bad[0])
+    j = int(bad[0])
+    i = r0 + j
+    mu0 = np.broadcast_to(mu0, eta0.shape)
     where = f"row {int(rows[i])} (0-based)"
     if mu_start is not None:
         msg = (f"MuStart must lie in the domain of the {link.name!r} link; its value "
-               f"{float(mu_start[i])!r} at {where} gives the linear predictor {float(eta0[i])!r}.")
+               f"{float(np.broadcast_to(mu_start, (n,))[i])!r} at {where} gives the linear predictor "
+               f"{float(eta0[j])!r}.")
     else:
         msg = (f"The default starting mean of the {dist.name} distribution is outside the domain of "
                f"the {link.name!r} link at {where}: response {float(y[i])!r} gives mu = "
-               f"{float(mu0[i])!r} and the linear predictor {float(eta0[i])!r}. Give 'MuStart' "
+               f"{float(mu0[j])!r} and the linear predictor {float(eta0[j])!r}. Give 'MuStart' "
                "with values inside the link's domain, or use another link.")
     raise FitglmeError(msg, "fitglme:BadMuStart")

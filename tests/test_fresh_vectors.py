@@ -214,3 +214,25 @@ def test_reml_columns_of_one_scalar_term_equal_the_column_by_column_form():
         p_c = fac.re_solve(_times_lambda(lay, Ls, ZWX[:, c], transpose=True))
         assert np.array_equal(P[:, c], p_c)
         assert np.array_equal(ET[:, c], ZWX[:, c] - k_times(lay, lme.cp, _times_lambda(lay, Ls, p_c)))
+
+
+def test_start_check_names_the_first_bad_row_across_blocks():
+    """MuStart (and the default start) outside a custom link's domain: the first bad row is named,
+    past the first check block, by its position in the table."""
+    n = 100_000
+    rng = np.random.default_rng(9)
+    tbl = pd.DataFrame({"y": rng.poisson(2.0, n).astype(float) + 1.0, "x": rng.standard_normal(n),
+                        "g": pd.Categorical(np.repeat(np.arange(n // 10), 10))})
+    # log(mu - 0.1): defined where the link is checked (mu = 0.2 ... 0.8), not below 0.1
+    shifted_log = {"Link": lambda mu: np.log(mu - 0.1), "Derivative": lambda mu: 1 / (mu - 0.1),
+                   "SecondDerivative": lambda mu: -1 / (mu - 0.1) ** 2, "Inverse": lambda eta: np.exp(eta) + 0.1}
+    mu = np.full(n, 3.0)
+    mu[[70_000, 90_000]] = 0.05  # in the Poisson's domain, not the link's
+    args = ("Link", shifted_log, "FitMethod", "MPL")
+    with pytest.raises(FitglmeError, match=r"its value 0\.05 at row 70000 \(0-based\)"):
+        fitglme.fitglme(tbl, "y ~ 1 + x + (1|g)", "Distribution", "Poisson", *args, "MuStart", mu)
+    with pytest.raises(FitglmeError, match=r"at row 70000 \(0-based\)"):  # (the table's row number)
+        fitglme.fitglme(tbl, "y ~ 1 + x + (1|g)", "Distribution", "Poisson", *args, "MuStart", mu, "Exclude", [5])
+    tbl.loc[[66_000, 80_000], "y"] = 0.01  # the Gamma's default start is y itself
+    with pytest.raises(FitglmeError, match=r"at row 66000 \(0-based\): response 0\.01 gives mu = 0\.01"):
+        fitglme.fitglme(tbl, "y ~ 1 + x + (1|g)", "Distribution", "Gamma", *args)

@@ -51,11 +51,14 @@ class GLMResponse:
 
         self._log_bounds = _LOG_BOUNDS
         if self._kernel is not None:
-            # dist.loglik at mu = 1/2 (the sum of its terms), the terms formed block by block
-            mu0 = np.full_like(self.y, 0.5)
-            terms = blockwise(lambda y, m, w, s: self.dist.loglik_terms(y, m, w, 1.0, s), self.y.size,
-                              self.y, mu0, self.w, self.size)
-            self._const = float(np.sum(terms)) - self._kernel(mu0)
+            # dist.loglik at mu = 1/2 (the sum of its terms), the terms formed block by block; then
+            # the terms' buffer holds mu = 1/2 for the kernel
+            terms = blockwise(lambda y, w, s: self.dist.loglik_terms(y, np.full(y.shape, 0.5), w, 1.0, s),
+                              self.y.size, self.y, self.w, self.size)
+            total = float(np.sum(terms))
+            mu0 = terms
+            mu0.fill(0.5)
+            self._const = total - self._kernel(mu0)
 
     def _binomial_kernel(self, mu: np.ndarray, eta: np.ndarray | None = None) -> float:
         # mu is kept inside [eps, 1 - eps] by the link, so plain logs are finite.
