@@ -192,9 +192,12 @@ def test_fits_with_reused_row_buffers_are_bit_identical(monkeypatch, method):
     assert plain[2] == reused[2]
 
 
-def test_reml_columns_of_one_scalar_term_equal_the_column_by_column_form():
-    """lme._reml_columns' elementwise form for one 1 x 1 term against the general one (the solves
-    and products column by column), bit for bit."""
+@pytest.mark.parametrize("block", [7, 1 << 15])
+def test_reml_columns_of_one_scalar_term_equal_the_column_by_column_form(monkeypatch, block):
+    """lme._reml_columns' elementwise form for one 1 x 1 term (by blocks of levels) against the
+    general one (the solves and products column by column), bit for bit."""
+    from fitglme.engine import lme as lme_mod
+    monkeypatch.setattr(lme_mod, "LEVEL_BLOCK", block)
     from fitglme.covariance import make_pattern
     from fitglme.engine.crossprod import k_times, zwx
     from fitglme.engine.layout import ReLayout

@@ -63,21 +63,36 @@ def _times_lambda(lay: ReLayout, Ls: list[np.ndarray], v: np.ndarray, transpose:
     return np.concatenate(parts) if parts else np.zeros(0)
 
 
+#: levels per block of the elementwise level passes of :func:`_reml_columns` (a block's arrays stay
+#: in cache across its passes)
+LEVEL_BLOCK = 1 << 15
+
+
 def _reml_columns(lay: ReLayout, cp, Ls: list[np.ndarray], fac: BlockFactor,
                   ZWX: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """P = H^{-1} Lambda'Z'WX and E = Z'WX - K Lambda P, column by column: the REML term of the
     LME gradient.  One scalar term (diagonal H, 1 x 1 Lambda): the same products on all columns at
-    once (no per-column levels-long temporaries, docs/performance.md, "Growth in n")."""
+    once (no per-column levels-long temporaries, docs/performance.md, "Growth in n"), into two
+    buffers kept with the cross products that the next call overwrites."""
     p = ZWX.shape[1]
     if lay.nterms == 1 and lay.q1 == 1:
         lam = float(Ls[0][0, 0])
         li = fac.L1inv[:, 0, :]  # (m1, 1): re_solve's two products per entry
-        P = ZWX * lam
-        P *= li
-        P *= li
-        KLP = P * lam
-        KLP *= cp.K11[:, 0, :]
-        np.subtract(ZWX, KLP, out=KLP)
+        k11 = cp.K11[:, 0, :]
+        # (the two outputs in buffers kept with the cross products: they are consumed by the caller
+        # before the next call; the products level block by level block, each block in cache)
+        if "reml_columns" not in cp.public:
+            cp.public["reml_columns"] = (np.empty_like(ZWX), np.empty_like(ZWX))
+        P, KLP = cp.public["reml_columns"]
+        for r0 in range(0, ZWX.shape[0], LEVEL_BLOCK):
+            r = slice(r0, r0 + LEVEL_BLOCK)
+            pb, kb = P[r], KLP[r]
+            np.multiply(ZWX[r], lam, out=pb)
+            pb *= li[r]
+            pb *= li[r]
+            np.multiply(pb, lam, out=kb)
+            kb *= k11[r]
+            np.subtract(ZWX[r], kb, out=kb)
         return P, KLP
     LtZWX = np.column_stack([_times_lambda(lay, Ls, ZWX[:, c], transpose=True) for c in range(p)])
     P = np.column_stack([fac.re_solve(LtZWX[:, c]) for c in range(p)])
