@@ -77,22 +77,24 @@ def _reml_columns(lay: ReLayout, cp, Ls: list[np.ndarray], fac: BlockFactor,
     p = ZWX.shape[1]
     if lay.nterms == 1 and lay.q1 == 1:
         lam = float(Ls[0][0, 0])
-        li = fac.L1inv[:, 0, :]  # (m1, 1): re_solve's two products per entry
-        k11 = cp.K11[:, 0, :]
+        li = fac.L1inv[:, 0, 0]  # (m1,): re_solve's two products per entry
+        k11 = cp.K11[:, 0, 0]
         # (the two outputs in buffers kept with the cross products: they are consumed by the caller
-        # before the next call; the products level block by level block, each block in cache)
+        # before the next call; column by column and level block by level block: long inner loops
+        # over levels, each block in cache across its passes)
         if "reml_columns" not in cp.public:
             cp.public["reml_columns"] = (np.empty_like(ZWX), np.empty_like(ZWX))
         P, KLP = cp.public["reml_columns"]
         for r0 in range(0, ZWX.shape[0], LEVEL_BLOCK):
             r = slice(r0, r0 + LEVEL_BLOCK)
-            pb, kb = P[r], KLP[r]
-            np.multiply(ZWX[r], lam, out=pb)
-            pb *= li[r]
-            pb *= li[r]
-            np.multiply(pb, lam, out=kb)
-            kb *= k11[r]
-            np.subtract(ZWX[r], kb, out=kb)
+            for c in range(p):
+                pc, kc = P[r, c], KLP[r, c]
+                np.multiply(ZWX[r, c], lam, out=pc)
+                pc *= li[r]
+                pc *= li[r]
+                np.multiply(pc, lam, out=kc)
+                kc *= k11[r]
+                np.subtract(ZWX[r, c], kc, out=kc)
         return P, KLP
     LtZWX = np.column_stack([_times_lambda(lay, Ls, ZWX[:, c], transpose=True) for c in range(p)])
     P = np.column_stack([fac.re_solve(LtZWX[:, c]) for c in range(p)])
