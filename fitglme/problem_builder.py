@@ -365,8 +365,9 @@ def _check_start(mu_start, dist, link, y, size, rows) -> None:
     Checked block by block (the mean and linear predictor of each block in cache, no n-vectors:
     docs/performance.md, "Growth in n")."""
     n = y.size
-    for r0 in range(0, n, BLOCK_ROWS):
-        sl = slice(r0, min(r0 + BLOCK_ROWS, n))
+    step = BLOCK_ROWS if link.kind != "custom" else max(n, 1)  # (a custom link is applied whole)
+    for r0 in range(0, n, step):
+        sl = slice(r0, min(r0 + step, n))
         if mu_start is None:
             mu0 = dist.clip_mu(dist.initial_mu(y[sl], None if size is None else size[sl]))
         else:

@@ -239,3 +239,22 @@ def test_start_check_names_the_first_bad_row_across_blocks():
     tbl.loc[[66_000, 80_000], "y"] = 0.01  # the Gamma's default start is y itself
     with pytest.raises(FitglmeError, match=r"at row 66000 \(0-based\): response 0\.01 gives mu = 0\.01"):
         fitglme.fitglme(tbl, "y ~ 1 + x + (1|g)", "Distribution", "Gamma", *args)
+
+
+def test_a_custom_link_is_applied_to_whole_vectors():
+    """A user's link function may not be elementwise: the block-by-block passes over the rows
+    leave it out and call it on the whole vector, as MATLAB does."""
+    n = 70_000  # (more than one block of rows)
+    rng = np.random.default_rng(10)
+    tbl = pd.DataFrame({"y": rng.poisson(3.0, n).astype(float), "x": rng.standard_normal(n),
+                        "g": pd.Categorical(np.repeat(np.arange(n // 10), 10))})
+    sizes = set()
+
+    def link(mu):
+        sizes.add(np.size(mu))
+        return np.log(mu)
+
+    custom = {"Link": link, "Derivative": lambda mu: 1 / mu, "SecondDerivative": lambda mu: -1 / mu**2,
+              "Inverse": np.exp}
+    fitglme.fitglme(tbl, "y ~ 1 + x + (1|g)", "Distribution", "Poisson", "Link", custom, "FitMethod", "MPL")
+    assert n in sizes and not sizes & {1 << 16, n - (1 << 16)}

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .arrays import REUSE_FROM_ROWS, constant_value, max_abs_diff
+from .arrays import REUSE_FROM_ROWS, blockwise, constant_value, max_abs_diff
 from .blocks import NotPositiveDefinite
 from .events import EventKind, record
 from .layout import BLOCK_ROWS, ReLayout, scale_columns
@@ -93,7 +93,11 @@ def pseudo_likelihood(
     the identity link the working data never change: one fit, whatever ``max_iter`` is
     (:func:`fixed_working_data`)."""
     link, dist = resp.link, resp.dist
-    eta = link.link(dist.clip_mu(np.asarray(mu_start, float)))
+    mu_start = np.asarray(mu_start, float)
+    if link.kind == "custom":  # (a user's function is applied to the whole vector)
+        eta = link.link(dist.clip_mu(mu_start))
+    else:  # (block by block: no n-vector temporaries)
+        eta = blockwise(lambda m: link.link(dist.clip_mu(m)), mu_start.size, mu_start)
     del mu_start  # (the caller passes a temporary: no n-vector outlives its use)
     lme = LMEProblem(layout, Zs, X, thetas, reml, None if dispersion_free else 1.0)
     theta = _start_theta(thetas, settings, theta_start)
@@ -142,7 +146,7 @@ def pseudo_likelihood(
         # tol * max(max|eta|, 1), eta the linear predictor the pseudo data were formed from.
         change = max_abs_diff(eta_new, eta) / max(_max_abs(eta), 1.0)
         if precise and not layout.precise and (change <= tol or fixed_data or it == max_iter):
-            row_bufs = None  # (freed before the final state's passes over the rows)
+            row_bufs = None  # (the final state recomputes its z and w in them through the LME; then freed)
             state, eta_new = _final_state(lme, state, eta_new, X, layout, Zs, resp.offset)
         if not layout.precise:
             lme.release_data(None)  # (drops the reference to this eta)
@@ -239,7 +243,10 @@ def _pl_step(resp: GLMResponse, lme: LMEProblem, eta: np.ndarray, theta: np.ndar
     :meth:`~fitglme.engine.lme.LMEProblem.single_term_start` instead of ``theta``; ``scratch``: an
     (n,) buffer for the cross products' log w and w z, free again when they are formed)."""
     lme.set_data(*working_data(resp, eta, out=bufs), scratch=scratch)
-    lme.release_data(lambda e=eta: working_data(resp, e))  # only the cross products are kept
+    # Only the cross products are kept; the recomputation (the final state's r^2 from the rows, a
+    # cancellation fallback) writes into the same buffers: they still hold this step's z and w, and
+    # are overwritten only by the next step's, after it is released (no fresh pair of n-vectors).
+    lme.release_data(lambda e=eta: working_data(resp, e, out=bufs))
     if single_start:
         theta = lme.single_term_start(theta)
     state, _ = lme.fit(theta, polish=polish, **opt)
