@@ -43,11 +43,10 @@ def _pl_start(resp, X, layout, Zs, patterns, thetas, settings, dfree):
     """Starting values from ``settings.init_pl_iterations`` pseudo-likelihood iterations: (theta, beta, u, phi)."""
     from .pseudo_likelihood import pseudo_likelihood
 
-    dist = resp.dist
     stats: dict = {}
     state, _, _, _ = pseudo_likelihood(
         resp, X, layout, Zs, thetas, reml=False, dispersion_free=dfree,
-        mu_start=settings.mu_start if settings.mu_start is not None else dist.initial_mu(resp.y, resp.size),
+        mu_start=settings.mu_start if settings.mu_start is not None else resp.initial_mu(),
         max_iter=settings.init_pl_iterations, tol=settings.pl_tolerance, verbose=settings.verbose,
         record_unconverged=False, precise=False, settings=settings, stats=stats,
     )

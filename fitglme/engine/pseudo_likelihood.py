@@ -360,7 +360,7 @@ def fit_pl(problem) -> EngineResult:
     state, eta, its, conv = pseudo_likelihood(
         resp, X, layout, Zs, thetas,
         reml=settings.method == "REMPL", dispersion_free=dfree,
-        mu_start=settings.mu_start if settings.mu_start is not None else resp.dist.initial_mu(resp.y, resp.size),
+        mu_start=settings.mu_start if settings.mu_start is not None else resp.initial_mu(),
         max_iter=settings.pl_iterations, tol=settings.pl_tolerance, verbose=settings.verbose,
         settings=settings, theta_start=theta_start, stats=stats,
     )

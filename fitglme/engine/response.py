@@ -8,7 +8,7 @@ import numpy as np
 from scipy.special import xlog1py, xlogy
 
 from .arrays import blockwise, constant_value
-from .layout import vdot
+from .layout import BLOCK_ROWS, vdot
 
 
 class GLMResponse:
@@ -59,6 +59,11 @@ class GLMResponse:
             mu0 = terms
             mu0.fill(0.5)
             self._const = total - self._kernel(mu0)
+
+    def initial_mu(self) -> np.ndarray:
+        """The distribution's default starting mean at the response, block by block (no n-vector
+        temporaries: docs/performance.md, "Growth in n")."""
+        return blockwise(self.dist.initial_mu, self.y.size, self.y, self.size)
 
     def _binomial_kernel(self, mu: np.ndarray, eta: np.ndarray | None = None) -> float:
         # mu is kept inside [eps, 1 - eps] by the link, so plain logs are finite.
@@ -111,8 +116,20 @@ class GLMResponse:
         else:
             mu, h = link.inverse_and_mu_eta(eta)
         r_out, w_out = (None, None) if out is None else out
-        r = np.subtract(self.y, mu, out=r_out)
         base = self._base(dispersion)
+        if self.unit_canonical and r_out is not None and w_out is not None:
+            # (into the buffers block by block: mu and h read once from the cache, not twice)
+            scale_r = not (np.ndim(base) == 0 and base == 1.0)
+            n = mu.shape[0]
+            for r0 in range(0, n, BLOCK_ROWS):
+                sl = slice(r0, min(r0 + BLOCK_ROWS, n))
+                b = base if np.ndim(base) == 0 else base[sl]
+                rb = np.subtract(self.y[sl], mu[sl], out=r_out[sl])
+                if scale_r:
+                    rb *= b
+                np.multiply(h[sl], b, out=w_out[sl])
+            return mu, r_out, w_out
+        r = np.subtract(self.y, mu, out=r_out)
         if self.unit_canonical:  # h = V(mu) exactly: score = base r, W = base h
             if not (np.ndim(base) == 0 and base == 1.0):
                 r *= base
