@@ -258,3 +258,28 @@ def test_a_custom_link_is_applied_to_whole_vectors():
               "Inverse": np.exp}
     fitglme.fitglme(tbl, "y ~ 1 + x + (1|g)", "Distribution", "Poisson", "Link", custom, "FitMethod", "MPL")
     assert n in sizes and not sizes & {1 << 16, n - (1 << 16)}
+
+
+@pytest.mark.parametrize("dist_name,link_name", [("poisson", "log"), ("binomial", "logit")])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_working_into_buffers_equals_the_whole_array_form(dist_name, link_name, weighted):
+    from fitglme.engine.response import GLMResponse
+    from fitglme.family.links import make_link
+
+    n = 150_001  # (three blocks of rows)
+    rng = np.random.default_rng(11)
+    eta = rng.normal(0.0, 1.0, n)
+    y = rng.poisson(2.0, n).astype(float) if dist_name == "poisson" else rng.integers(0, 2, n).astype(float)
+    w = rng.uniform(0.5, 3.0, n) if weighted else np.broadcast_to(1.0, (n,))
+    size = None if dist_name == "poisson" else np.broadcast_to(1.0, (n,))
+    dist = make_distribution(dist_name)
+    resp = GLMResponse(dist, make_link(link_name, dist.name), y, w, size, np.broadcast_to(0.0, (n,)))
+    assert resp.unit_canonical
+    mu = resp.link.inverse(eta)
+    whole = resp.working(eta, 1.7, True, mu.copy())
+    bufs = (np.full(n, np.nan), np.full(n, np.nan))
+    blocked = resp.working(eta, 1.7, True, mu.copy(), out=bufs)
+    assert blocked[1] is bufs[0] and blocked[2] is bufs[1]
+    for a, b in zip(whole, blocked):
+        assert np.array_equal(a, b)
+    assert np.array_equal(resp.initial_mu(), resp.dist.initial_mu(y, size))
