@@ -17,6 +17,10 @@ def constant_value(a: Any) -> float | None:
 #: rows per block of :func:`max_abs_diff` (a block's temporary stays in cache)
 _BLOCK = 1 << 16
 
+#: levels per block of the elementwise passes over levels-long arrays (a block's temporaries stay in
+#: cache, and a levels-long temporary is not formed: docs/performance.md, "Growth in n")
+LEVEL_BLOCK = 1 << 15
+
 
 def max_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
     """max |a - b| of two (n,) arrays, block by block: the value of ``np.max(np.abs(a - b))``

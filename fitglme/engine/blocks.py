@@ -24,8 +24,10 @@ from scipy.linalg import blas
 from scipy.linalg import lapack
 
 from ..blas import dense_threads
+from .arrays import LEVEL_BLOCK
 from .events import EventKind, record
 from .layout import ReLayout, vdot
+from .rowpass import first_fixed_sums
 
 
 @dataclass
@@ -55,7 +57,7 @@ class BlockFactor:
         """log det(Lambda'Z'WZ Lambda + I)."""
         d1 = np.einsum("kii->ki", self.L1)
         Q2 = self.layout.Q2
-        return 2.0 * (np.log(d1).sum() + np.log(np.diag(self.L2)[:Q2]).sum())
+        return 2.0 * (_sum_log(d1) + np.log(np.diag(self.L2)[:Q2]).sum())
 
     @property
     def logdet_x(self) -> float:
@@ -69,6 +71,8 @@ class BlockFactor:
         m1, q1 = lay.m1, lay.q1
         r1, rr = lay._to_internal(r_u)
         r2 = np.concatenate([rr, r_beta]) if self.p else rr
+        if q1 == 1 and isinstance(self.C, np.ndarray):
+            return self._solve_scalar(r1, r2)
         if q1 == 1:  # 1 x 1 level blocks: products, the same numbers as the einsums below
             y1 = self.L1inv[:, 0, 0] * r1
         else:
@@ -83,6 +87,32 @@ class BlockFactor:
         else:
             s = (y1 - self.C @ x2).reshape(m1, q1)
             x1 = np.einsum("kba,kb->ka", self.L1inv, s).ravel()
+        Q2 = lay.Q2
+        return lay._to_public(x1, x2[:Q2], owned=True), x2[Q2:]
+
+    def _solve_scalar(self, r1: np.ndarray, r2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`solve` for 1 x 1 level blocks and a dense C, block of levels by block: y1 = L1^{-1} r1
+        is formed per block (never levels-long) and x1 in the storage of C x2 -- the numbers of the
+        whole-vector form, bit for bit with at most :data:`~fitglme.engine.arrays.LEVEL_BLOCK`
+        levels (C'y1 then sums the blocks' products: to rounding beyond)."""
+        lay, C = self.layout, self.C
+        li = self.L1inv[:, 0, 0]
+        m = li.shape[0]
+        buf = np.empty(min(m, LEVEL_BLOCK))
+        cty = np.zeros(C.shape[1])
+        for r0 in range(0, m, LEVEL_BLOCK):
+            r = slice(r0, min(r0 + LEVEL_BLOCK, m))
+            y = np.multiply(li[r], r1[r], out=buf[: r.stop - r0])
+            cty += C[r].T @ y
+        t = r2 - cty
+        y2 = _tri_solve(self.L2, t, lower=True)
+        x2 = _tri_solve(self.L2.T, y2, lower=False)
+        x1 = C @ x2  # (x1 = L1^{-1}(y1 - C x2) in its storage, y1 again per block)
+        for r0 in range(0, m, LEVEL_BLOCK):
+            r = slice(r0, min(r0 + LEVEL_BLOCK, m))
+            y = np.multiply(li[r], r1[r], out=buf[: r.stop - r0])
+            np.subtract(y, x1[r], out=x1[r])
+            x1[r] *= li[r]
         Q2 = lay.Q2
         return lay._to_public(x1, x2[:Q2], owned=True), x2[Q2:]
 
@@ -339,7 +369,9 @@ def factorize(layout: ReLayout, zts: list[np.ndarray], w: np.ndarray, X: np.ndar
     m1, q1 = lay.m1, lay.q1
     p = 0 if X is None else X.shape[1]
     zt1 = zts[lay.first]
-    A11 = lay.level_sums(w, zt1, zt1)
+    # (rows grouped by level: A11, Z1'WX and X'WX in one blocked pass, fitglme.engine.rowpass)
+    fused = first_fixed_sums(lay, zt1, w, X, gram_rows=True) if p else None
+    A11 = lay.level_sums(w, zt1, zt1) if fused is None else fused.K11
     Q2 = lay.Q2
     n2 = Q2 + p
     pat = lay.cross_pattern() if Q2 else None
@@ -357,14 +389,18 @@ def factorize(layout: ReLayout, zts: list[np.ndarray], w: np.ndarray, X: np.ndar
         # X'WX row by row and the per-level sums of zt1[:, a] w X[:, c] (block by block), all from
         # one (n,) buffer w X[:, c] (no (n, p) temporary: at a million rows a fresh one costs more
         # than the sums).
-        B1X = np.empty((m1, q1, p))
-        wx = np.empty(lay.n) if buf is None else buf
-        for c in range(p):
-            np.multiply(w, X[:, c], out=wx)
-            S[Q2 + c, Q2:] = wx @ X
-            for a in range(q1):
-                B1X[:, a, c] = lay.product_sums(lay.first, wx, zt1[:, a])
-        del wx
+        if fused is not None:
+            B1X = fused.K1X
+            S[Q2:, Q2:] = fused.XWX
+        else:
+            B1X = np.empty((m1, q1, p))
+            wx = np.empty(lay.n) if buf is None else buf
+            for c in range(p):
+                np.multiply(w, X[:, c], out=wx)
+                S[Q2 + c, Q2:] = wx @ X
+                for a in range(q1):
+                    B1X[:, a, c] = lay.product_sums(lay.first, wx, zt1[:, a])
+            del wx
         XWX = S[Q2:, Q2:]
         XWX += XWX.T  # (exactly symmetric)
         XWX *= 0.5
@@ -380,6 +416,21 @@ def factorize(layout: ReLayout, zts: list[np.ndarray], w: np.ndarray, X: np.ndar
         r = lay.within_level_fit(zt1[:, 0], d, B, X)[1]
         schur = stable_schur(d, B, (w[:, None] * r).T @ r)
     return factor_blocks(lay, A11, B, S, p, schur)
+
+
+def _sum_log(d: np.ndarray) -> float:
+    """sum(log d) of a (m, q) array (a view of diagonals), block of levels by block: the value of
+    ``np.log(d).sum()`` (bit for bit with at most :data:`~fitglme.engine.arrays.LEVEL_BLOCK` rows, to
+    rounding beyond) without its levels-long temporary."""
+    m = d.shape[0]
+    if m <= LEVEL_BLOCK:
+        return float(np.log(d).sum())
+    buf = np.empty((LEVEL_BLOCK,) + d.shape[1:])
+    total = 0.0
+    for r0 in range(0, m, LEVEL_BLOCK):
+        t = np.log(d[r0 : r0 + LEVEL_BLOCK], out=buf[: min(LEVEL_BLOCK, m - r0)])
+        total += float(t.sum())
+    return total
 
 
 def stable_schur(d: np.ndarray, B: np.ndarray, R: np.ndarray) -> np.ndarray:

@@ -21,9 +21,11 @@ from functools import partial
 
 import numpy as np
 
+from .arrays import LEVEL_BLOCK
 from .blocks import BlockFactor, NotPositiveDefinite, _apply_level_blocks, factor_blocks
 from .crossed import factor_schur
 from .layout import BLOCK_ROWS, ReLayout, vdot
+from .rowpass import first_fixed_sums
 
 
 @dataclass
@@ -53,15 +55,21 @@ def cross_products(lay: ReLayout, Zs: list[np.ndarray], w: np.ndarray, X: np.nda
     m1, q1, Q2 = lay.m1, lay.q1, lay.Q2
     n, p = X.shape
     Z1 = Zs[lay.first]
-    XWX = weighted_gram(X, w)
-    wz = np.multiply(w, z, out=wz_out)
-    K11 = lay.level_sums(w, Z1, Z1)
-    K1X = np.empty((m1, q1, p))
-    K1z = np.empty((m1, q1))
-    for a in range(q1):  # per-level sums of products, block by block (ReLayout.product_sums)
-        for c in range(p):
-            K1X[:, a, c] = lay.product_sums(lay.first, w, X[:, c], Z1[:, a])
-        K1z[:, a] = lay.product_sums(lay.first, Z1[:, a], wz)
+    fused = first_fixed_sums(lay, Z1, w, X, z)  # (rows grouped by level: one blocked pass)
+    if fused is not None:
+        K11, K1X, K1z, XWX, XWz, zWz = fused.K11, fused.K1X, fused.K1z, fused.XWX, fused.XWz, fused.zWz
+    else:
+        XWX = weighted_gram(X, w)
+        wz = np.multiply(w, z, out=wz_out)
+        K11 = lay.level_sums(w, Z1, Z1)
+        K1X = np.empty((m1, q1, p))
+        K1z = np.empty((m1, q1))
+        for a in range(q1):  # per-level sums of products, block by block (ReLayout.product_sums)
+            for c in range(p):
+                K1X[:, a, c] = lay.product_sums(lay.first, w, X[:, c], Z1[:, a])
+            K1z[:, a] = lay.product_sums(lay.first, Z1[:, a], wz)
+        XWz, zWz = X.T @ wz, vdot(z, wz)
+        del wz
     pat = lay.cross_pattern() if Q2 else None
     if Q2:
         if pat is not None:
@@ -77,7 +85,6 @@ def cross_products(lay: ReLayout, Zs: list[np.ndarray], w: np.ndarray, X: np.nda
     else:
         K12, K22, K2X, K2z = np.zeros((m1 * q1, 0)), np.zeros((0, 0)), np.zeros((0, p)), np.zeros(0)
     R = None
-    XWz = X.T @ wz
     if lay.mode.stable_schur and p:
         # X = Z1 Gamma + r, Gamma the per-level weighted regression of X on Z1's column: the Schur
         # complement's cancellation-free form needs R = r'Wr, and X'Wz = Gamma'(Z1'Wz) + r'Wz keeps
@@ -91,7 +98,7 @@ def cross_products(lay: ReLayout, Zs: list[np.ndarray], w: np.ndarray, X: np.nda
         XWz = gamma.T @ K1z[:, 0] + wr.T @ z
     pairs = pairs if Q2 else None
     k22_pairs = K22[pairs.ja, pairs.jb] if pairs is not None else None
-    return CrossProducts(K11, K1X, K1z, K12, K22, K2X, K2z, XWX, XWz, vdot(z, wz), R, pairs, k22_pairs)
+    return CrossProducts(K11, K1X, K1z, K12, K22, K2X, K2z, XWX, XWz, zWz, R, pairs, k22_pairs)
 
 
 def weighted_gram(X: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -323,7 +330,10 @@ def trace_blocks(lay: ReLayout, cp: CrossProducts, Ls: list[np.ndarray], asm: As
     m1, q1, Q2 = lay.m1, lay.q1, lay.Q2
     L1 = asm.L1
     out: list[np.ndarray] = [None] * lay.nterms  # type: ignore[list-item]
-    D1 = np.einsum("kab,kbd->ad", H11, L1.T @ cp.K11)  # sum_l H11_l L1'K11_l
+    if q1 == 1:  # (block of levels by block: no levels-long L1'K11)
+        D1 = _sum_h11_lk11(H11, float(L1[0, 0]), cp.K11)
+    else:
+        D1 = np.einsum("kab,kbd->ad", H11, L1.T @ cp.K11)  # sum_l H11_l L1'K11_l
     if Q2:
         # Only the diagonal level blocks of U = (H^{-1})_21 L1'K12 + (H^{-1})_22 Lambda_2'K22 are
         # needed: O(m1 q1 Q2 q) sums instead of the (Q2, Q2) products (O(m1 q1 Q2^2)).
@@ -347,6 +357,20 @@ def trace_blocks(lay: ReLayout, cp: CrossProducts, Ls: list[np.ndarray], asm: As
                 out[k] = (np.einsum("ria,rib->ab", H12f[:, o:e].reshape(-1, m, q), L1K12[:, o:e].reshape(-1, m, q))
                           + np.einsum("iaz,zib->ab", H22[o:e].reshape(m, q, Q2), M22[:, o:e].reshape(Q2, m, q)))
     out[lay.first] = D1
+    return out
+
+
+def _sum_h11_lk11(H11: np.ndarray, lam: float, K11: np.ndarray) -> np.ndarray:
+    """sum_l H11_l lam K11_l (1 x 1 blocks) by blocks of levels: the value of the einsum of
+    :func:`trace_blocks` (bit for bit with at most :data:`~fitglme.engine.arrays.LEVEL_BLOCK` levels,
+    to rounding beyond) without its levels-long product lam K11."""
+    m = K11.shape[0]
+    buf = np.empty((min(m, LEVEL_BLOCK), 1, 1))
+    out = np.zeros((1, 1))
+    for r0 in range(0, m, LEVEL_BLOCK):
+        r = slice(r0, min(r0 + LEVEL_BLOCK, m))
+        t = np.multiply(lam, K11[r], out=buf[: r.stop - r0])  # (the 1 x 1 matmul's product)
+        out += np.einsum("kab,kbd->ad", H11[r], t)
     return out
 
 

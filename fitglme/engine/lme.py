@@ -20,6 +20,7 @@ import numpy as np
 
 if TYPE_CHECKING:  # (the patterns are passed in; the engine imports nothing from the layer above)
     from ..covariance import CovariancePattern
+from .arrays import LEVEL_BLOCK as ARRAYS_LEVEL_BLOCK
 from .blocks import BlockFactor, NotPositiveDefinite
 from .layout import ReLayout, scale_columns, vdot
 from .crossprod import assemble, cross_products, k_times, level_pairs, trace_blocks, zwx, zwz_vector
@@ -63,9 +64,9 @@ def _times_lambda(lay: ReLayout, Ls: list[np.ndarray], v: np.ndarray, transpose:
     return np.concatenate(parts) if parts else np.zeros(0)
 
 
-#: levels per block of the elementwise level passes of :func:`_reml_columns` (a block's arrays stay
-#: in cache across its passes)
-LEVEL_BLOCK = 1 << 15
+#: levels per block of the elementwise level passes of :func:`_reml_columns` and
+#: :func:`_rho_one_scalar` (a block's arrays stay in cache across its passes)
+LEVEL_BLOCK = ARRAYS_LEVEL_BLOCK
 
 
 def _reml_columns(lay: ReLayout, cp, Ls: list[np.ndarray], fac: BlockFactor,
@@ -100,6 +101,29 @@ def _reml_columns(lay: ReLayout, cp, Ls: list[np.ndarray], fac: BlockFactor,
     P = np.column_stack([fac.re_solve(LtZWX[:, c]) for c in range(p)])
     LP = np.column_stack([_times_lambda(lay, Ls, P[:, c]) for c in range(p)])
     return P, ZWX - np.column_stack([k_times(lay, cp, LP[:, c]) for c in range(p)])
+
+
+def _rho_one_scalar(zwz: np.ndarray, k11: np.ndarray, lam: float, ZWX: np.ndarray, beta: np.ndarray,
+                    u: np.ndarray) -> np.ndarray:
+    """sum over levels of (Z'Wz - Z'WX beta - K Lambda u)_l u_l for one scalar term (the gradient's
+    rho, :func:`~fitglme.engine.crossprod.level_pairs` of z_rho and u), block of levels by block:
+    the values of the whole-vector form (bit for bit with at most :data:`LEVEL_BLOCK` levels, to
+    rounding beyond) without its three levels-long temporaries Lambda u, K Lambda u and z_rho
+    (docs/performance.md, "Growth in n")."""
+    m = u.shape[0]
+    buf, kb = np.empty(min(m, LEVEL_BLOCK)), np.empty(min(m, LEVEL_BLOCK))
+    rho = np.zeros((1, 1))
+    for r0 in range(0, m, LEVEL_BLOCK):
+        r = slice(r0, min(r0 + LEVEL_BLOCK, m))
+        h = r.stop - r0
+        zr, t = buf[:h], kb[:h]
+        np.matmul(ZWX[r], beta, out=zr)
+        np.subtract(zwz[r], zr, out=zr)
+        np.multiply(u[r], lam, out=t)  # (Lambda u: the product of the 1 x 1 matmul)
+        t *= k11[r]
+        zr -= t
+        rho += np.einsum("la,lb->ab", zr[:, None], u[r, None])
+    return rho
 
 
 class ThetaMap:
@@ -449,18 +473,22 @@ class LMEProblem:
             d = self.X @ dbeta + lay.z_times(self.Zs, db)
             z_rho = zwz_vector(lay, cp) - lay.zt_times(self.Zs, self.w * d)
         else:
-            b = _times_lambda(lay, Ls, st.u)
             if not st.r2 > CANCELLATION * cp.zWz:
                 # Z'W(z - X beta - Z b) from the cross products cancels the digits of a small residual
                 # as r^2 does: from the rows (one pass), so that the gradient keeps them.
                 resid, w, _ = self._row_residual(Ls, st.beta, st.u)
                 resid *= w
                 z_rho = lay.zt_times(self.Zs, resid)
+            elif lay.nterms == 1 and lay.q1 == 1:
+                z_rho = None  # (rho_u by blocks of levels: no levels-long z_rho)
             else:
                 z_rho = ZWX @ st.beta  # z_rho = Z'Wz - Z'WX beta - K b, in z_rho's storage
                 np.subtract(zwz_vector(lay, cp), z_rho, out=z_rho)
-                z_rho -= k_times(lay, cp, b)
-        rho_u = level_pairs(lay, z_rho, st.u)
+                z_rho -= k_times(lay, cp, _times_lambda(lay, Ls, st.u))
+        if z_rho is None:
+            rho_u = [_rho_one_scalar(zwz_vector(lay, cp), cp.K11[:, 0, 0], float(Ls[0][0, 0]), ZWX, st.beta, st.u)]
+        else:
+            rho_u = level_pairs(lay, z_rho, st.u)
         stable_reml = self.reml and p and cp.R is not None
         if stable_reml:
             # log det S for the cancellation-free Schur complement S = R + sum_l c_l k_l k_l',
