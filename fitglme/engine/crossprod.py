@@ -326,10 +326,15 @@ def trace_blocks(lay: ReLayout, cp: CrossProducts, Ls: list[np.ndarray], asm: As
     if lay.Q2 and lay.cross_pattern() is not None:
         return _trace_blocks_sparse(lay, cp, Ls, asm)
     fac = asm.factor
-    H11, H12, H22 = fac._re_inverse_blocks()
     m1, q1, Q2 = lay.m1, lay.q1, lay.Q2
     L1 = asm.L1
     out: list[np.ndarray] = [None] * lay.nterms  # type: ignore[list-item]
+    if q1 == 1 and not Q2:
+        # one scalar term: H^{-1} = A11^{-1} = L1^{-2} per level, squared block by block (the
+        # levels-long blocks of H^{-1} are not formed for this sum)
+        out[lay.first] = _sum_h11_lk11(fac.L1inv, float(L1[0, 0]), cp.K11, square=True)
+        return out
+    H11, H12, H22 = fac._re_inverse_blocks()
     if q1 == 1:  # (block of levels by block: no levels-long L1'K11)
         D1 = _sum_h11_lk11(H11, float(L1[0, 0]), cp.K11)
     else:
@@ -360,17 +365,21 @@ def trace_blocks(lay: ReLayout, cp: CrossProducts, Ls: list[np.ndarray], asm: As
     return out
 
 
-def _sum_h11_lk11(H11: np.ndarray, lam: float, K11: np.ndarray) -> np.ndarray:
+def _sum_h11_lk11(H11: np.ndarray, lam: float, K11: np.ndarray, square: bool = False) -> np.ndarray:
     """sum_l H11_l lam K11_l (1 x 1 blocks) by blocks of levels: the value of the einsum of
     :func:`trace_blocks` (bit for bit with at most :data:`~fitglme.engine.arrays.LEVEL_BLOCK` levels,
-    to rounding beyond) without its levels-long product lam K11."""
+    to rounding beyond) without its levels-long product lam K11.  ``square``: ``H11`` holds L1^{-1},
+    whose square (the product BlockFactor._re_inverse_blocks forms) is taken per block."""
     m = K11.shape[0]
     buf = np.empty((min(m, LEVEL_BLOCK), 1, 1))
+    hbuf = np.empty((min(m, LEVEL_BLOCK), 1, 1)) if square else None
     out = np.zeros((1, 1))
     for r0 in range(0, m, LEVEL_BLOCK):
         r = slice(r0, min(r0 + LEVEL_BLOCK, m))
-        t = np.multiply(lam, K11[r], out=buf[: r.stop - r0])  # (the 1 x 1 matmul's product)
-        out += np.einsum("kab,kbd->ad", H11[r], t)
+        h = r.stop - r0
+        t = np.multiply(lam, K11[r], out=buf[:h])  # (the 1 x 1 matmul's product)
+        hr = np.multiply(H11[r], H11[r], out=hbuf[:h]) if square else H11[r]
+        out += np.einsum("kab,kbd->ad", hr, t)
     return out
 
 
