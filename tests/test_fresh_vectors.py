@@ -283,3 +283,96 @@ def test_working_into_buffers_equals_the_whole_array_form(dist_name, link_name, 
     for a, b in zip(whole, blocked):
         assert np.array_equal(a, b)
     assert np.array_equal(resp.initial_mu(), resp.dist.initial_mu(y, size))
+
+
+# ------------------------------------------------ one-off passes without n-vector temporaries
+def test_max_product_is_the_max_of_the_product(monkeypatch):
+    monkeypatch.setattr(arrays_mod, "_BLOCK", 1000)
+    rng = np.random.default_rng(4)
+    n = 10_501
+    a, b = rng.uniform(0, 3, n), rng.standard_normal(n) * 50
+    assert arrays_mod.max_product(a, b) == np.max(a * b)
+    w = np.broadcast_to(np.float64(2.5), (n,))  # (a scalar weight: a stride-0 vector)
+    assert arrays_mod.max_product(w, b) == np.max(2.5 * b)
+    b[7000] = np.nan
+    assert np.isnan(arrays_mod.max_product(a, b))
+    assert arrays_mod.max_product(a[:10], b[:10]) == np.max(a[:10] * b[:10])
+
+
+def test_max_abs_of_the_diagnostics_is_numpys():
+    from fitglme.diagnostics import _max_abs
+
+    rng = np.random.default_rng(5)
+    v = rng.standard_normal(1000) * 1e3
+    assert _max_abs(v) == np.max(np.abs(v)) and _max_abs(-np.abs(v)) == np.max(np.abs(v))
+    assert _max_abs(np.zeros(0)) == 0.0
+    assert _max_abs(np.array([1.0, -np.inf])) == np.inf
+    assert math.isnan(_max_abs(np.array([1.0, np.nan, -3.0])))
+
+
+@pytest.mark.parametrize("block", [5, 1 << 16])
+def test_level_runs_found_block_by_block(monkeypatch, block):
+    from fitglme.engine import layout as layout_mod
+
+    monkeypatch.setattr(layout_mod, "BLOCK_ROWS", block)
+
+    def reference(ix, m):  # (the whole-vector form)
+        if ix.size == 0 or m == 0 or ix[0] != 0 or ix[-1] != m - 1:
+            return None
+        step = np.diff(ix)
+        if step.min(initial=0) < 0 or step.max(initial=0) > 1:
+            return None
+        return np.concatenate([[0], np.flatnonzero(step) + 1])
+
+    rng = np.random.default_rng(6)
+    ix = np.repeat(np.arange(40), rng.integers(1, 6, 40))
+    got = layout_mod._run_starts(ix, 40)
+    assert got.dtype == np.intp and np.array_equal(got, reference(ix, 40))
+    assert np.array_equal(layout_mod._run_starts(np.zeros(1, np.intp), 1), [0])
+    back = ix.copy()
+    j = int(np.flatnonzero(np.diff(ix))[15])
+    back[j], back[j + 1] = back[j + 1], back[j]  # a step back
+    for bad in (back, np.r_[ix[ix < 10], ix[ix > 11]]):  # ... and levels skipped (a step of 3)
+        assert reference(bad, 40) is None and layout_mod._run_starts(bad, 40) is None
+    # a bad step exactly at a block boundary
+    k = block if block < ix.size - 1 else 10
+    jump = ix.copy()
+    jump[k + 1:] = np.minimum(jump[k + 1:] + 2, 41)
+    assert layout_mod._run_starts(jump, 42) is None
+
+
+@pytest.mark.parametrize("block", [7, 1 << 16])
+def test_direct_r2_and_fixed_part_by_row_blocks(monkeypatch, block):
+    """The final state's r^2 from the rows, and eta's X beta + offset of PIRLS with beta profiled,
+    block of rows by block: the numbers of the whole-vector forms (r^2 to rounding over blocks)."""
+    from fitglme.engine import layout as layout_mod
+    from fitglme.engine import lme as lme_mod
+    from fitglme.engine import pirls as pirls_mod
+    from fitglme.covariance import make_pattern
+    from fitglme.engine.layout import ReLayout
+    from fitglme.engine.lme import LMEProblem, ThetaMap
+
+    for mod in (lme_mod, pirls_mod, layout_mod):
+        monkeypatch.setattr(mod, "BLOCK_ROWS", block)
+    rng = np.random.default_rng(9)
+    n = 400
+    g = rng.integers(0, 30, n)
+    X = np.column_stack([np.ones(n), rng.standard_normal(n)])
+    lay = ReLayout([g], [30], [1])
+    lme = LMEProblem(lay, [np.ones((n, 1))], X, ThetaMap([make_pattern("FullCholesky", 1, "t")]), False)
+    lme.set_data(X @ [1.0, 0.5] + rng.standard_normal(30)[g] + rng.standard_normal(n), rng.uniform(0.5, 2, n))
+    st = lme.solve(np.array([0.8]))
+    resid, w, _ = lme._row_residual(st.Ls, st.beta, st.u)
+    want = float(np.sum(w * resid**2)) + float(st.u @ st.u)
+    got = lme._direct_r2(st.Ls, st.beta, st.u)
+    assert abs(got - want) <= 4 * n * EPS * want
+    if block >= n:
+        assert got == layout_mod.vdot(w, resid * resid) + layout_mod.vdot(st.u, st.u)
+    beta, off = np.array([0.3, -1.2]), rng.standard_normal(n)
+    base = rng.standard_normal(n)
+    out = base.copy()
+    pirls_mod._add_fixed(out, X, beta, off)
+    assert np.array_equal(out, base + (X @ beta + off))
+    out = base.copy()
+    pirls_mod._add_fixed(out, X, beta, None)
+    assert np.array_equal(out, base + X @ beta)

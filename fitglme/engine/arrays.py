@@ -42,6 +42,24 @@ def max_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
     return best
 
 
+def max_product(a: np.ndarray, b: np.ndarray) -> float:
+    """max(a * b) of two (n,) arrays (either may be a stride-0 broadcast), block by block: the value
+    of ``np.max(a * b)`` without its n-vector temporary (a NaN product gives NaN, as there)."""
+    n = len(b)
+    if n <= _BLOCK:
+        return float(np.max(a * b))
+    buf = np.empty(_BLOCK)
+    best = -np.inf
+    for r0 in range(0, n, _BLOCK):
+        t = np.multiply(a[r0 : r0 + _BLOCK], b[r0 : r0 + _BLOCK], out=buf[: min(_BLOCK, n - r0)])
+        m = float(t.max())
+        if not m <= best:  # (a NaN stays, as in np.max)
+            best = m
+            if m != m:
+                break
+    return best
+
+
 def blockwise(fn: Any, n: int, *arrays: Any, out: np.ndarray | None = None) -> np.ndarray:
     """``fn(*arrays)`` of an elementwise ``fn`` with an (n,) float result, evaluated block by block
     into one (n,) array (``out``, or a new one): the same values without ``fn``'s n-vector

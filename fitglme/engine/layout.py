@@ -391,7 +391,13 @@ def _run_starts(ix: np.ndarray, m: int) -> np.ndarray | None:
     n = ix.size
     if n == 0 or m == 0 or ix[0] != 0 or ix[-1] != m - 1:
         return None
-    step = np.diff(ix)
-    if step.min(initial=0) < 0 or step.max(initial=0) > 1:
-        return None
-    return np.concatenate([[0], np.flatnonzero(step) + 1])
+    # (the steps of ix block by block: no n-vector of differences, docs/performance.md)
+    parts = [np.zeros(1, np.intp)]
+    buf = np.empty(min(BLOCK_ROWS, max(n - 1, 1)), ix.dtype)
+    for r0 in range(0, n - 1, BLOCK_ROWS):
+        r1 = min(r0 + BLOCK_ROWS, n - 1)
+        step = np.subtract(ix[r0 + 1 : r1 + 1], ix[r0:r1], out=buf[: r1 - r0])
+        if step.min() < 0 or step.max() > 1:
+            return None
+        parts.append(np.flatnonzero(step) + (r0 + 1))
+    return np.concatenate(parts)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # (the patterns are passed in; the engine imports nothing fro
     from ..covariance import CovariancePattern
 from .arrays import LEVEL_BLOCK as ARRAYS_LEVEL_BLOCK
 from .blocks import BlockFactor, NotPositiveDefinite
-from .layout import ReLayout, scale_columns, vdot
+from .layout import BLOCK_ROWS, ReLayout, scale_columns, vdot
 from .crossprod import assemble, cross_products, k_times, level_pairs, trace_blocks, zwx, zwz_vector
 from .optimize import _hessian_from_gradient, minimize_bounded
 from .quasi_newton import minimize_from
@@ -340,8 +340,23 @@ class LMEProblem:
     def _direct_r2(self, Ls: list[np.ndarray], beta: np.ndarray, u: np.ndarray) -> float:
         """The penalised residual sum of squares |W^{1/2}(z - X beta - Z Lambda u)|^2 + |u|^2 from the
         rows (one pass): exact to rounding, where z'Wz - r'A^{-1}r cancels the digits of a small r^2."""
-        resid, w, _ = self._row_residual(Ls, beta, u)
-        return vdot(w, np.square(resid, out=resid)) + vdot(u, u)
+        z, w = (self.z, self.w) if self.z is not None else self._recompute()
+        zts = [scale_columns(Zk, Lk) for Zk, Lk in zip(self.Zs, Ls)]
+        lay, n = self.layout, len(z)
+        # (block of rows by block: the residual's values of _row_residual without its n-vector; the
+        # sum of the blocks' sums is that of one einsum within one block, to rounding beyond)
+        parts = lay.split(u)
+        rows = min(BLOCK_ROWS, n)
+        buf, zb = np.empty(rows), np.empty(rows)
+        total = 0.0
+        for r0 in range(0, n, BLOCK_ROWS):
+            r1 = min(r0 + BLOCK_ROWS, n)
+            t = np.matmul(self.X[r0:r1], beta, out=buf[: r1 - r0])
+            np.subtract(z[r0:r1], t, out=t)
+            lay._z_rows(zts, parts, r0, r1, zb[: r1 - r0])
+            t -= zb[: r1 - r0]
+            total += vdot(w[r0:r1], np.square(t, out=t))
+        return total + vdot(u, u)
 
     def _refined(self, Ls: list[np.ndarray], fac: BlockFactor, beta: np.ndarray,
                  u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

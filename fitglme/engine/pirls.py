@@ -21,7 +21,7 @@ import numpy as np
 
 from .arrays import RowBuffers, constant_value
 from .blocks import BlockFactor, NotPositiveDefinite, factorize
-from .layout import ReLayout, vdot
+from .layout import BLOCK_ROWS, ReLayout, vdot
 from .posterior_mode import Linearization, ModeTrace, solve_mode
 from .response import GLMResponse
 
@@ -267,15 +267,25 @@ def _eta_function(layout: ReLayout, zts: list[np.ndarray], X: np.ndarray, resp: 
     def eta_of(u_, beta_, out=None):
         out = layout.z_times(zts, u_, out=out)
         if profile_beta:
-            fixed = X @ beta_
-            if not zero_offset:
-                fixed += resp.offset
-            out += fixed
+            _add_fixed(out, X, beta_, None if zero_offset else resp.offset)
         else:
             out += fixed_part
         return out
 
     return eta_of
+
+
+def _add_fixed(out: np.ndarray, X: np.ndarray, beta: np.ndarray, offset: np.ndarray | None) -> None:
+    """out += X beta (+ offset), block of rows by block: per row the numbers of
+    ``out += X @ beta + offset`` without its n-vector temporary (docs/performance.md, "Growth in n")."""
+    n = out.shape[0]
+    buf = np.empty(min(BLOCK_ROWS, n))
+    for r0 in range(0, n, BLOCK_ROWS):
+        r1 = min(r0 + BLOCK_ROWS, n)
+        t = np.matmul(X[r0:r1], beta, out=buf[: r1 - r0])
+        if offset is not None:
+            t += offset[r0:r1]
+        out[r0:r1] += t
 
 
 def _find_mode(args: tuple, method: str, max_iter: int, tol: float, display: bool, trace: ModeTrace,

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .arrays import max_product
+
 if TYPE_CHECKING:
     from .layout import ReLayout
 
@@ -57,7 +59,7 @@ class NumericalMode(Enum):
 
 def has_huge_counts(dist_name: str, w: np.ndarray, y: np.ndarray) -> bool:
     """Whether a response has a prior-weighted Poisson count above :data:`HUGE_COUNTS`."""
-    return bool(dist_name == "Poisson" and y.size > 0 and float(np.max(w * y)) > HUGE_COUNTS)
+    return bool(dist_name == "Poisson" and y.size > 0 and max_product(w, y) > HUGE_COUNTS)
 
 
 def numerical_mode(resp: Any, layout: "ReLayout") -> NumericalMode:
