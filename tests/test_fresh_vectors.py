@@ -376,3 +376,34 @@ def test_direct_r2_and_fixed_part_by_row_blocks(monkeypatch, block):
     out = base.copy()
     pirls_mod._add_fixed(out, X, beta, None)
     assert np.array_equal(out, base + X @ beta)
+
+
+def test_give_unshared_takes_only_rows_nothing_else_holds():
+    """A consumed mode's rows go back to the pool only when nothing else references them: a name,
+    a view or a container holding one keeps it out (a result built from the same mode)."""
+    pool = arrays_mod.RowBuffers(5, max_free=5)
+    free, named, viewed, held = (np.empty(5) for _ in range(4))
+    free_id = id(free)
+    keep, view, box = named, viewed[1:], {"x": held}
+    rows = [free, named, viewed, held, None, np.empty(4)]  # (None and a wrong shape: skipped)
+    del free, named, viewed, held
+    pool.give_unshared(rows)
+    assert rows == [] and [id(a) for a in pool._free] == [free_id]
+    assert keep.shape == (5,) and view.shape == (4,) and box["x"].shape == (5,)
+
+
+def test_sum_log_of_positive_weights_by_row_blocks(monkeypatch):
+    from fitglme.engine import lme as lme_mod
+
+    rng = np.random.default_rng(10)
+    w = rng.uniform(0.01, 30.0, 1000)
+    assert lme_mod._sum_log_positive(w) == float(np.log(w).sum())  # (one block: bit for bit)
+    monkeypatch.setattr(lme_mod, "BLOCK_ROWS", 64)
+    got = lme_mod._sum_log_positive(w)
+    logs = np.log(w)
+    assert abs(got - math.fsum(logs)) <= len(w) * EPS * np.abs(logs).sum()
+    for bad in (0.0, -1.0, np.nan):
+        v = w.copy()
+        v[900] = bad  # (in a later block)
+        assert lme_mod._sum_log_positive(v) is None
+    assert lme_mod._sum_log_positive(np.zeros(0)) is None

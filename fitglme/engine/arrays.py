@@ -1,6 +1,7 @@
 """Array helpers shared by the engine and the layers above it (no option names, no warnings)."""
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -110,3 +111,43 @@ class RowBuffers:
         for a in arrays:
             if a is not None and len(self._free) < self.max_free and a.shape == (self.n,) and a.dtype == float and a.flags.writeable:
                 self._free.append(a)
+
+    def give_unshared(self, arrays: list) -> None:
+        """Give back the entries of ``arrays`` that nothing else references, emptying the list.
+
+        For the row vectors of a consumed state (eta, mu, W of a PIRLS mode whose gradient is
+        formed), which a caller may still hold elsewhere (a result built from the same mode): an
+        entry is given back only when the list's own slot is its one reference (CPython's reference
+        count, compared with that of a fresh array in the same position, :func:`_unshared_refs`);
+        any other holder -- a name, a view, a container -- keeps it out of the pool.  Where
+        reference counts are not available, nothing is given back.  The caller passes the list
+        without other names bound to its entries."""
+        base = _unshared_refs()
+        for i in range(len(arrays)):
+            shared = base is None or _refs_of(arrays, i) != base
+            a = arrays[i]
+            arrays[i] = None
+            if not shared:
+                self.give(a)
+            del a
+        arrays.clear()
+
+
+def _refs_of(arrays: list, i: int) -> int:
+    """The reference count of ``arrays[i]`` as seen from here (the list's slot and this frame's)."""
+    return sys.getrefcount(arrays[i])
+
+
+_UNSHARED: list = []
+
+
+def _unshared_refs() -> int | None:
+    """:func:`_refs_of` for an array referenced by a list slot alone (measured once); None where
+    ``sys.getrefcount`` does not exist."""
+    if not _UNSHARED:
+        if not hasattr(sys, "getrefcount"):
+            _UNSHARED.append(None)
+        else:
+            probe = [np.empty(1)]
+            _UNSHARED.append(_refs_of(probe, 0))
+    return _UNSHARED[0]

@@ -103,6 +103,26 @@ def _reml_columns(lay: ReLayout, cp, Ls: list[np.ndarray], fac: BlockFactor,
     return P, ZWX - np.column_stack([k_times(lay, cp, LP[:, c]) for c in range(p)])
 
 
+def _sum_log_positive(w: np.ndarray) -> float | None:
+    """sum(log w) when every w > 0 (None otherwise: a zero, negative or NaN weight), block of rows
+    by block: the test and the sum in one pass without an n-vector of logarithms (bit for bit with
+    ``np.log(w).sum()`` within one block of :data:`~fitglme.engine.layout.BLOCK_ROWS` rows, to
+    rounding beyond; docs/performance.md, "Growth in n")."""
+    n = w.size
+    if n == 0:
+        return None
+    if n <= BLOCK_ROWS:
+        return float(np.log(w).sum()) if w.min() > 0 else None
+    buf = np.empty(BLOCK_ROWS)
+    total = 0.0
+    for r0 in range(0, n, BLOCK_ROWS):
+        wb = w[r0 : r0 + BLOCK_ROWS]
+        if not wb.min() > 0:  # (a NaN fails the test as w > 0 does)
+            return None
+        total += float(np.log(wb, out=buf[: wb.size]).sum())
+    return total
+
+
 def _rho_one_scalar(zwz: np.ndarray, k11: np.ndarray, lam: float, ZWX: np.ndarray, beta: np.ndarray,
                     u: np.ndarray) -> np.ndarray:
     """sum over levels of (Z'Wz - Z'WX beta - K Lambda u)_l u_l for one scalar term (the gradient's
@@ -221,23 +241,22 @@ class LMEProblem:
         [X'Wz; Lambda'Z'Wz - u_c] is small and r^2 - z'Wz = |u_c|^2 - r'A^{-1}r is exact to
         rounding (the objectives handed to the optimiser leave the constant out).
 
-        ``scratch``: an optional (n,) buffer, neither z nor w, for log w and then w z (nothing
-        references it once the cross products are formed: the caller may reuse it).
+        ``scratch``: an optional (n,) buffer, neither z nor w, for w z where the cross products are
+        not formed by blocks (nothing references it once they are formed: the caller may reuse it).
         """
         self.z = np.asarray(z, float)
         self.w = np.asarray(w, float)
         # Rows with weight 0 carry no information: they are left out of log det W and of n.
-        buf = None  # log w, then (its buffer reused) w z in cross_products
-        if self.w.size and self.w.min() > 0:  # (every row; a NaN fails the test as w > 0 does)
-            buf = np.log(self.w, out=scratch)
-            self._sum_log_w, self.n_eff = float(buf.sum()), int(self.w.size)
+        sum_log = _sum_log_positive(self.w)
+        if sum_log is not None:
+            self._sum_log_w, self.n_eff = sum_log, int(self.w.size)
         else:
             pos = self.w > 0
             self._sum_log_w = float(np.log(self.w if pos.all() else self.w[pos]).sum())
             self.n_eff = int(np.count_nonzero(pos))
             del pos
         self.cp = self._last = None  # (the previous ones and the last state are freed first)
-        self.cp = cross_products(self.layout, self.Zs, self.w, self.X, self.z, wz_out=buf)
+        self.cp = cross_products(self.layout, self.Zs, self.w, self.X, self.z, wz_out=scratch)
         self.center = center
 
     def release_data(self, recompute) -> None:

@@ -151,8 +151,10 @@ class LaplaceObjective:
         eta, mu, u, huge = st.eta, st.mu, st.u, st.huge
         W_huge = st.W if huge is not None else None
         # The state is consumed: its row vectors (and its factor's dense blocks) are released
-        # as soon as they are used.
+        # as soon as they are used, the rows back to the pool where nothing else holds them.
+        consumed = [st.W] if huge is None else []
         st.eta = st.mu = st.W = None
+        self._buffers.give_unshared(consumed)
         v = fac.row_forms(zts, zts)  # d_i = m_i' H^{-1} m_i
         if huge is not None:  # Poisson, log link: W' = dW/deta = W = w mu, from the reference form
             v *= W_huge
@@ -182,7 +184,9 @@ class LaplaceObjective:
             # (analytic: a difference of the summed log-likelihood left ~1e-7 of rounding noise in
             # this gradient, which moved the optimum's dispersion by ~1e-9 between CPU kernels)
             dl = -2 * resp.dist.loglik_dispersion_derivative(resp.y, mu, resp.w, phi, resp.size)
+        consumed = [eta, mu]
         del eta, mu
+        pool.give_unshared(consumed)
         derivs = [(k, Zk, dL) for k, (pat, Zk) in enumerate(zip(self.thetas.patterns, self.Zs))
                   for dL in pat.factor_derivatives(theta[self.thetas.offsets[k] : self.thetas.offsets[k + 1]])]
         # dM_j = Z dLambda_j.  The weighted traces first: W is freed once W M t is formed.

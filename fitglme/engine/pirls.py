@@ -244,7 +244,8 @@ def pirls(
     # iteration's when it ended without a step (the same weights at the same point).
     del eta_of  # (no more steps: the fixed part is freed before the last factorisation)
     r_buf = pool.take()
-    mu, score, W = resp.working(eta, dispersion, observed, mu, out=(r_buf, None))
+    # (W from the pool too: the Laplace gradient gives a consumed mode's rows back, RowBuffers.give_unshared)
+    mu, score, W = resp.working(eta, dispersion, observed, mu, out=(r_buf, pool.take_if_kept()))
     del score
     pool.give(r_buf)
     fac = found[0]
