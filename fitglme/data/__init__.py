@@ -1,0 +1,1 @@
+"""The bundled example data (the README's fit): data files only."""
