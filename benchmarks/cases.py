@@ -410,6 +410,7 @@ def data_file(case: Case, data_dir: Path | None = None, work_dir: Path = WORK_DI
         p = Path(work_dir) / "data" / f"{case.name}.csv"
         write_csv(case.derive(pd.read_csv(src)), p)
         return p, "derived from shared"
+    if case.shared_csv:  # (the R draws behind the lme4 baselines, where they are there)
         p = data_dir / f"{case.name}.csv"
         if p.is_file():
             return p, "shared"

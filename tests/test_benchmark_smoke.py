@@ -71,3 +71,21 @@ def test_scale_cases_are_selectable_and_their_warm_up_data_have_the_model_column
     assert big["f1"].max() <= 10_000 and big["f2"].max() <= 1_000 and big["f1"].nunique() > 5_000
     g4 = cases.gen_gamma_block4(2000, 1)
     assert g4["g"].nunique() == 20 and (g4["y"] > 0).all()
+
+
+def test_cases_read_the_shared_r_draws_when_they_are_there(tmp_path):
+    """Cases 1-3 are fitted to ../shared/bench_data's CSV (the R draws behind the lme4 baselines)
+    where it exists, and to the numpy recipe's draws otherwise (benchmarks/cases.py's docstring)."""
+    case = cases.select_cases("poisson_ri_n1e4")[0]
+    assert case.shared_csv
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    src = shared / f"{case.name}.csv"
+    src.write_text("g,x,y\n1,0.5,2\n")
+    assert cases.data_file(case, shared, tmp_path / "work") == (src, "shared")
+    src.unlink()
+    path, origin = cases.data_file(case, shared, tmp_path / "work")
+    assert origin == "generated" and path.parent == tmp_path / "work" / "data" and path.is_file()
+    own = cases.select_cases("normal_slope_n1e5_g1000")[0]  # (no shared CSV: always generated)
+    (shared / f"{own.name}.csv").write_text("g,x,y\n")
+    assert cases.data_file(own, shared, tmp_path / "work")[1] == "generated"
