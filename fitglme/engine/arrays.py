@@ -23,24 +23,34 @@ _BLOCK = 1 << 16
 LEVEL_BLOCK = 1 << 15
 
 
-def max_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
-    """max |a - b| of two (n,) arrays, block by block: the value of ``np.max(np.abs(a - b))``
-    without its two n-vector temporaries (docs/performance.md, "Growth in n")."""
-    n = len(a)
-    if n == 0:
-        return float(np.max(np.abs(a - b)))
+def _block_max(n: int, fill: Any) -> float:
+    """The max over rows 0..n-1 (n > 0) of values that ``fill(r0, t)`` writes for the rows
+    r0..r0 + len(t) into the block buffer ``t``: a NaN stays, as in np.max."""
     buf = np.empty(min(_BLOCK, n))
     best = -np.inf
     for r0 in range(0, n, _BLOCK):
         t = buf[: min(_BLOCK, n - r0)]
-        np.subtract(a[r0 : r0 + _BLOCK], b[r0 : r0 + _BLOCK], out=t)
-        np.abs(t, out=t)
+        fill(r0, t)
         m = float(t.max())
         if not m <= best:  # (a NaN stays, as in np.max)
             best = m
             if m != m:
                 break
     return best
+
+
+def max_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
+    """max |a - b| of two (n,) arrays, block by block: the value of ``np.max(np.abs(a - b))``
+    without its two n-vector temporaries (docs/performance.md, "Growth in n")."""
+    n = len(a)
+    if n == 0:
+        return float(np.max(np.abs(a - b)))
+
+    def fill(r0, t):
+        np.subtract(a[r0 : r0 + len(t)], b[r0 : r0 + len(t)], out=t)
+        np.abs(t, out=t)
+
+    return _block_max(n, fill)
 
 
 def max_product(a: np.ndarray, b: np.ndarray) -> float:
@@ -49,16 +59,7 @@ def max_product(a: np.ndarray, b: np.ndarray) -> float:
     n = len(b)
     if n <= _BLOCK:
         return float(np.max(a * b))
-    buf = np.empty(_BLOCK)
-    best = -np.inf
-    for r0 in range(0, n, _BLOCK):
-        t = np.multiply(a[r0 : r0 + _BLOCK], b[r0 : r0 + _BLOCK], out=buf[: min(_BLOCK, n - r0)])
-        m = float(t.max())
-        if not m <= best:  # (a NaN stays, as in np.max)
-            best = m
-            if m != m:
-                break
-    return best
+    return _block_max(n, lambda r0, t: np.multiply(a[r0 : r0 + len(t)], b[r0 : r0 + len(t)], out=t))
 
 
 def blockwise(fn: Any, n: int, *arrays: Any, out: np.ndarray | None = None) -> np.ndarray:
